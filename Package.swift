@@ -1,0 +1,136 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Gatehouse: a feature-gate and API-activation service.
+///
+/// Modules depend strictly downwards (see `Sources/README.md`):
+/// executables → Server / Client → RPC → TLS → COpenSSL, with generated
+/// protobuf code in `GatehouseProto`.
+let package = Package(
+    name: "gatehouse",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gatehouse", targets: ["gatehouse"]),
+        .executable(name: "gatectl", targets: ["gatectl"]),
+        .library(name: "GatehouseClient", targets: ["GatehouseClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // C shim over the system OpenSSL (Debian's libssl-dev).
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // Mutual TLS on OpenSSL, bridged to SwiftNIO. Knows nothing of features.
+        .target(
+            name: "GatehouseTLS",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Code generated from Proto/ by Scripts/generate-protos.sh. Never edited by hand.
+        .target(
+            name: "GatehouseProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // Frames, calls, status codes: the wire protocol of PROTOCOL.md. Domain-free.
+        .target(
+            name: "GatehouseRPC",
+            dependencies: [
+                "GatehouseTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The server: services, method table, development PKI, lifecycle.
+        .target(
+            name: "GatehouseServer",
+            dependencies: [
+                "GatehouseRPC",
+                "GatehouseTLS",
+                "GatehouseProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The Swift SDK: typed calls over one mTLS connection.
+        .target(
+            name: "GatehouseClient",
+            dependencies: [
+                "GatehouseRPC",
+                "GatehouseTLS",
+                "GatehouseProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "gatehouse",
+            dependencies: [
+                "GatehouseServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "gatectl",
+            dependencies: [
+                "GatehouseClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // Shared by the test targets: throwaway PKI, temporary directories.
+        .target(
+            name: "GatehouseTestUtils",
+            dependencies: ["GatehouseTLS"]
+        ),
+        .testTarget(
+            name: "GatehouseTLSTests",
+            dependencies: [
+                "GatehouseTLS",
+                "GatehouseTestUtils",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "GatehouseRPCTests",
+            dependencies: [
+                "GatehouseRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "GatehouseServerTests",
+            dependencies: [
+                "GatehouseServer",
+                "GatehouseClient",
+                "GatehouseTestUtils",
+                "GatehouseProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)
