@@ -1,0 +1,69 @@
+import NIOCore
+
+/// A method the server serves: its descriptor and its implementation on raw payloads.
+///
+/// Typed constructors for protobuf messages live in `RPCMethod+Protobuf.swift`.
+public struct RPCMethod: Sendable {
+    public typealias Unary = @Sendable (ByteBuffer, RPCServerContext) async throws -> ByteBuffer
+    public typealias ServerStreaming = @Sendable (ByteBuffer, RPCClientMessages, RPCResponseWriter, RPCServerContext) async throws -> Void
+
+    enum Implementation: Sendable {
+        case unary(Unary)
+        case serverStreaming(ServerStreaming)
+    }
+
+    public let descriptor: RPCMethodDescriptor
+    let implementation: Implementation
+
+    public init(path: String, requestType: String, responseType: String, unary: @escaping Unary) {
+        self.descriptor = RPCMethodDescriptor(path: path, kind: .unary, requestType: requestType, responseType: responseType)
+        self.implementation = .unary(unary)
+    }
+
+    public init(
+        path: String,
+        requestType: String,
+        responseType: String,
+        acceptsClientMessages: Bool = false,
+        serverStreaming: @escaping ServerStreaming
+    ) {
+        self.descriptor = RPCMethodDescriptor(
+            path: path,
+            kind: .serverStreaming,
+            requestType: requestType,
+            responseType: responseType,
+            acceptsClientMessages: acceptsClientMessages
+        )
+        self.implementation = .serverStreaming(serverStreaming)
+    }
+}
+
+/// The method table: path → method. The dispatch of every call goes through it.
+public struct RPCRouter: Sendable {
+    public private(set) var methods: [String: RPCMethod] = [:]
+
+    public init(_ methods: [RPCMethod] = []) {
+        for method in methods { self.register(method) }
+    }
+
+    /// Adds a method; registering the same path twice is a programming error.
+    public mutating func register(_ method: RPCMethod) {
+        precondition(self.methods[method.descriptor.path] == nil, "method \(method.descriptor.path) registered twice")
+        precondition(Self.isValidPath(method.descriptor.path), "method path \(method.descriptor.path) is not /<package>.<Service>/<Method>")
+        self.methods[method.descriptor.path] = method
+    }
+
+    public mutating func register(contentsOf methods: [RPCMethod]) {
+        for method in methods { self.register(method) }
+    }
+
+    /// Every method's descriptor, sorted by path.
+    public var descriptors: [RPCMethodDescriptor] {
+        self.methods.values.map(\.descriptor).sorted { $0.path < $1.path }
+    }
+
+    static func isValidPath(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0].isEmpty && parts[1].contains(".") && !parts[2].isEmpty
+    }
+}

@@ -1,0 +1,333 @@
+import GatehouseTLS
+import Logging
+import NIOCore
+
+/// Sent down a server connection's pipeline to start a graceful shutdown.
+public struct RPCServerDrainEvent: Sendable {
+    public init() {}
+}
+
+/// Runs the server side of one connection: frames in, calls dispatched to
+/// the router's methods, responses and trailers out.
+///
+/// Every protocol decision is `ServerConnectionStateMachine`'s; this handler
+/// only turns frames into its events and performs the actions it returns.
+/// Each call runs in its own task; results come back to the event loop.
+final class RPCServerConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    /// A method running in its task.
+    private struct RunningCall {
+        let path: String
+        let task: Task<Void, Never>
+        let clientMessages: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
+    }
+
+    private var stateMachine: ServerConnectionStateMachine
+    private var keepalive: KeepaliveStateMachine?
+    private let router: RPCRouter
+    private let limits: RPCServerLimits
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var peer: TLSPeerIdentity?
+    private var calls: [StreamID: RunningCall] = [:]
+    private var deadlines: [StreamID: Scheduled<Void>] = [:]
+    private var helloTimeout: Scheduled<Void>?
+    private var keepaliveTask: RepeatedTask?
+
+    init(router: RPCRouter, limits: RPCServerLimits, logger: Logger) {
+        self.router = router
+        self.limits = limits
+        self.logger = logger
+        self.stateMachine = ServerConnectionStateMachine(
+            configuration: .init(
+                supportedVersions: RPCProtocol.versions,
+                settings: limits.helloSettings,
+                maxConcurrentStreams: limits.maxConcurrentCallsPerConnection,
+                methods: router.methods.mapValues(\.descriptor)
+            )
+        )
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let remote = context.channel.remoteAddress {
+            self.logger[metadataKey: "peer.address"] = "\(remote)"
+        }
+        if context.channel.isActive { self.startTimers(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.startTimers(context: context)
+        context.fireChannelActive()
+    }
+
+    private func startTimers(context: ChannelHandlerContext) {
+        guard self.helloTimeout == nil else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.helloTimeout = context.eventLoop.scheduleTask(in: self.limits.handshakeTimeout) {
+            loopBound.value.perform(loopBound.value.stateMachine.connectionError(.timeout, "no HELLO within the handshake timeout"))
+        }
+        self.keepalive = KeepaliveStateMachine(interval: self.limits.keepaliveInterval, idleTimeout: self.limits.idleTimeout, now: context.eventLoop.now)
+        let tick = min(self.limits.keepaliveInterval, self.limits.idleTimeout)
+        self.keepaliveTask = context.eventLoop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in
+            loopBound.value.keepaliveTick()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case TLSEvent.handshakeCompleted(let result):
+            self.peer = result.peer
+            self.logger[metadataKey: "peer.cn"] = "\(result.peer?.commonName ?? "-")"
+            self.logger.info(
+                "connection opened",
+                metadata: [
+                    "tls.version": "\(result.protocolVersion)",
+                    "tls.cipher": "\(result.cipher)",
+                    "tls.resumed": "\(result.sessionReused)",
+                    "peer.fingerprint": "\(result.peer?.fingerprintSHA256 ?? "-")",
+                ]
+            )
+        case is RPCServerDrainEvent:
+            self.drain()
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = self.unwrapInboundIn(data)
+        self.keepalive?.frameReceived(now: context.eventLoop.now)
+        self.perform(self.stateMachine.frameReceived(frame))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case let frameError as FrameError:
+            self.logger.warning("connection closed: bad frame", metadata: ["error": "\(frameError)"])
+            self.perform(self.stateMachine.connectionError(frameError.code, frameError.reason))
+        case let tlsError as TLSError:
+            self.logger.warning("connection refused: TLS failed", metadata: ["error": "\(tlsError)"])
+            context.close(promise: nil)
+        default:
+            self.logger.warning("connection closed on error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        for streamID in self.stateMachine.channelClosed() {
+            self.stopCall(streamID)
+        }
+        for streamID in Array(self.calls.keys) { self.stopCall(streamID) }
+        self.helloTimeout?.cancel()
+        self.keepaliveTask?.cancel()
+        self.logger.debug("connection closed")
+        context.fireChannelInactive()
+    }
+
+    // MARK: - Actions
+
+    private func perform(_ action: ServerConnectionStateMachine.Action) {
+        guard let context = self.context else { return }
+        switch action {
+        case .none:
+            break
+        case .send(let frame):
+            if case .hello = frame { self.helloTimeout?.cancel() }
+            context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+        case .refuseCall(let path, let trailers):
+            self.logCallFailure(path: path, trailers: trailers)
+            context.writeAndFlush(self.wrapOutboundOut(.trailers(trailers)), promise: nil)
+        case .armDeadline(let streamID, let milliseconds):
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            self.deadlines[streamID] = context.eventLoop.scheduleTask(in: .milliseconds(Int64(milliseconds))) {
+                loopBound.value.deadlines[streamID] = nil
+                loopBound.value.perform(loopBound.value.stateMachine.deadlineExpired(streamID))
+            }
+            self.openCallsChanged()
+        case .startCall(let headers, let descriptor, let request, let clientClosed):
+            self.startCall(headers: headers, descriptor: descriptor, request: request, clientClosed: clientClosed, context: context)
+        case .deliverClientMessage(let streamID, let payload, let endStream):
+            self.deliverClientMessage(streamID, payload: payload, endStream: endStream)
+        case .cancelCall(let streamID, let closeConnection):
+            self.logger.debug("call cancelled by the client", metadata: ["rpc.stream": "\(streamID)"])
+            self.stopCall(streamID)
+            if closeConnection { context.close(promise: nil) }
+        case .endCall(let trailers, let closeConnection):
+            if let path = self.calls[trailers.streamID]?.path {
+                self.logCallFailure(path: path, trailers: trailers)
+            }
+            self.stopCall(trailers.streamID)
+            self.write(.trailers(trailers), thenClose: closeConnection, context: context)
+        case .closeWithGoAway(let goAway):
+            if goAway.errorCode != .noError {
+                self.logger.warning("connection closed: \(goAway.errorCode)", metadata: ["reason": "\(goAway.debug)"])
+            }
+            self.write(.goAway(goAway), thenClose: true, context: context)
+        case .close:
+            context.close(promise: nil)
+        }
+    }
+
+    /// Writes a frame; closes the connection once it is on its way, if asked to.
+    private func write(_ frame: Frame, thenClose: Bool, context: ChannelHandlerContext) {
+        let written = context.writeAndFlush(self.wrapOutboundOut(frame))
+        guard thenClose else { return }
+        let channel = context.channel
+        written.whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func logCallFailure(path: String, trailers: Frame.Trailers) {
+        guard !trailers.status.isOK else { return }
+        self.logger.info(
+            "call failed",
+            metadata: ["rpc.method": "\(path)", "rpc.stream": "\(trailers.streamID)", "rpc.status": "\(trailers.status.code)", "rpc.message": "\(trailers.status.message)"]
+        )
+    }
+
+    private func openCallsChanged() {
+        guard let context = self.context else { return }
+        self.keepalive?.openCallsChanged(hasOpenCalls: self.stateMachine.hasOpenStreams, now: context.eventLoop.now)
+    }
+
+    private func keepaliveTick() {
+        guard let context = self.context, var keepalive = self.keepalive else { return }
+        let action = keepalive.tick(now: context.eventLoop.now)
+        self.keepalive = keepalive
+        switch action {
+        case .none:
+            break
+        case .sendPing:
+            context.writeAndFlush(self.wrapOutboundOut(.ping(Frame.Ping(ack: false, payload: UInt64.random(in: 0...UInt64.max)))), promise: nil)
+        case .closeUnresponsive:
+            self.perform(self.stateMachine.connectionError(.timeout, "no answer to keepalive PING"))
+        case .closeIdle:
+            self.perform(self.stateMachine.connectionError(.noError, "idle timeout"))
+        }
+    }
+
+    // MARK: - Calls
+
+    private func startCall(headers: Frame.Headers, descriptor: RPCMethodDescriptor, request: ByteBuffer, clientClosed: Bool, context: ChannelHandlerContext) {
+        guard let method = self.router.methods[headers.path] else {
+            preconditionFailure("the state machine started \(headers.path), which the router does not have")
+        }
+        let streamID = headers.streamID
+        var logger = self.logger
+        logger[metadataKey: "rpc.method"] = "\(headers.path)"
+        logger[metadataKey: "rpc.stream"] = "\(streamID)"
+        let deadline = headers.timeoutMilliseconds > 0 ? context.eventLoop.now + .milliseconds(Int64(headers.timeoutMilliseconds)) : nil
+        let callContext = RPCServerContext(
+            path: headers.path,
+            metadata: headers.metadata,
+            deadline: deadline,
+            peer: self.peer,
+            remoteAddress: context.channel.remoteAddress,
+            logger: logger
+        )
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let writer = RPCResponseWriter { payload in
+            try await loopBound.eventLoop.flatSubmit { loopBound.value.sendResponse(payload, on: streamID) }.get()
+        }
+
+        var clientMessages = RPCClientMessages.none
+        var continuation: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
+        if descriptor.acceptsClientMessages {
+            let (messages, messagesContinuation) = RPCClientMessages.makeStream()
+            clientMessages = messages
+            continuation = messagesContinuation
+            if clientClosed { messagesContinuation.finish() }
+        }
+
+        let implementation = method.implementation
+        let task = Task {
+            let status: RPCStatus
+            do {
+                switch implementation {
+                case .unary(let handler):
+                    let response = try await handler(request, callContext)
+                    try await writer.write(response)
+                case .serverStreaming(let handler):
+                    try await handler(request, clientMessages, writer, callContext)
+                }
+                status = .ok
+            } catch let error as RPCError {
+                status = error.status
+            } catch is CancellationError {
+                status = RPCStatus(code: .cancelled, message: "the call was cancelled")
+            } catch {
+                callContext.logger.error("method failed", metadata: ["error": "\(error)"])
+                status = RPCStatus(code: .internal, message: "internal error")
+            }
+            loopBound.eventLoop.execute {
+                loopBound.value.callReturned(streamID, status: status)
+            }
+        }
+        self.calls[streamID] = RunningCall(path: headers.path, task: task, clientMessages: continuation)
+        self.openCallsChanged()
+    }
+
+    private func sendResponse(_ payload: ByteBuffer, on streamID: StreamID) -> EventLoopFuture<Void> {
+        guard let context = self.context else {
+            preconditionFailure("a response was sent before the handler was added to a channel")
+        }
+        guard self.stateMachine.isRunning(streamID) else {
+            return context.eventLoop.makeFailedFuture(RPCError(.cancelled, "the call has ended"))
+        }
+        guard payload.readableBytes <= Int(self.stateMachine.peerMaxFrameSize) else {
+            let limit = self.stateMachine.peerMaxFrameSize
+            return context.eventLoop.makeFailedFuture(
+                RPCError(.resourceExhausted, "a response of \(payload.readableBytes) octets exceeds the client's maximum frame size of \(limit)")
+            )
+        }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(self.wrapOutboundOut(.message(Frame.Message(streamID: streamID, payload: payload))), promise: promise)
+        return promise.futureResult
+    }
+
+    private func deliverClientMessage(_ streamID: StreamID, payload: ByteBuffer, endStream: Bool) {
+        guard let continuation = self.calls[streamID]?.clientMessages else { return }
+        if case .dropped = continuation.yield(payload) {
+            let status = RPCStatus(code: .resourceExhausted, message: "more than \(RPCClientMessages.bufferLimit) client messages unread")
+            self.perform(self.stateMachine.callFinished(streamID, status: status))
+            return
+        }
+        if endStream { continuation.finish() }
+    }
+
+    /// The method returned: the state machine decides whether TRAILERS still go out.
+    private func callReturned(_ streamID: StreamID, status: RPCStatus) {
+        self.perform(self.stateMachine.callFinished(streamID, status: status))
+        self.calls[streamID] = nil
+        self.openCallsChanged()
+    }
+
+    /// Stops a call's task and timers; sends nothing.
+    private func stopCall(_ streamID: StreamID) {
+        self.deadlines.removeValue(forKey: streamID)?.cancel()
+        if let call = self.calls.removeValue(forKey: streamID) {
+            call.clientMessages?.finish()
+            call.task.cancel()
+        }
+        self.openCallsChanged()
+    }
+
+    private func drain() {
+        guard let context = self.context else { return }
+        let (goAway, streamsToEnd, closeNow) = self.stateMachine.beginDraining()
+        if let goAway {
+            context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway)), promise: nil)
+        }
+        for streamID in streamsToEnd {
+            let status = RPCStatus(code: .unavailable, message: "the server is shutting down; resume on another connection")
+            self.perform(self.stateMachine.callFinished(streamID, status: status))
+        }
+        if closeNow { context.close(promise: nil) }
+    }
+}

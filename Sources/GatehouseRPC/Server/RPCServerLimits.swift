@@ -1,0 +1,38 @@
+import NIOCore
+
+/// The limits a server enforces (PROTOCOL.md section 7).
+public struct RPCServerLimits: Hashable, Sendable {
+    /// Connections open at once; more are closed right after accept.
+    public var maxConnections: Int = 1_000
+    /// Calls open at once on one connection; more are refused with RESOURCE_EXHAUSTED.
+    public var maxConcurrentCallsPerConnection: Int = 100
+    /// The largest frame payload accepted, in octets.
+    public var maxFrameSize: UInt32 = 1_048_576
+    /// TLS handshake plus HELLO must finish within this.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// A connection with no open call is closed after this long.
+    public var idleTimeout: TimeAmount = .seconds(300)
+    /// A silent connection is pinged after this, and closed after twice this.
+    public var keepaliveInterval: TimeAmount = .seconds(30)
+    /// How long draining calls may run after GOAWAY before connections are closed.
+    public var shutdownGracePeriod: TimeAmount = .seconds(10)
+
+    public init() {}
+
+    /// The settings the server announces in its HELLO.
+    var helloSettings: [Frame.Setting] {
+        [
+            Frame.Setting(.maxFrameSize, self.maxFrameSize),
+            Frame.Setting(.maxConcurrentStreams, UInt32(clamping: self.maxConcurrentCallsPerConnection)),
+            Frame.Setting(.keepaliveIntervalMilliseconds, UInt32(clamping: self.keepaliveInterval.nanoseconds / 1_000_000)),
+            Frame.Setting(.idleTimeoutMilliseconds, UInt32(clamping: self.idleTimeout.nanoseconds / 1_000_000)),
+        ]
+    }
+}
+
+/// The protocol versions this implementation speaks, preferred first.
+public enum RPCProtocol {
+    public static let versions: [UInt16] = [1]
+    /// The ALPN protocol id of version 1.
+    public static let alpn = "gatehouse/1"
+}
