@@ -66,7 +66,7 @@ public final class RPCServer: Sendable {
         guard let address = channel.localAddress else {
             throw RPCError(.internal, "the listening socket has no local address")
         }
-        self.logger.info("listening", metadata: ["address": "\(address)"])
+        self.logger.info("listening", metadata: ["address": "\(address.ipAddress ?? "?"):\(address.port ?? 0)"])
         return address
     }
 

@@ -1,0 +1,83 @@
+import Foundation
+import GatehouseRPC
+import GatehouseTLS
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The Gatehouse server as a `Service`: binds, serves until a graceful
+/// shutdown is requested (SIGTERM/SIGINT through a `ServiceGroup`), then
+/// drains: GOAWAY, in-flight calls finish, connections close.
+public final class GatehouseServer: Service, Sendable {
+    /// What a caller learns once the server listens.
+    public struct Listening: Sendable {
+        public var address: SocketAddress
+        /// The development admin's client config, when the development PKI is in use.
+        public var adminConfig: String?
+    }
+
+    private let configuration: GatehouseServerConfiguration
+    private let logger: Logger
+    private let onListening: @Sendable (Listening) -> Void
+    private let group: any EventLoopGroup
+    public let health = HealthService()
+
+    public init(
+        configuration: GatehouseServerConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger,
+        onListening: @escaping @Sendable (Listening) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        var adminConfig: String?
+        let files: GatehouseServerConfiguration.TLSFiles
+        let pki = DevelopmentPKI(dataDirectory: self.configuration.dataDirectory)
+        if let configured = self.configuration.tls {
+            files = configured
+        } else {
+            try pki.ensure(host: self.configuration.host, port: self.configuration.port, logger: self.logger)
+            files = pki.serverFiles
+            adminConfig = pki.adminConfig
+        }
+        let tls = try TLSContext.server(self.configuration.tlsConfiguration(files))
+
+        let methods = NIOLockedValueBox<[RPCMethodDescriptor]>([])
+        let info = ServerInfoService(
+            version: GatehouseVersion.current,
+            limits: self.configuration.limits,
+            startedAtUnixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
+            methods: { methods.withLockedValue { $0 } }
+        )
+        let router = RPCRouter(info.methodsToRegister + self.health.methods)
+        methods.withLockedValue { $0 = router.descriptors }
+
+        let server = RPCServer(
+            configuration: .init(host: self.configuration.host, port: self.configuration.port, tls: tls, limits: self.configuration.limits, router: router),
+            group: self.group,
+            logger: self.logger
+        )
+        let address = try await server.start()
+        if adminConfig != nil, let port = address.port, port != self.configuration.port {
+            // Port 0 was asked for: admin.conf must name the port actually bound.
+            try pki.writeAdminConfig(host: self.configuration.host, port: port)
+        }
+        self.onListening(Listening(address: address, adminConfig: adminConfig))
+
+        // Serve until asked to stop; cancellation (a second signal) skips the grace period.
+        do {
+            try await gracefulShutdown()
+            self.health.setStatus(.notServing)
+            await server.drain()
+        } catch {
+            await server.close()
+        }
+    }
+}

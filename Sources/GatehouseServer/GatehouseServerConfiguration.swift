@@ -1,0 +1,47 @@
+import GatehouseRPC
+import GatehouseTLS
+import NIOCore
+
+/// Everything `gatehouse serve` can be told; the defaults run a development
+/// server on loopback with certificates it creates itself.
+public struct GatehouseServerConfiguration: Sendable {
+    /// Where state and the development PKI live.
+    public var dataDirectory: String = "./gatehouse-data"
+    public var host: String = "127.0.0.1"
+    /// 0 picks a free port.
+    public var port: Int = 7443
+    /// The server's own certificates; nil creates (once) and uses a development PKI in the data directory.
+    public var tls: TLSFiles?
+    public var limits = RPCServerLimits()
+
+    /// PEM files for the server's TLS.
+    public struct TLSFiles: Sendable, Hashable {
+        public var certificateChain: String
+        public var privateKey: String
+        /// The CA bundle client certificates must chain to.
+        public var clientCA: String
+        public var crl: String?
+
+        public init(certificateChain: String, privateKey: String, clientCA: String, crl: String? = nil) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+            self.clientCA = clientCA
+            self.crl = crl
+        }
+    }
+
+    public init() {}
+
+    /// The TLS configuration for `files`, with the limits' handshake timeout.
+    func tlsConfiguration(_ files: TLSFiles) -> TLSConfiguration {
+        TLSConfiguration(
+            certificateChainPath: files.certificateChain,
+            privateKeyPath: files.privateKey,
+            trustRootsPath: files.clientCA,
+            crlPath: files.crl,
+            applicationProtocols: [RPCProtocol.alpn],
+            minimumVersion: .v1_2,
+            handshakeTimeout: self.limits.handshakeTimeout
+        )
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+
+/// `gatectl`: the admin command line.
+@main
+struct Gatectl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gatectl",
+        abstract: "Inspect and control a Gatehouse server.",
+        discussion: """
+            gatectl finds its client config (server address, CA, client certificate and
+            key) in --config, then $GATEHOUSE_CONFIG, then ~/.gatehouse/config, then
+            ./gatehouse-data/admin.conf (written by `gatehouse serve`).
+
+            Exit codes: 0 success; 64 bad usage; 65 refused (invalid or unsafe change);
+            66 not found; 69 server unreachable or timed out; 70 server or protocol error;
+            77 permission denied; 78 bad client config.
+            """,
+        subcommands: [Info.self]
+    )
+}

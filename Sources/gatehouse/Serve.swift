@@ -1,0 +1,151 @@
+import ArgumentParser
+import Foundation
+import GatehouseRPC
+import GatehouseServer
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// `gatehouse serve`: run the server until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Gatehouse server.",
+        discussion: """
+            With no TLS options, a development CA, a server certificate and an admin
+            client certificate are created once under <data-dir>/pki, and a client
+            config for the admin is written to <data-dir>/admin.conf (its path is
+            printed). Production deployments pass --tls-cert, --tls-key and --client-ca.
+
+            Once listening, the server prints "listening on HOST:PORT" on standard
+            output; logs go to standard error. SIGTERM or SIGINT drains: GOAWAY to every
+            client, in-flight calls finish (up to --shutdown-grace), then exit 0.
+
+            Examples:
+              gatehouse serve
+              gatehouse serve --listen 0.0.0.0:7443 --data-dir /var/lib/gatehouse
+              gatehouse serve --tls-cert server.crt --tls-key server.key --client-ca ca.crt
+            """
+    )
+
+    @Option(help: "Directory for state and the development PKI.")
+    var dataDir = "./gatehouse-data"
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+    var listen = "127.0.0.1:7443"
+
+    @Option(help: "Server certificate chain (PEM). Needs --tls-key and --client-ca.")
+    var tlsCert: String?
+
+    @Option(help: "Server private key (PEM).")
+    var tlsKey: String?
+
+    @Option(help: "CA bundle (PEM) that client certificates must chain to.")
+    var clientCA: String?
+
+    @Option(help: "Certificate revocation list (PEM) checked for client certificates.")
+    var crl: String?
+
+    @Option(help: "Most connections open at once.")
+    var maxConnections = 1_000
+
+    @Option(help: "Most concurrent calls on one connection.")
+    var maxCallsPerConnection = 100
+
+    @Option(help: "Largest frame payload accepted, in bytes (16384-16777215).")
+    var maxFrameSize = 1_048_576
+
+    @Option(help: "Seconds a client has for the TLS handshake and HELLO.")
+    var handshakeTimeout = 10.0
+
+    @Option(help: "Seconds after which a connection with no call is closed.")
+    var idleTimeout = 300.0
+
+    @Option(help: "Seconds of silence before the server pings a client.")
+    var keepaliveInterval = 30.0
+
+    @Option(help: "Seconds in-flight calls may run after a shutdown signal.")
+    var shutdownGrace = 10.0
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        let tlsOptions = [self.tlsCert, self.tlsKey, self.clientCA].compactMap { $0 }
+        guard tlsOptions.isEmpty || tlsOptions.count == 3 else {
+            throw ValidationError("--tls-cert, --tls-key and --client-ca go together: pass all three, or none for development certificates")
+        }
+        guard (16_384...16_777_215).contains(self.maxFrameSize) else {
+            throw ValidationError("--max-frame-size must be between 16384 and 16777215")
+        }
+        for (name, value) in [("--handshake-timeout", self.handshakeTimeout), ("--idle-timeout", self.idleTimeout), ("--keepalive-interval", self.keepaliveInterval)] {
+            guard value > 0 else { throw ValidationError("\(name) must be positive") }
+        }
+        guard self.maxConnections > 0, self.maxCallsPerConnection > 0 else {
+            throw ValidationError("--max-connections and --max-calls-per-connection must be positive")
+        }
+        do {
+            _ = try ClientConfig.parseAddress(self.listen)
+        } catch {
+            throw ValidationError("--listen: \(error.message)")
+        }
+    }
+
+    func run() async throws {
+        let level = self.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "gatehouse")
+
+        var configuration = GatehouseServerConfiguration()
+        configuration.dataDirectory = self.dataDir
+        (configuration.host, configuration.port) = try ClientConfig.parseAddress(self.listen)
+        if let tlsCert, let tlsKey, let clientCA {
+            configuration.tls = .init(certificateChain: tlsCert, privateKey: tlsKey, clientCA: clientCA, crl: self.crl)
+        }
+        configuration.limits.maxConnections = self.maxConnections
+        configuration.limits.maxConcurrentCallsPerConnection = self.maxCallsPerConnection
+        configuration.limits.maxFrameSize = UInt32(self.maxFrameSize)
+        configuration.limits.handshakeTimeout = .seconds(self.handshakeTimeout)
+        configuration.limits.idleTimeout = .seconds(self.idleTimeout)
+        configuration.limits.keepaliveInterval = .seconds(self.keepaliveInterval)
+        configuration.limits.shutdownGracePeriod = .seconds(self.shutdownGrace)
+
+        let server = GatehouseServer(configuration: configuration, logger: logger) { listening in
+            var lines = "listening on \(listening.address.printable)\n"
+            if let adminConfig = listening.adminConfig {
+                lines += "admin config: \(adminConfig)\n"
+            }
+            FileHandle.standardOutput.write(Data(lines.utf8))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension TimeAmount {
+    /// Fractional seconds, as the command line takes them.
+    static func seconds(_ seconds: Double) -> TimeAmount {
+        .nanoseconds(Int64(seconds * 1_000_000_000))
+    }
+}
+
+extension SocketAddress {
+    /// `host:port`, or `[host]:port` for IPv6.
+    var printable: String {
+        let host = self.ipAddress ?? "?"
+        let port = self.port.map(String.init) ?? "?"
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}

@@ -1,0 +1,141 @@
+import GatehouseTLS
+import GatehouseTestUtils
+import NIOCore
+import NIOEmbedded
+import Testing
+
+/// The happy path of mutual TLS, run in memory: handshake, identities, data, writes before the handshake.
+@Suite("TLS in memory: handshake and data")
+struct TLSHandshakeTests {
+    @Test("handshake negotiates TLS 1.3 and ALPN, and each side sees the other's identity")
+    func handshakeAndIdentity() throws {
+        let fixture = try TLSFixture()
+        let pair = try TLSPair(client: fixture.adminContext, server: fixture.serverContext)
+        defer { pair.finish() }
+        try pair.handshake()
+
+        #expect(pair.clientEvents.errors.isEmpty)
+        #expect(pair.serverEvents.errors.isEmpty)
+        let client = try #require(pair.clientEvents.handshakes.first)
+        let server = try #require(pair.serverEvents.handshakes.first)
+        #expect(pair.clientEvents.handshakes.count == 1)
+        #expect(pair.serverEvents.handshakes.count == 1)
+        #expect(pair.clientHandler.handshakeResult == client)
+        #expect(pair.serverHandler.handshakeResult == server)
+
+        for result in [client, server] {
+            #expect(result.negotiatedProtocol == "gatehouse/1")
+            #expect(result.protocolVersion == "TLSv1.3")
+            #expect(result.cipher.hasPrefix("TLS_"))
+            #expect(result.sessionReused == false)
+        }
+
+        // The server sees the admin client.
+        let admin = try #require(server.peer)
+        let adminCertificate = try X509Certificate(pemFile: fixture.pki.admin.certificatePath)
+        #expect(admin.commonName == "admin")
+        #expect(admin.organizations == ["admin"])
+        #expect(admin.organizationalUnits == [])
+        #expect(admin.subject == "CN=admin,O=admin")
+        #expect(admin.fingerprintSHA256 == adminCertificate.fingerprintSHA256)
+        #expect(admin.fingerprintSHA256.count == 64)
+        #expect(admin.fingerprintSHA256 == admin.fingerprintSHA256.lowercased())
+
+        // The client sees the server certificate with its SANs.
+        let serverPeer = try #require(client.peer)
+        #expect(serverPeer.commonName == "localhost")
+        #expect(serverPeer.dnsNames == ["localhost"])
+        #expect(serverPeer.ipAddresses == ["127.0.0.1", "::1"])
+        #expect(serverPeer.organizations == ["gatehouse"])
+    }
+
+    @Test("application data flows both ways, including 100 KB (several records)")
+    func dataBothWays() throws {
+        let fixture = try TLSFixture()
+        let pair = try TLSPair(client: fixture.adminContext, server: fixture.serverContext)
+        defer { pair.finish() }
+        try pair.handshake()
+
+        let hello = pair.client.writeAndFlush(ByteBuffer(string: "hello, server"))
+        try pair.interact()
+        try hello.wait()
+        #expect(pair.serverEvents.receivedString == "hello, server")
+
+        let large = ByteBuffer.pattern(count: 100 * 1024)
+        let sent = pair.server.writeAndFlush(large)
+        // The ciphertext is longer than the plaintext: one record holds at most 16 KiB.
+        var ciphertextBytes = 0
+        while let chunk = try pair.server.readOutbound(as: ByteBuffer.self) {
+            ciphertextBytes += chunk.readableBytes
+            try pair.client.writeInbound(chunk)
+        }
+        try sent.wait()
+        // 7 TLS 1.3 records (6 full, one partial), each adding a 5-byte header,
+        // the inner content type and a 16-byte AEAD tag.
+        #expect(ciphertextBytes == 100 * 1024 + 7 * 22)
+        #expect(pair.clientEvents.received == large)
+        #expect(pair.clientEvents.errors.isEmpty)
+        #expect(pair.serverEvents.errors.isEmpty)
+    }
+
+    @Test("writes made before the handshake are delivered after it, in order, and their promises complete")
+    func writesBeforeHandshake() throws {
+        let fixture = try TLSFixture()
+        let pair = try TLSPair(client: fixture.adminContext, server: fixture.serverContext)
+        defer { pair.finish() }
+        try pair.activate()
+
+        let first = pair.client.write(ByteBuffer(string: "early "))
+        let second = pair.client.writeAndFlush(ByteBuffer(string: "bird"))
+        var firstDone = false
+        var secondDone = false
+        first.assumeIsolated().whenSuccess { firstDone = true }
+        second.assumeIsolated().whenSuccess { secondDone = true }
+        // Only the ClientHello is on the wire so far; nothing of the plaintext.
+        #expect(firstDone == false)
+        #expect(secondDone == false)
+        #expect(pair.clientHandler.handshakeResult == nil)
+
+        try pair.interact()
+        #expect(firstDone)
+        #expect(secondDone)
+        #expect(pair.serverEvents.receivedString == "early bird")
+        #expect(pair.serverEvents.errors.isEmpty)
+    }
+
+    @Test("a write that was never flushed before close is failed, not dropped")
+    func unflushedWriteFailsOnClose() throws {
+        let fixture = try TLSFixture()
+        let pair = try TLSPair(client: fixture.adminContext, server: fixture.serverContext)
+        defer { pair.finish() }
+        try pair.activate()
+        let pending = pair.client.write(ByteBuffer(string: "never flushed"))
+        var failure: (any Error)?
+        pending.assumeIsolated().whenFailure { failure = $0 }
+        try pair.client.close().wait()
+        #expect(failure as? ChannelError == .ioOnClosedChannel)
+    }
+
+    @Test("a client with no ALPN list is accepted (probing tools) and negotiates none")
+    func clientWithoutALPN() throws {
+        let fixture = try TLSFixture()
+        var configuration = fixture.pki.clientConfiguration(for: fixture.pki.admin)
+        configuration.applicationProtocols = []
+        let pair = try TLSPair(client: try TLSContext.client(configuration), server: fixture.serverContext)
+        defer { pair.finish() }
+        try pair.handshake()
+        #expect(pair.serverEvents.errors.isEmpty)
+        #expect(pair.serverHandler.handshakeResult?.negotiatedProtocol == nil)
+        #expect(pair.serverHandler.handshakeResult?.peer?.commonName == "admin")
+    }
+
+    @Test("the client accepts the server by IP address SAN")
+    func serverByIPAddress() throws {
+        let fixture = try TLSFixture()
+        let pair = try TLSPair(client: fixture.adminContext, server: fixture.serverContext, serverHostname: "127.0.0.1")
+        defer { pair.finish() }
+        try pair.handshake()
+        #expect(pair.clientEvents.errors.isEmpty)
+        #expect(pair.clientHandler.handshakeResult?.peer?.ipAddresses.contains("127.0.0.1") == true)
+    }
+}
