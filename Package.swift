@@ -116,7 +116,11 @@ let package = Package(
             name: "GatehouseRPCTests",
             dependencies: [
                 "GatehouseRPC",
+                "GatehouseTLS",
+                "GatehouseTestUtils",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]

@@ -114,7 +114,7 @@ struct Serve: AsyncParsableCommand {
         configuration.limits.shutdownGracePeriod = .seconds(self.shutdownGrace)
 
         let server = GatehouseServer(configuration: configuration, logger: logger) { listening in
-            var lines = "listening on \(listening.address.printable)\n"
+            var lines = "listening on \(listening.address.hostPort)\n"
             if let adminConfig = listening.adminConfig {
                 lines += "admin config: \(adminConfig)\n"
             }
@@ -138,14 +138,5 @@ extension TimeAmount {
     /// Fractional seconds, as the command line takes them.
     static func seconds(_ seconds: Double) -> TimeAmount {
         .nanoseconds(Int64(seconds * 1_000_000_000))
-    }
-}
-
-extension SocketAddress {
-    /// `host:port`, or `[host]:port` for IPv6.
-    var printable: String {
-        let host = self.ipAddress ?? "?"
-        let port = self.port.map(String.init) ?? "?"
-        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

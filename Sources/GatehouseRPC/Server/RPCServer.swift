@@ -66,7 +66,7 @@ public final class RPCServer: Sendable {
         guard let address = channel.localAddress else {
             throw RPCError(.internal, "the listening socket has no local address")
         }
-        self.logger.info("listening", metadata: ["address": "\(address.ipAddress ?? "?"):\(address.port ?? 0)"])
+        self.logger.info("listening", metadata: ["address": "\(address.hostPort)"])
         return address
     }
 
@@ -79,7 +79,7 @@ public final class RPCServer: Sendable {
         guard admitted else {
             self.logger.warning(
                 "connection refused: limit reached or draining",
-                metadata: ["peer.address": "\(channel.remoteAddress.map { "\($0)" } ?? "-")", "limit": "\(self.configuration.limits.maxConnections)"]
+                metadata: ["peer.address": "\(channel.remoteAddress?.hostPort ?? "-")", "limit": "\(self.configuration.limits.maxConnections)"]
             )
             return channel.close()
         }

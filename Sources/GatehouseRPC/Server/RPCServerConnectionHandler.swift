@@ -55,7 +55,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let remote = context.channel.remoteAddress {
-            self.logger[metadataKey: "peer.address"] = "\(remote)"
+            self.logger[metadataKey: "peer.address"] = "\(remote.hostPort)"
         }
         if context.channel.isActive { self.startTimers(context: context) }
     }

@@ -1,0 +1,314 @@
+import GatehouseTLS
+import GatehouseTestUtils
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SwiftProtobuf
+import Testing
+
+@testable import GatehouseRPC
+
+/// A real server on port 0 and the Swift client, over mutual TLS on loopback.
+@Suite(.serialized) struct LiveRPCTests {
+    /// Test methods on raw payloads; their server-side events are recorded.
+    final class Probe: Sendable {
+        let cancelled = NIOLockedValueBox<Set<String>>([])
+
+        func markCancelled(_ name: String) {
+            _ = self.cancelled.withLockedValue { $0.insert(name) }
+        }
+
+        func wasCancelled(_ name: String) -> Bool {
+            self.cancelled.withLockedValue { $0.contains(name) }
+        }
+
+        var methods: [RPCMethod] {
+            [
+                RPCMethod(path: "/test.Echo/Unary", requestType: "bytes", responseType: "bytes") { payload, _ in payload },
+                RPCMethod(path: "/test.Echo/Slow", requestType: "bytes", responseType: "bytes") { payload, _ in
+                    let milliseconds = payload.getInteger(at: payload.readerIndex, as: UInt32.self) ?? 0
+                    do {
+                        try await Task.sleep(for: .milliseconds(milliseconds))
+                    } catch {
+                        self.markCancelled("slow")
+                        throw error
+                    }
+                    return payload
+                },
+                RPCMethod(path: "/test.Echo/Forever", requestType: "bytes", responseType: "bytes") { _, _, writer, _ in
+                    var tick: UInt32 = 0
+                    do {
+                        while true {
+                            try await writer.write(ByteBuffer(integer: tick))
+                            tick += 1
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                    } catch {
+                        self.markCancelled("forever")
+                        throw error
+                    }
+                },
+                RPCMethod(path: "/test.Echo/Count", requestType: "bytes", responseType: "bytes") { payload, _, writer, _ in
+                    let count = payload.getInteger(at: payload.readerIndex, as: UInt32.self) ?? 0
+                    for index in 0..<count { try await writer.write(ByteBuffer(integer: index)) }
+                },
+                RPCMethod(path: "/test.Echo/Acks", requestType: "bytes", responseType: "bytes", acceptsClientMessages: true) { _, messages, writer, _ in
+                    for try await message in messages { try await writer.write(message) }
+                },
+                RPCMethod(path: "/test.Echo/Fail", requestType: "bytes", responseType: "bytes") { _, _ in
+                    throw RPCError(.failedPrecondition, "cannot enable X: it needs Y", details: [1, 2])
+                },
+                .unary("/test.Typed/Duration") { (request: Google_Protobuf_Duration, _) in request },
+            ]
+        }
+    }
+
+    struct Harness {
+        let pki: TestPKI
+        let server: RPCServer
+        let port: Int
+        let probe: Probe
+
+        static func start(limits: RPCServerLimits = RPCServerLimits()) async throws -> Harness {
+            let pki = try TestPKI()
+            let probe = Probe()
+            let server = RPCServer(
+                configuration: .init(
+                    host: "127.0.0.1",
+                    port: 0,
+                    tls: try TLSContext.server(pki.serverConfiguration),
+                    limits: limits,
+                    router: RPCRouter(probe.methods)
+                ),
+                logger: Logger(label: "test.server")
+            )
+            let address = try await server.start()
+            return Harness(pki: pki, server: server, port: address.port!, probe: probe)
+        }
+
+        func connect(_ credentials: TestPKI.ClientCredentials? = nil) async throws -> RPCClientConnection {
+            try await RPCClientConnection.connect(
+                host: "127.0.0.1",
+                port: self.port,
+                tls: try TLSContext.client(self.pki.clientConfiguration(for: credentials ?? self.pki.admin)),
+                serverHostname: "localhost"
+            )
+        }
+
+        func stop() async {
+            await self.server.close()
+            self.pki.remove()
+        }
+    }
+
+    static func integer(_ buffer: ByteBuffer) -> UInt32? {
+        buffer.getInteger(at: buffer.readerIndex, as: UInt32.self)
+    }
+
+    @Test func unaryAndStreamingCallsShareOneConnection() async throws {
+        let harness = try await Harness.start()
+        let client = try await harness.connect()
+        let forever = try await client.call("/test.Echo/Forever", request: ByteBuffer())
+        let count = try await client.call("/test.Echo/Count", request: ByteBuffer(integer: UInt32(50)))
+
+        let echoes = try await withThrowingTaskGroup(of: UInt32?.self) { group in
+            for index in 0..<32 as Range<UInt32> {
+                group.addTask { Self.integer(try await client.unary("/test.Echo/Unary", request: ByteBuffer(integer: index))) }
+            }
+            var seen: [UInt32] = []
+            for try await echo in group { seen.append(echo ?? .max) }
+            return seen.sorted()
+        }
+        #expect(echoes == Array(0..<32))
+
+        var counted: [UInt32] = []
+        for try await message in count { counted.append(Self.integer(message) ?? .max) }
+        #expect(counted == Array(0..<50))
+
+        var ticks: [UInt32] = []
+        for try await message in forever {
+            ticks.append(Self.integer(message) ?? .max)
+            if ticks.count == 5 { break }
+        }
+        #expect(ticks == [0, 1, 2, 3, 4])
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func aDeadlineEndsTheCallOnBothSides() async throws {
+        let harness = try await Harness.start()
+        let client = try await harness.connect()
+        let started = ContinuousClock.now
+        await #expect(throws: RPCError(.deadlineExceeded, "the deadline of 200 ms passed")) {
+            _ = try await client.unary("/test.Echo/Slow", request: ByteBuffer(integer: UInt32(5000)), timeout: .milliseconds(200))
+        }
+        #expect(ContinuousClock.now - started < .seconds(3))
+        try await Self.eventually { harness.probe.wasCancelled("slow") }
+        // The connection is still good.
+        #expect(Self.integer(try await client.unary("/test.Echo/Unary", request: ByteBuffer(integer: UInt32(7)))) == 7)
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func cancellingAStreamStopsTheServerSide() async throws {
+        let harness = try await Harness.start()
+        let client = try await harness.connect()
+        let stream = try await client.call("/test.Echo/Forever", request: ByteBuffer())
+        var iterator = stream.makeAsyncIterator()
+        for _ in 0..<3 { _ = try await iterator.next() }
+        stream.cancel()
+        try await Self.eventually { harness.probe.wasCancelled("forever") }
+        await #expect(throws: RPCError.self) {
+            while try await iterator.next() != nil {}
+        }
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func cancellingTheCallersTaskCancelsTheCall() async throws {
+        let harness = try await Harness.start()
+        let client = try await harness.connect()
+        let task = Task {
+            try await client.unary("/test.Echo/Slow", request: ByteBuffer(integer: UInt32(10_000)))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        task.cancel()
+        await #expect(throws: RPCError.self) { try await task.value }
+        try await Self.eventually { harness.probe.wasCancelled("slow") }
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func clientMessagesFlowOnAnOpenStream() async throws {
+        let harness = try await Harness.start()
+        let client = try await harness.connect()
+        let stream = try await client.call("/test.Echo/Acks", request: ByteBuffer(), endStream: false)
+        var iterator = stream.makeAsyncIterator()
+        for index in 0..<3 as Range<UInt32> {
+            try await stream.send(ByteBuffer(integer: index), endStream: index == 2)
+            #expect(Self.integer(try await iterator.next() ?? ByteBuffer()) == index)
+        }
+        #expect(try await iterator.next() == nil, "END_STREAM let the method finish with OK")
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func statusesReachTheCaller() async throws {
+        let harness = try await Harness.start()
+        let client = try await harness.connect()
+        await #expect(throws: RPCError(.unimplemented, "unknown method /test.Echo/Nope")) {
+            _ = try await client.unary("/test.Echo/Nope", request: ByteBuffer())
+        }
+        await #expect(throws: RPCError(.failedPrecondition, "cannot enable X: it needs Y", details: [1, 2])) {
+            _ = try await client.unary("/test.Echo/Fail", request: ByteBuffer())
+        }
+        do {
+            _ = try await client.unary("/test.Typed/Duration", request: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF]))
+            Issue.record("an undecodable request was accepted")
+        } catch let error as RPCError {
+            #expect(error.code == .invalidArgument)
+            #expect(error.message.contains("google.protobuf.Duration"))
+        }
+        let duration = try await client.unary("/test.Typed/Duration", Google_Protobuf_Duration(seconds: 3), as: Google_Protobuf_Duration.self)
+        #expect(duration.seconds == 3)
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func callsBeyondTheConcurrencyLimitAreRefused() async throws {
+        var limits = RPCServerLimits()
+        limits.maxConcurrentCallsPerConnection = 2
+        let harness = try await Harness.start(limits: limits)
+        let client = try await harness.connect()
+        #expect(client.serverHello.value(of: .maxConcurrentStreams) == 2)
+        let first = try await client.call("/test.Echo/Forever", request: ByteBuffer())
+        let second = try await client.call("/test.Echo/Forever", request: ByteBuffer())
+        var firstIterator = first.makeAsyncIterator()
+        var secondIterator = second.makeAsyncIterator()
+        _ = try await firstIterator.next()
+        _ = try await secondIterator.next()
+        do {
+            _ = try await client.unary("/test.Echo/Unary", request: ByteBuffer())
+            Issue.record("a third concurrent call was accepted")
+        } catch let error as RPCError {
+            #expect(error.code == .resourceExhausted)
+        }
+        first.cancel()
+        try await Self.eventually { harness.probe.wasCancelled("forever") }
+        #expect(Self.integer(try await client.unary("/test.Echo/Unary", request: ByteBuffer(integer: UInt32(1)))) == 1)
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func drainingSendsGoAwayAndLetsInFlightCallsFinish() async throws {
+        var limits = RPCServerLimits()
+        limits.shutdownGracePeriod = .seconds(5)
+        let harness = try await Harness.start(limits: limits)
+        let client = try await harness.connect()
+        let stream = try await client.call("/test.Echo/Forever", request: ByteBuffer())
+        var iterator = stream.makeAsyncIterator()
+        _ = try await iterator.next()
+        let slow = Task { try await client.unary("/test.Echo/Slow", request: ByteBuffer(integer: UInt32(500))) }
+        try await Task.sleep(for: .milliseconds(100))
+
+        let drained = Task { await harness.server.drain() }
+        // The stream ends with UNAVAILABLE so its client resumes elsewhere…
+        do {
+            while try await iterator.next() != nil {}
+            Issue.record("the stream ended OK instead of UNAVAILABLE")
+        } catch let error as RPCError {
+            #expect(error.code == .unavailable)
+        }
+        // …no new call starts on this connection…
+        await #expect(throws: RPCError.self) {
+            _ = try await client.unary("/test.Echo/Unary", request: ByteBuffer())
+        }
+        // …and the call in flight finishes with its answer.
+        #expect(Self.integer(try await slow.value) == 500)
+        await drained.value
+        try await client.closeFuture.get()
+        #expect(harness.server.connectionCount == 0)
+        await #expect(throws: RPCError.self) { _ = try await harness.connect() }
+        harness.pki.remove()
+    }
+
+    @Test func aClientFromAnotherCAIsRefusedAndOthersAreServed() async throws {
+        let harness = try await Harness.start()
+        await #expect(throws: RPCError.self) { _ = try await harness.connect(harness.pki.foreignClient) }
+        await #expect(throws: RPCError.self) { _ = try await harness.connect(harness.pki.expiredClient) }
+        let client = try await harness.connect()
+        #expect(Self.integer(try await client.unary("/test.Echo/Unary", request: ByteBuffer(integer: UInt32(3)))) == 3)
+        let handshake = await client.handshake
+        #expect(handshake?.negotiatedProtocol == "gatehouse/1")
+        #expect(handshake?.protocolVersion == "TLSv1.3")
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func theConnectionLimitRefusesExtraConnections() async throws {
+        var limits = RPCServerLimits()
+        limits.maxConnections = 1
+        let harness = try await Harness.start(limits: limits)
+        let first = try await harness.connect()
+        await #expect(throws: RPCError.self) { _ = try await harness.connect() }
+        #expect(Self.integer(try await first.unary("/test.Echo/Unary", request: ByteBuffer(integer: UInt32(9)))) == 9)
+        await first.close()
+        try await Self.eventually { harness.server.connectionCount == 0 }
+        let second = try await harness.connect()
+        await second.close()
+        await harness.stop()
+    }
+
+    /// Polls `condition` for up to 5 s: server-side effects land asynchronously.
+    static func eventually(_ condition: @Sendable () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("condition not met within 5 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
