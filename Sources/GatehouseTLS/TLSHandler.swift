@@ -317,7 +317,36 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.failBufferedWrites(error)
         self.logger.debug("TLS failure", metadata: ["error": "\(error)"])
         context.fireErrorCaught(error)
-        self.flushThenClose(context: context, mode: .all, promise: nil)
+        self.flushThenLinger(context: context)
+    }
+
+    /// How long a failed connection lingers, half-closed, for the peer to read our alert.
+    static let alertLinger: TimeAmount = .seconds(2)
+
+    /// Writes the pending alert, closes our sending side, and closes fully once
+    /// the peer has read it and closed (or after `alertLinger`).
+    ///
+    /// Closing at once while the peer's own handshake bytes sit unread in our
+    /// socket makes the kernel send a TCP reset, which can destroy the alert
+    /// before the peer reads it; a half-close keeps the explanation intact.
+    private func flushThenLinger(context: ChannelHandlerContext) {
+        let ciphertext = self.connection.takeCiphertext(allocator: context.channel.allocator)
+        let written = ciphertext.map { context.writeAndFlush(self.wrapOutboundOut($0)) } ?? context.eventLoop.makeSucceededVoidFuture()
+        written.assumeIsolated().whenComplete { _ in
+            let halfClosed = context.eventLoop.makePromise(of: Void.self)
+            context.close(mode: .output, promise: halfClosed)
+            halfClosed.futureResult.assumeIsolated().whenComplete { result in
+                switch result {
+                case .success:
+                    context.eventLoop.assumeIsolated().scheduleTask(in: Self.alertLinger) {
+                        context.close(promise: nil)
+                    }
+                case .failure:
+                    // Half-closing is not supported here (e.g. in-memory channels): close outright.
+                    context.close(promise: nil)
+                }
+            }
+        }
     }
 
     /// Writes out pending ciphertext (close_notify or an alert) and closes once it is written,

@@ -296,6 +296,9 @@ def build() -> list[dict]:
     # ---- CANCEL, PING, GOAWAY payloads ----
     bad("CANCEL with a 1-octet payload", "PROTOCOL_ERROR", frame(CANCEL, 0, 1, b"\x00"))
     bad("PING with a 7-octet payload", "PROTOCOL_ERROR", frame(PING, 0, 0, b"\x00" * 7))
+    # Fixed lengths are header facts: refused from the 10 header octets, payload or not.
+    bad("PING header announcing 9 octets, payload not yet sent", "PROTOCOL_ERROR", frame(PING, 0, 0, b"\x00" * 9)[:10])
+    bad("CANCEL header announcing 4 octets, payload not yet sent", "PROTOCOL_ERROR", frame(CANCEL, 0, 1, b"\x00" * 4)[:10])
     bad("PING with a 9-octet payload", "PROTOCOL_ERROR", frame(PING, 0, 0, b"\x00" * 9))
     bad("PING ACK with an empty payload", "PROTOCOL_ERROR", frame(PING, 1, 0, b""))
     bad("GOAWAY with an empty payload", "PROTOCOL_ERROR", frame(GOAWAY, 0, 0, b""))

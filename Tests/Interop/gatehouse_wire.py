@@ -238,9 +238,9 @@ class _Reader:
 def check_header(header: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> tuple[int, int, int, int]:
     """Validates the 10 header octets alone; returns (length, type, flags, stream_id).
 
-    Order of checks: Length against the maximum first (it is known from the
-    header and must be refused before any payload is read), then type, stream
-    id and flags.
+    Order of checks (PROTOCOL.md 2.1): Length against the maximum first (it
+    is known from the header and must be refused before any payload is read),
+    then type, stream id, flags, and the fixed lengths of PING and CANCEL.
     """
     length, ftype, flags, stream_id = struct.unpack(">IBBI", header)
     if length > max_frame_size:
@@ -256,6 +256,10 @@ def check_header(header: bytes, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) ->
         raise WireError("PROTOCOL_ERROR", f"{name} on stream 0")
     if flags & ~DEFINED_FLAGS[ftype]:
         raise WireError("PROTOCOL_ERROR", f"{name} has undefined flag bits 0x{flags & ~DEFINED_FLAGS[ftype]:02x}")
+    if ftype == PING and length != 8:
+        raise WireError("PROTOCOL_ERROR", f"PING payload is {length} octets, must be 8")
+    if ftype == CANCEL and length != 0:
+        raise WireError("PROTOCOL_ERROR", f"CANCEL carries no payload, not {length} octets")
     return length, ftype, flags, stream_id
 
 

@@ -93,16 +93,23 @@ final class RPCClientConnectionHandler: ChannelInboundHandler {
                 self.closeReason = RPCError(.unavailable, "connection failed: \(error)")
             }
         }
-        context.close(promise: nil)
+        // A TLS failure is closed by the TLS handler once its alert is out; fail the calls now.
+        if !(error is TLSError) { context.close(promise: nil) }
+        self.failEverything()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.failEverything()
+        context.fireChannelInactive()
+    }
+
+    /// The connection is over: the connect attempt and every open call fail with why.
+    private func failEverything() {
         let reason = self.closeReason ?? RPCError(.unavailable, "the connection closed")
         self.readyPromise.fail(reason)
         for streamID in self.stateMachine.channelClosed() {
             self.finish(streamID, reason)
         }
-        context.fireChannelInactive()
     }
 
     // MARK: - Calls, on the event loop

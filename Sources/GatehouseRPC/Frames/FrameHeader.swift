@@ -24,9 +24,6 @@ struct FrameHeader: Hashable, Sendable {
         guard let type = FrameType(rawValue: rawType) else {
             throw .malformed("unknown frame type 0x\(String(rawType, radix: 16))")
         }
-        guard flags & ~type.definedFlags == 0 else {
-            throw .malformed("undefined flags 0x\(String(flags, radix: 16)) on \(type) frame")
-        }
         guard streamID & 0x8000_0000 == 0 else {
             throw .malformed("stream id has its reserved high bit set")
         }
@@ -35,6 +32,15 @@ struct FrameHeader: Hashable, Sendable {
         }
         if !type.isConnectionFrame, streamID == 0 {
             throw .malformed("\(type) frame on stream 0; it needs a call's stream")
+        }
+        guard flags & ~type.definedFlags == 0 else {
+            throw .malformed("undefined flags 0x\(String(flags, radix: 16)) on \(type) frame")
+        }
+        if type == .ping, length != 8 {
+            throw .malformed("PING payload must be 8 octets, not \(length)")
+        }
+        if type == .cancel, length != 0 {
+            throw .malformed("CANCEL carries no payload, not \(length) octets")
         }
         return FrameHeader(length: length, type: type, flags: flags, streamID: streamID)
     }

@@ -66,9 +66,6 @@ public struct FrameParser: Sendable {
         case .cancel:
             frame = .cancel(streamID: header.streamID)
         case .ping:
-            guard header.length == 8 else {
-                throw .malformed("PING payload must be 8 octets, not \(header.length)")
-            }
             let ack = header.flags & FrameFlags.ack != 0
             frame = .ping(Frame.Ping(ack: ack, payload: try reader.integer(UInt64.self, "payload")))
         case .goAway:

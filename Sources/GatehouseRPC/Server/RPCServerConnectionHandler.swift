@@ -112,8 +112,8 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             self.logger.warning("connection closed: bad frame", metadata: ["error": "\(frameError)"])
             self.perform(self.stateMachine.connectionError(frameError.code, frameError.reason))
         case let tlsError as TLSError:
+            // The TLS handler sends its alert and closes by itself.
             self.logger.warning("connection refused: TLS failed", metadata: ["error": "\(tlsError)"])
-            context.close(promise: nil)
         default:
             self.logger.warning("connection closed on error", metadata: ["error": "\(error)"])
             context.close(promise: nil)

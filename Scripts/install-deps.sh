@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and testing Gatehouse needs and this machine lacks:
+# Debian's OpenSSL headers and pkg-config (TLS), protoc (generated code and the
+# Python interop client), and the Python packages of Tests/Interop.
+# Idempotent and quiet when everything is already there.
+#
+#   Scripts/install-deps.sh            # build and test needs
+#   Scripts/install-deps.sh --runtime  # only what `gatehouse serve` needs to build
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+packages=(libssl-dev pkg-config)
+if [ "${1:-}" != "--runtime" ]; then
+    packages+=(protobuf-compiler openssl)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" != "--runtime" ]; then
+    if ! python3 -c 'import google.protobuf, pytest, yaml; import sys; sys.exit(0 if google.protobuf.__version__.startswith("4.") else 1)' 2>/dev/null; then
+        echo "install-deps: installing Python packages of Tests/Interop" >&2
+        python3 -m pip install -q --disable-pip-version-check -r "$ROOT/Tests/Interop/requirements.txt"
+    fi
+fi

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh machine:
+#   1. installs what is missing (Scripts/install-deps.sh);
+#   2. checks that generated code and conformance vectors are up to date;
+#   3. builds and runs the Swift tests (domain, state machines, codec,
+#      TLS in memory, live server on port 0);
+#   4. runs the interop tests against the built server with clients we did
+#      not write: openssl s_client, Python's ssl + protobuf, ldd.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+Scripts/install-deps.sh
+
+step "generated code and conformance vectors are current"
+Scripts/check-generated.sh
+python3 Tests/Conformance/make_vectors.py --check
+
+step "swift build"
+swift build --build-tests
+
+step "swift test"
+swift test
+
+step "interop (openssl s_client, Python ssl + protobuf, ldd)"
+GATEHOUSE_BIN="$ROOT/.build/debug/gatehouse" python3 -m pytest Tests/Interop -q
