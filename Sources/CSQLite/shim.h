@@ -11,6 +11,7 @@
 #ifndef GATEHOUSE_CSQLITE_SHIM_H
 #define GATEHOUSE_CSQLITE_SHIM_H
 
+#include <stddef.h>
 #include <sqlite3.h>
 
 /// Binds text that SQLite copies before returning (SQLITE_TRANSIENT), so the

@@ -48,6 +48,7 @@ public final class GatehouseServer: Service, Sendable {
             adminConfig = pki.adminConfig
         }
         let tls = try TLSContext.server(self.configuration.tlsConfiguration(files))
+        let authorizer = Authorizer(policy: try self.loadPolicy(development: adminConfig != nil))
 
         let methods = NIOLockedValueBox<[RPCMethodDescriptor]>([])
         let info = ServerInfoService(
@@ -56,7 +57,8 @@ public final class GatehouseServer: Service, Sendable {
             startedAtUnixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
             methods: { methods.withLockedValue { $0 } }
         )
-        let router = RPCRouter(info.methodsToRegister + self.health.methods)
+        let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
+        let router = RPCRouter(open)
         methods.withLockedValue { $0 = router.descriptors }
 
         let server = RPCServer(
@@ -79,5 +81,20 @@ public final class GatehouseServer: Service, Sendable {
         } catch {
             await server.close()
         }
+    }
+
+    /// Reads the access policy; a development server writes its default one first.
+    private func loadPolicy(development: Bool) throws -> AccessPolicy {
+        let path = self.configuration.policyPath ?? URL(fileURLWithPath: self.configuration.dataDirectory).appendingPathComponent("policy.yaml").path
+        if !FileManager.default.fileExists(atPath: path) {
+            guard development, self.configuration.policyPath == nil else {
+                throw PolicyError("no access policy at \(path): every call would be refused. Write one (see `gatehouse serve --help`) or pass --policy")
+            }
+            try AccessPolicy.development.yaml().write(toFile: path, atomically: true, encoding: .utf8)
+            self.logger.info("wrote the development access policy", metadata: ["path": "\(path)"])
+        }
+        let policy = try AccessPolicy.parse(yaml: try String(contentsOfFile: path, encoding: .utf8), source: path)
+        self.logger.info("access policy loaded", metadata: ["path": "\(path)", "bindings": "\(policy.bindings.count)"])
+        return policy
     }
 }

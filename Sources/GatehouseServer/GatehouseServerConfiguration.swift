@@ -13,6 +13,9 @@ public struct GatehouseServerConfiguration: Sendable {
     /// The server's own certificates; nil creates (once) and uses a development PKI in the data directory.
     public var tls: TLSFiles?
     public var limits = RPCServerLimits()
+    /// The access policy file; nil means `<data-dir>/policy.yaml`, which a
+    /// development server writes when it is missing.
+    public var policyPath: String?
 
     /// PEM files for the server's TLS.
     public struct TLSFiles: Sendable, Hashable {

@@ -25,6 +25,9 @@ public enum StoreError: Error, Sendable, Hashable {
     /// A value cannot be stored as given (e.g. a blob over 2 GiB, which SQLite cannot bind).
     case invalidRecord(reason: String, path: String)
 
+    /// Another store, in this process or another, holds the database's lock file.
+    case alreadyOpen(lockPath: String, path: String)
+
     /// The store was closed before the operation could run.
     case closed(path: String)
 
@@ -42,7 +45,7 @@ public enum StoreError: Error, Sendable, Hashable {
         switch self {
         case .sqlite(let code, _, _, _):
             return code & 0xFF
-        case .schemaTooNew, .corrupt, .invalidRecord, .closed, .unavailable:
+        case .schemaTooNew, .corrupt, .invalidRecord, .alreadyOpen, .closed, .unavailable:
             return nil
         }
     }
@@ -66,6 +69,8 @@ extension StoreError: CustomStringConvertible {
             return "database \(path) is corrupt: \(reason)"
         case .invalidRecord(let reason, let path):
             return "cannot store record in \(path): \(reason)"
+        case .alreadyOpen(let lockPath, let path):
+            return "database \(path) is already open (\(lockPath) is locked); only one Gatehouse may open it at a time"
         case .closed(let path):
             return "store \(path) is closed"
         case .unavailable(let cause, let path):

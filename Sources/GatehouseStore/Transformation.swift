@@ -1,3 +1,20 @@
+/// A change to commit: the new state, the records that persist it, and its audit entry.
+///
+/// The state and the records must say the same thing: the state is what
+/// readers see until the next restart, the records are what the state is
+/// rebuilt from after it.
+public struct StoreChange<State: Sendable>: Sendable {
+    public var state: State
+    public var records: [StoreRecord]
+    public var audit: AuditEntry
+
+    public init(state: State, records: [StoreRecord], audit: AuditEntry) {
+        self.state = state
+        self.records = records
+        self.audit = audit
+    }
+}
+
 /// What a transform decided: a change to commit, or nothing, and a result for its caller.
 ///
 /// A transform is a pure function of the current state; the writer runs it on
@@ -5,32 +22,19 @@
 /// and must not block. Throwing refuses the submission: only its caller sees
 /// the error and the working state stays as it was.
 public struct Transformation<State: Sendable, Value: Sendable>: Sendable {
-    /// A change to commit: the new state, the records that persist it, and its audit entry.
-    public struct Change: Sendable {
-        public var state: State
-        public var records: [StoreRecord]
-        public var audit: AuditEntry
-
-        public init(state: State, records: [StoreRecord], audit: AuditEntry) {
-            self.state = state
-            self.records = records
-            self.audit = audit
-        }
-    }
-
     /// The change, or nil when the submission changes nothing and takes no revision.
-    public var change: Change?
+    public var change: StoreChange<State>?
     /// Returned to the caller once the outcome is durable.
     public var value: Value
 
-    public init(change: Change?, value: Value) {
+    public init(change: StoreChange<State>?, value: Value) {
         self.change = change
         self.value = value
     }
 
     /// Commit `state`, persisted by `records` and described by `audit`; the batch gets the next revision.
     public static func commit(_ state: State, records: [StoreRecord], audit: AuditEntry, value: Value) -> Self {
-        Self(change: Change(state: state, records: records, audit: audit), value: value)
+        Self(change: StoreChange(state: state, records: records, audit: audit), value: value)
     }
 
     /// Change nothing (e.g. the value is already set) and take no revision, as an
@@ -44,7 +48,7 @@ public struct Transformation<State: Sendable, Value: Sendable>: Sendable {
 extension Transformation where Value == Void {
     /// Commit `state` with nothing to return to the caller.
     public static func commit(_ state: State, records: [StoreRecord], audit: AuditEntry) -> Self {
-        Self(change: Change(state: state, records: records, audit: audit), value: ())
+        Self(change: StoreChange(state: state, records: records, audit: audit), value: ())
     }
 }
 

@@ -16,6 +16,17 @@ struct Serve: AsyncParsableCommand {
             config for the admin is written to <data-dir>/admin.conf (its path is
             printed). Production deployments pass --tls-cert, --tls-key and --client-ca.
 
+            Every call is authorized by the caller's certificate identity through an
+            access policy (YAML); identities it does not name are refused:
+              bindings:
+                - role: admin            # admin, operator, viewer or component
+                  subjects:
+                    - common_name: alice         # all fields set must match
+                - role: component
+                  subjects:
+                    - organization: component    # the component's name is the CN
+                    - uri_prefix: "spiffe://cluster/component/"
+
             Once listening, the server prints "listening on HOST:PORT" on standard
             output; logs go to standard error. SIGTERM or SIGINT drains: GOAWAY to every
             client, in-flight calls finish (up to --shutdown-grace), then exit 0.
@@ -44,6 +55,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Certificate revocation list (PEM) checked for client certificates.")
     var crl: String?
+
+    @Option(help: "Access policy (YAML) mapping certificate identities to roles. Default: <data-dir>/policy.yaml, written for development servers when missing.")
+    var policy: String?
 
     @Option(help: "Most connections open at once.")
     var maxConnections = 1_000
@@ -105,6 +119,7 @@ struct Serve: AsyncParsableCommand {
         if let tlsCert, let tlsKey, let clientCA {
             configuration.tls = .init(certificateChain: tlsCert, privateKey: tlsKey, clientCA: clientCA, crl: self.crl)
         }
+        configuration.policyPath = self.policy
         configuration.limits.maxConnections = self.maxConnections
         configuration.limits.maxConcurrentCallsPerConnection = self.maxCallsPerConnection
         configuration.limits.maxFrameSize = UInt32(self.maxFrameSize)

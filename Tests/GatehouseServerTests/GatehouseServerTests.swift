@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseClient
 import GatehouseServer
+import GatehouseTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -113,6 +114,30 @@ import Testing
         #expect(try await client.health() == .serving)
         await client.close()
         try await second.stop()
+    }
+
+    @Test func anIdentityThePolicyDoesNotNameIsRefused() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let running = try await Running.start(dataDirectory: directory)
+        #expect(FileManager.default.fileExists(atPath: "\(directory)/policy.yaml"), "the development policy was written")
+        let pki = DevelopmentPKI(dataDirectory: directory)
+        let ca = try CertificateAuthority(certificatePath: pki.caCertificate, privateKeyPath: pki.caKey)
+        let stranger = try ca.issue(.client, subject: CertificateSubject(commonName: "stranger", organizations: ["nobody"]))
+        try stranger.write(certificateTo: "\(directory)/stranger.crt", keyTo: "\(directory)/stranger.key")
+        var config = try ClientConfigLoader.load(path: running.listening.adminConfig!)
+        config.certificate = "\(directory)/stranger.crt"
+        config.key = "\(directory)/stranger.key"
+        let client = try await GatehouseClient.connect(config: config)
+        do {
+            _ = try await client.info()
+            Issue.record("a caller without a role was served")
+        } catch let error as RPCError {
+            #expect(error.code == .permissionDenied)
+            #expect(error.message.contains("stranger"))
+        }
+        await client.close()
+        try await running.stop()
     }
 
     @Test func aMissingConfigSaysWhereItLooked() throws {

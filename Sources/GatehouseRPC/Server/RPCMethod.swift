@@ -38,6 +38,31 @@ public struct RPCMethod: Sendable {
     }
 }
 
+extension RPCMethod {
+    /// The same method with `check` run before it: an interceptor for
+    /// cross-cutting rules (authorization) that the transport knows nothing of.
+    /// An error `check` throws ends the call before the method starts.
+    public func checked(by check: @escaping @Sendable (RPCServerContext) throws -> Void) -> RPCMethod {
+        switch self.implementation {
+        case .unary(let handler):
+            return RPCMethod(path: self.descriptor.path, requestType: self.descriptor.requestType, responseType: self.descriptor.responseType) { request, context in
+                try check(context)
+                return try await handler(request, context)
+            }
+        case .serverStreaming(let handler):
+            return RPCMethod(
+                path: self.descriptor.path,
+                requestType: self.descriptor.requestType,
+                responseType: self.descriptor.responseType,
+                acceptsClientMessages: self.descriptor.acceptsClientMessages
+            ) { request, messages, writer, context in
+                try check(context)
+                try await handler(request, messages, writer, context)
+            }
+        }
+    }
+}
+
 /// The method table: path → method. The dispatch of every call goes through it.
 public struct RPCRouter: Sendable {
     public private(set) var methods: [String: RPCMethod] = [:]

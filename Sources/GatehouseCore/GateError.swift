@@ -1,0 +1,46 @@
+/// Why Gatehouse refused something, in words a person can act on.
+///
+/// The codes are the subset of gRPC's canonical status codes the domain
+/// needs; the server maps `code` to the wire status and `reason`/`metadata`
+/// to `gatehouse.v1.ErrorDetails` in one place.
+public struct GateError: Error, Hashable, Sendable {
+    /// The class of refusal, named after gRPC's canonical codes.
+    public enum Code: String, Hashable, Sendable, CaseIterable, Codable {
+        /// The request itself is malformed (bad parameter value, bad flag syntax).
+        case invalidArgument
+        /// A named feature or API does not exist.
+        case notFound
+        /// The request is well-formed but unsafe in the current state
+        /// (locked gate, unmet dependency, a replica too old).
+        case failedPrecondition
+        /// A conditional write lost: the state moved past the expected revision.
+        case aborted
+        /// Something with that identity already exists.
+        case alreadyExists
+        /// The caller may not do this.
+        case permissionDenied
+    }
+
+    /// The class of refusal.
+    public var code: Code
+    /// One or more sentences saying what is wrong and what to do about it.
+    public var message: String
+    /// A stable machine-readable cause in UPPER_SNAKE_CASE, e.g. `LOCKED_GATE`.
+    public var reason: String?
+    /// Facts about the refusal, e.g. `["feature": "Foo", "scope": "component kubelet"]`.
+    public var metadata: [String: String]
+
+    public init(_ code: Code, _ message: String, reason: String? = nil, metadata: [String: String] = [:]) {
+        self.code = code
+        self.message = message
+        self.reason = reason
+        self.metadata = metadata
+    }
+}
+
+extension GateError: CustomStringConvertible {
+    /// `failedPrecondition: cannot enable …`, for logs and test failures.
+    public var description: String {
+        "\(self.code.rawValue): \(self.message)"
+    }
+}

@@ -1,0 +1,31 @@
+/// One running replica of a component: what resolution is computed for.
+///
+/// The version is optional because a scope-level explanation has none and an
+/// instance may not have reported one; without it the skew rules are skipped.
+public struct InstanceRef: Hashable, Sendable, Codable {
+    /// The component, e.g. `kubelet`.
+    public var component: String
+    /// The instance id as registered, e.g. `node-17`.
+    public var instanceID: String
+    public var version: Version?
+
+    public init(component: String, instanceID: String, version: Version?) {
+        self.component = component
+        self.instanceID = instanceID
+        self.version = version
+    }
+
+    /// The instance's own scope.
+    public var scope: Scope { .instance(component: self.component, id: self.instanceID) }
+
+    private enum CodingKeys: String, CodingKey {
+        case component
+        case instanceID = "instance_id"
+        case version
+    }
+}
+
+extension InstanceRef: CustomStringConvertible {
+    /// `kubelet/node-17`.
+    public var description: String { "\(self.component)/\(self.instanceID)" }
+}

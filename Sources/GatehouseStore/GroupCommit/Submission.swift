@@ -1,0 +1,51 @@
+/// A queued submission, its caller's continuation captured inside and its result type erased,
+/// so submissions of every result type share one queue.
+struct Submission<State: Sendable>: Sendable {
+    /// Runs the caller's transform against the working state and the revision its change would get.
+    let stage: @Sendable (_ state: State, _ nextRevision: Revision) -> StagedSubmission<State>
+    /// Fails the caller without running its transform (store closed or unavailable).
+    let fail: @Sendable (any Error) -> Void
+
+    /// Wraps `transform` and the continuation that waits for its outcome.
+    static func wrapping<Value: Sendable>(
+        _ transform: @escaping @Sendable (State, Revision) throws -> Transformation<State, Value>,
+        continuation: CheckedContinuation<Committed<Value>, any Error>
+    ) -> Submission<State> {
+        Submission(
+            stage: { state, nextRevision in
+                let transformation: Transformation<State, Value>
+                do {
+                    transformation = try transform(state, nextRevision)
+                } catch {
+                    continuation.resume(throwing: error)
+                    return .refused
+                }
+                let value = transformation.value
+                let changed = transformation.change != nil
+                return .accepted(
+                    transformation.change,
+                    complete: { outcome in
+                        switch outcome {
+                        case .success(let revision):
+                            continuation.resume(returning: Committed(revision: revision, changed: changed, value: value))
+                        case .failure(let error):
+                            continuation.resume(throwing: error)
+                        }
+                    }
+                )
+            },
+            fail: { error in
+                continuation.resume(throwing: error)
+            }
+        )
+    }
+}
+
+/// What running a submission's transform gave.
+enum StagedSubmission<State: Sendable> {
+    /// The transform threw; its caller has already been resumed with the error.
+    case refused
+    /// The transform accepted: its change (nil when it changes nothing) and how to
+    /// resume its caller once the group's outcome is known.
+    case accepted(StoreChange<State>?, complete: @Sendable (Result<Revision, any Error>) -> Void)
+}
