@@ -29,6 +29,32 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // C shim over the system SQLite (Debian's libsqlite3-dev).
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        // Durable state: SQLite in WAL mode, group commit, audit. Generic over the state it stores.
+        .target(
+            name: "GatehouseStore",
+            dependencies: [
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test helper: commits as fast as it can and prints what was acknowledged, to be SIGKILLed.
+        .executableTarget(
+            name: "store-crash-writer",
+            dependencies: ["GatehouseStore"],
+            path: "Sources/GatehouseStoreCrashWriter"
+        ),
+        // Durable commits per second and latency at several concurrencies.
+        .executableTarget(
+            name: "StoreBenchmark",
+            dependencies: ["GatehouseStore"],
+            path: "Benchmarks/StoreBenchmark"
+        ),
         // Mutual TLS on OpenSSL, bridged to SwiftNIO. Knows nothing of features.
         .target(
             name: "GatehouseTLS",
@@ -124,6 +150,10 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "GatehouseStoreTests",
+            dependencies: ["GatehouseStore", "store-crash-writer"]
         ),
         .testTarget(
             name: "GatehouseServerTests",

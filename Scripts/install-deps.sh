@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Gatehouse needs and this machine lacks:
-# Debian's OpenSSL headers and pkg-config (TLS), protoc (generated code and the
+# Debian's OpenSSL and SQLite headers and pkg-config (TLS, the store), protoc (generated code and the
 # Python interop client), and the Python packages of Tests/Interop.
 # Idempotent and quiet when everything is already there.
 #
@@ -9,7 +9,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-packages=(libssl-dev pkg-config)
+packages=(libssl-dev libsqlite3-dev pkg-config)
 if [ "${1:-}" != "--runtime" ]; then
     packages+=(protobuf-compiler openssl)
 fi

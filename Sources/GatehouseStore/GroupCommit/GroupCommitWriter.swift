@@ -218,7 +218,7 @@ extension StoreError {
     /// part of it reached the disk, and a failed fsync may have lost pages
     /// the kernel already marked clean: the only safe answer is to stop
     /// writing and reload from disk on restart.
-    var leavesDiskConsistent: Bool {
+    package var leavesDiskConsistent: Bool {
         switch self {
         case .sqlite:
             switch self.primaryCode ?? SQLITE_ERROR {

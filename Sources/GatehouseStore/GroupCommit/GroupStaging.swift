@@ -1,8 +1,8 @@
 /// The working state of one group: the transforms applied so far, in order, on top of the last committed snapshot.
 ///
 /// A value, so a failed write is undone by dropping it: the committed
-/// snapshot it started from was never touched. Pure, apart from resuming
-/// refused callers, and so tested without a database.
+/// snapshot it started from was never touched. It does no I/O: the only
+/// side effect is resuming the callers it refuses.
 struct GroupStaging<State: Sendable> {
     /// A caller waiting for the group's outcome, and the revision it will be told.
     struct Waiter {
