@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // C shim over the system OpenSSL (Debian's libssl-dev).
@@ -28,6 +29,13 @@ let package = Package(
             name: "COpenSSL",
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
+        ),
+        // The pure domain: features, APIs, overrides, resolution, safe changes. No I/O, no clock.
+        .target(name: "GatehouseCore"),
+        // Domain values to and from their protobuf messages, for the server and the SDK.
+        .target(
+            name: "GatehouseWire",
+            dependencies: ["GatehouseCore", "GatehouseProto", "GatehouseRPC"]
         ),
         // C shim over the system SQLite (Debian's libsqlite3-dev).
         .systemLibrary(
@@ -40,6 +48,7 @@ let package = Package(
             name: "GatehouseStore",
             dependencies: [
                 "CSQLite",
+                "GatehouseCore",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -84,6 +93,9 @@ let package = Package(
         .target(
             name: "GatehouseServer",
             dependencies: [
+                "GatehouseCore",
+                "GatehouseStore",
+                "GatehouseWire",
                 "GatehouseRPC",
                 "GatehouseTLS",
                 "GatehouseProto",
@@ -98,6 +110,8 @@ let package = Package(
         .target(
             name: "GatehouseClient",
             dependencies: [
+                "GatehouseCore",
+                "GatehouseWire",
                 "GatehouseRPC",
                 "GatehouseTLS",
                 "GatehouseProto",
@@ -149,6 +163,13 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "GatehouseCoreTests",
+            dependencies: [
+                "GatehouseCore",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(

@@ -114,6 +114,15 @@ public nonisolated enum Gatehouse_V1_Rule: SwiftProtobuf.Enum, Swift.CaseIterabl
 
   /// Locked to default: nothing else may decide.
   case locked // = 6
+
+  /// The API's default for its stage (GA on, beta and alpha off).
+  case stageDefault // = 7
+
+  /// Off because a feature it needs resolves off.
+  case dependencyDisabled // = 8
+
+  /// Off because this replica's version is below the feature's minimum.
+  case versionTooOld // = 9
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -129,6 +138,9 @@ public nonisolated enum Gatehouse_V1_Rule: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 4: self = .rollout
     case 5: self = .default
     case 6: self = .locked
+    case 7: self = .stageDefault
+    case 8: self = .dependencyDisabled
+    case 9: self = .versionTooOld
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -142,6 +154,9 @@ public nonisolated enum Gatehouse_V1_Rule: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .rollout: return 4
     case .default: return 5
     case .locked: return 6
+    case .stageDefault: return 7
+    case .dependencyDisabled: return 8
+    case .versionTooOld: return 9
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -155,6 +170,9 @@ public nonisolated enum Gatehouse_V1_Rule: SwiftProtobuf.Enum, Swift.CaseIterabl
     .rollout,
     .default,
     .locked,
+    .stageDefault,
+    .dependencyDisabled,
+    .versionTooOld,
   ]
 
 }
@@ -919,6 +937,57 @@ public nonisolated struct Gatehouse_V1_SetResponse: Sendable {
   /// Revision the batch committed at (for dry_run: the current revision).
   public var revision: UInt64 = 0
 
+  /// What the batch did, one line per change.
+  public var applied: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Features/ImportCatalog request: a whole catalog file, applied as one batch.
+public nonisolated struct Gatehouse_V1_ImportCatalogRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The catalog as YAML (the format of Examples/kubernetes-catalog.yaml).
+  public var yaml: String = String()
+
+  public var expectedRevisionPresent: Gatehouse_V1_ImportCatalogRequest.OneOf_ExpectedRevisionPresent? = nil
+
+  public var expectedRevision: UInt64 {
+    get {
+      if case .expectedRevision(let v)? = expectedRevisionPresent {return v}
+      return 0
+    }
+    set {expectedRevisionPresent = .expectedRevision(newValue)}
+  }
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_ExpectedRevisionPresent: Equatable, Sendable {
+    case expectedRevision(UInt64)
+
+  }
+
+  public init() {}
+}
+
+/// Features/ImportCatalog response.
+public nonisolated struct Gatehouse_V1_ImportCatalogResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var revision: UInt64 = 0
+
+  public var features: UInt32 = 0
+
+  public var apis: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1119,98 +1188,41 @@ public nonisolated struct Gatehouse_V1_ExplainResponse: Sendable {
 }
 
 /// One committed change batch.
-public nonisolated struct Gatehouse_V1_AuditEntry: @unchecked Sendable {
+public nonisolated struct Gatehouse_V1_AuditEntry: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Revision it committed at.
-  public var revision: UInt64 {
-    get {_storage._revision}
-    set {_uniqueStorage()._revision = newValue}
-  }
+  public var revision: UInt64 = 0
 
   /// When it committed.
-  public var timeUnixMs: Int64 {
-    get {_storage._timeUnixMs}
-    set {_uniqueStorage()._timeUnixMs = newValue}
-  }
+  public var timeUnixMs: Int64 = 0
 
   /// Caller identity (client certificate CN).
-  public var actor: String {
-    get {_storage._actor}
-    set {_uniqueStorage()._actor = newValue}
-  }
+  public var actor: String = String()
 
   /// Method that made it, e.g. "/gatehouse.v1.Features/Set".
-  public var method: String {
-    get {_storage._method}
-    set {_uniqueStorage()._method = newValue}
-  }
-
-  /// Overrides (or definitions, for Define) as they were before; absent entries did not exist.
-  public var before: [Gatehouse_V1_Override] {
-    get {_storage._before}
-    set {_uniqueStorage()._before = newValue}
-  }
-
-  /// Overrides as they are after; absent entries were removed.
-  public var after: [Gatehouse_V1_Override] {
-    get {_storage._after}
-    set {_uniqueStorage()._after = newValue}
-  }
+  public var method: String = String()
 
   /// Reason given by the caller.
-  public var reason: String {
-    get {_storage._reason}
-    set {_uniqueStorage()._reason = newValue}
-  }
+  public var reason: String = String()
 
-  /// For Define: the feature definition before (empty when new).
-  public var featureBefore: Gatehouse_V1_Feature {
-    get {_storage._featureBefore ?? Gatehouse_V1_Feature()}
-    set {_uniqueStorage()._featureBefore = newValue}
-  }
-  /// Returns true if `featureBefore` has been explicitly set.
-  public var hasFeatureBefore: Bool {_storage._featureBefore != nil}
-  /// Clears the value of `featureBefore`. Subsequent reads from it will return its default value.
-  public mutating func clearFeatureBefore() {_uniqueStorage()._featureBefore = nil}
+  /// What the batch did, one line per change, e.g. "set Foo=true at component kubelet".
+  public var changes: [String] = []
 
-  /// For Define: the feature definition after.
-  public var featureAfter: Gatehouse_V1_Feature {
-    get {_storage._featureAfter ?? Gatehouse_V1_Feature()}
-    set {_uniqueStorage()._featureAfter = newValue}
-  }
-  /// Returns true if `featureAfter` has been explicitly set.
-  public var hasFeatureAfter: Bool {_storage._featureAfter != nil}
-  /// Clears the value of `featureAfter`. Subsequent reads from it will return its default value.
-  public mutating func clearFeatureAfter() {_uniqueStorage()._featureAfter = nil}
+  /// The objects the batch touched as they were before (JSON; absent keys did not exist).
+  public var beforeJson: String = String()
 
-  /// For Apis/Define: the API definition before (empty when new).
-  public var apiBefore: Gatehouse_V1_Api {
-    get {_storage._apiBefore ?? Gatehouse_V1_Api()}
-    set {_uniqueStorage()._apiBefore = newValue}
-  }
-  /// Returns true if `apiBefore` has been explicitly set.
-  public var hasApiBefore: Bool {_storage._apiBefore != nil}
-  /// Clears the value of `apiBefore`. Subsequent reads from it will return its default value.
-  public mutating func clearApiBefore() {_uniqueStorage()._apiBefore = nil}
+  /// The same objects after (JSON; absent keys were removed).
+  public var afterJson: String = String()
 
-  /// For Apis/Define: the API definition after.
-  public var apiAfter: Gatehouse_V1_Api {
-    get {_storage._apiAfter ?? Gatehouse_V1_Api()}
-    set {_uniqueStorage()._apiAfter = newValue}
-  }
-  /// Returns true if `apiAfter` has been explicitly set.
-  public var hasApiAfter: Bool {_storage._apiAfter != nil}
-  /// Clears the value of `apiAfter`. Subsequent reads from it will return its default value.
-  public mutating func clearApiAfter() {_uniqueStorage()._apiAfter = nil}
+  /// Names the entry is about: features, APIs, components, instances.
+  public var subjects: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
-
-  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Features/History request.
@@ -1262,6 +1274,9 @@ public nonisolated struct Gatehouse_V1_HistoryRequest: Sendable {
 
   /// When true, newest first.
   public var newestFirst: Bool = false
+
+  /// Only entries touching this component (its overrides or its instances').
+  public var component: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1622,7 +1637,7 @@ nonisolated extension Gatehouse_V1_Stage: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Gatehouse_V1_Rule: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RULE_UNSPECIFIED\0\u{1}RULE_INSTANCE_OVERRIDE\0\u{1}RULE_COMPONENT_OVERRIDE\0\u{1}RULE_GLOBAL_OVERRIDE\0\u{1}RULE_ROLLOUT\0\u{1}RULE_DEFAULT\0\u{1}RULE_LOCKED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RULE_UNSPECIFIED\0\u{1}RULE_INSTANCE_OVERRIDE\0\u{1}RULE_COMPONENT_OVERRIDE\0\u{1}RULE_GLOBAL_OVERRIDE\0\u{1}RULE_ROLLOUT\0\u{1}RULE_DEFAULT\0\u{1}RULE_LOCKED\0\u{1}RULE_STAGE_DEFAULT\0\u{1}RULE_DEPENDENCY_DISABLED\0\u{1}RULE_VERSION_TOO_OLD\0")
 }
 
 nonisolated extension Gatehouse_V1_Feature: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -2759,7 +2774,7 @@ nonisolated extension Gatehouse_V1_SetRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Gatehouse_V1_SetResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}applied\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2768,6 +2783,7 @@ nonisolated extension Gatehouse_V1_SetResponse: SwiftProtobuf.Message, SwiftProt
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.applied) }()
       default: break
       }
     }
@@ -2777,11 +2793,106 @@ nonisolated extension Gatehouse_V1_SetResponse: SwiftProtobuf.Message, SwiftProt
     if self.revision != 0 {
       try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 1)
     }
+    if !self.applied.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.applied, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_SetResponse, rhs: Gatehouse_V1_SetResponse) -> Bool {
     if lhs.revision != rhs.revision {return false}
+    if lhs.applied != rhs.applied {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gatehouse_V1_ImportCatalogRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ImportCatalogRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}yaml\0\u{3}expected_revision\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.yaml) }()
+      case 2: try {
+        var v: UInt64?
+        try decoder.decodeSingularUInt64Field(value: &v)
+        if let v = v {
+          if self.expectedRevisionPresent != nil {try decoder.handleConflictingOneOf()}
+          self.expectedRevisionPresent = .expectedRevision(v)
+        }
+      }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.yaml.isEmpty {
+      try visitor.visitSingularStringField(value: self.yaml, fieldNumber: 1)
+    }
+    try { if case .expectedRevision(let v)? = self.expectedRevisionPresent {
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
+    } }()
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gatehouse_V1_ImportCatalogRequest, rhs: Gatehouse_V1_ImportCatalogRequest) -> Bool {
+    if lhs.yaml != rhs.yaml {return false}
+    if lhs.expectedRevisionPresent != rhs.expectedRevisionPresent {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gatehouse_V1_ImportCatalogResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ImportCatalogResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}features\0\u{1}apis\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.features) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.apis) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.revision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 1)
+    }
+    if self.features != 0 {
+      try visitor.visitSingularUInt32Field(value: self.features, fieldNumber: 2)
+    }
+    if self.apis != 0 {
+      try visitor.visitSingularUInt32Field(value: self.apis, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gatehouse_V1_ImportCatalogResponse, rhs: Gatehouse_V1_ImportCatalogResponse) -> Bool {
+    if lhs.revision != rhs.revision {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs.apis != rhs.apis {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3094,139 +3205,69 @@ nonisolated extension Gatehouse_V1_ExplainResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Gatehouse_V1_AuditEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{3}time_unix_ms\0\u{1}actor\0\u{1}method\0\u{1}before\0\u{1}after\0\u{1}reason\0\u{3}feature_before\0\u{3}feature_after\0\u{3}api_before\0\u{3}api_after\0")
-
-  fileprivate class _StorageClass {
-    var _revision: UInt64 = 0
-    var _timeUnixMs: Int64 = 0
-    var _actor: String = String()
-    var _method: String = String()
-    var _before: [Gatehouse_V1_Override] = []
-    var _after: [Gatehouse_V1_Override] = []
-    var _reason: String = String()
-    var _featureBefore: Gatehouse_V1_Feature? = nil
-    var _featureAfter: Gatehouse_V1_Feature? = nil
-    var _apiBefore: Gatehouse_V1_Api? = nil
-    var _apiAfter: Gatehouse_V1_Api? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _revision = source._revision
-      _timeUnixMs = source._timeUnixMs
-      _actor = source._actor
-      _method = source._method
-      _before = source._before
-      _after = source._after
-      _reason = source._reason
-      _featureBefore = source._featureBefore
-      _featureAfter = source._featureAfter
-      _apiBefore = source._apiBefore
-      _apiAfter = source._apiAfter
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{3}time_unix_ms\0\u{1}actor\0\u{1}method\0\u{1}reason\0\u{1}changes\0\u{3}before_json\0\u{3}after_json\0\u{1}subjects\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularUInt64Field(value: &_storage._revision) }()
-        case 2: try { try decoder.decodeSingularInt64Field(value: &_storage._timeUnixMs) }()
-        case 3: try { try decoder.decodeSingularStringField(value: &_storage._actor) }()
-        case 4: try { try decoder.decodeSingularStringField(value: &_storage._method) }()
-        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._before) }()
-        case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._after) }()
-        case 7: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
-        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._featureBefore) }()
-        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._featureAfter) }()
-        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._apiBefore) }()
-        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._apiAfter) }()
-        default: break
-        }
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.timeUnixMs) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.actor) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.method) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 6: try { try decoder.decodeRepeatedStringField(value: &self.changes) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.beforeJson) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.afterJson) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.subjects) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      if _storage._revision != 0 {
-        try visitor.visitSingularUInt64Field(value: _storage._revision, fieldNumber: 1)
-      }
-      if _storage._timeUnixMs != 0 {
-        try visitor.visitSingularInt64Field(value: _storage._timeUnixMs, fieldNumber: 2)
-      }
-      if !_storage._actor.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._actor, fieldNumber: 3)
-      }
-      if !_storage._method.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._method, fieldNumber: 4)
-      }
-      if !_storage._before.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._before, fieldNumber: 5)
-      }
-      if !_storage._after.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._after, fieldNumber: 6)
-      }
-      if !_storage._reason.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 7)
-      }
-      try { if let v = _storage._featureBefore {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-      } }()
-      try { if let v = _storage._featureAfter {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-      } }()
-      try { if let v = _storage._apiBefore {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-      } }()
-      try { if let v = _storage._apiAfter {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-      } }()
+    if self.revision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 1)
+    }
+    if self.timeUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.timeUnixMs, fieldNumber: 2)
+    }
+    if !self.actor.isEmpty {
+      try visitor.visitSingularStringField(value: self.actor, fieldNumber: 3)
+    }
+    if !self.method.isEmpty {
+      try visitor.visitSingularStringField(value: self.method, fieldNumber: 4)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 5)
+    }
+    if !self.changes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.changes, fieldNumber: 6)
+    }
+    if !self.beforeJson.isEmpty {
+      try visitor.visitSingularStringField(value: self.beforeJson, fieldNumber: 7)
+    }
+    if !self.afterJson.isEmpty {
+      try visitor.visitSingularStringField(value: self.afterJson, fieldNumber: 8)
+    }
+    if !self.subjects.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.subjects, fieldNumber: 9)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_AuditEntry, rhs: Gatehouse_V1_AuditEntry) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._revision != rhs_storage._revision {return false}
-        if _storage._timeUnixMs != rhs_storage._timeUnixMs {return false}
-        if _storage._actor != rhs_storage._actor {return false}
-        if _storage._method != rhs_storage._method {return false}
-        if _storage._before != rhs_storage._before {return false}
-        if _storage._after != rhs_storage._after {return false}
-        if _storage._reason != rhs_storage._reason {return false}
-        if _storage._featureBefore != rhs_storage._featureBefore {return false}
-        if _storage._featureAfter != rhs_storage._featureAfter {return false}
-        if _storage._apiBefore != rhs_storage._apiBefore {return false}
-        if _storage._apiAfter != rhs_storage._apiAfter {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs.revision != rhs.revision {return false}
+    if lhs.timeUnixMs != rhs.timeUnixMs {return false}
+    if lhs.actor != rhs.actor {return false}
+    if lhs.method != rhs.method {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.changes != rhs.changes {return false}
+    if lhs.beforeJson != rhs.beforeJson {return false}
+    if lhs.afterJson != rhs.afterJson {return false}
+    if lhs.subjects != rhs.subjects {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3234,7 +3275,7 @@ nonisolated extension Gatehouse_V1_AuditEntry: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HistoryRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}api\0\u{1}actor\0\u{3}after_revision\0\u{3}before_revision\0\u{1}limit\0\u{3}newest_first\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}api\0\u{1}actor\0\u{3}after_revision\0\u{3}before_revision\0\u{1}limit\0\u{3}newest_first\0\u{1}component\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3263,6 +3304,7 @@ nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftP
       }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.newestFirst) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.component) }()
       default: break
       }
     }
@@ -3294,6 +3336,9 @@ nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftP
     if self.newestFirst != false {
       try visitor.visitSingularBoolField(value: self.newestFirst, fieldNumber: 7)
     }
+    if !self.component.isEmpty {
+      try visitor.visitSingularStringField(value: self.component, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3305,6 +3350,7 @@ nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftP
     if lhs.beforeRevisionPresent != rhs.beforeRevisionPresent {return false}
     if lhs.limit != rhs.limit {return false}
     if lhs.newestFirst != rhs.newestFirst {return false}
+    if lhs.component != rhs.component {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,435 @@
+/// Validates a `ChangeBatch` against a `GateState` and produces the next state, or refuses it whole.
+///
+/// Pure: the time, the set of live replicas and the rollout lookup are passed
+/// in; the returned state is a new value and the input is never touched, so
+/// a refused batch leaves nothing behind. Checks, in this order (the first
+/// refusal is thrown):
+///
+/// 1. a non-empty batch; `expectedRevision` still current (else `aborted`);
+/// 2. well-formed scopes; names that exist after the batch (else `notFound`);
+/// 3. a sound catalog when the batch edits it (else `invalidArgument`);
+/// 4. every written override: the feature applies to the scope's component,
+///    parameters are known and valid (`invalidArgument`), and a locked gate
+///    is not set against its default (`failedPrecondition`, `LOCKED_GATE`);
+/// 5. at the scope of every feature change — the scope itself, and every
+///    live component and replica it covers — the batch leaves no feature on
+///    by decision but off for want of a dependency (`UNMET_DEPENDENCY` when it
+///    enables the feature, `DEPENDENTS_ENABLED` when it disables what another
+///    needs) or, for a feature it enables, a live replica below the feature's minimum
+///    version (`VERSION_SKEW`; a replica too old for a feature simply resolves it off).
+///    Only problems the batch *introduces* count, so an unrelated change is
+///    never blocked by an older one.
+///
+/// Every check looks at the state after the whole batch.
+public struct BatchApplier: Sendable {
+    /// Rollout assignments to resolve with (the canary seam); nil when there are none.
+    public var rollouts: (any RolloutLookup)?
+
+    public init(rollouts: (any RolloutLookup)? = nil) {
+        self.rollouts = rollouts
+    }
+
+    /// Applies `batch` to `state` as the next revision, stamped with `time`.
+    /// - Parameters:
+    ///   - liveInstances: the replicas currently subscribed, with their versions: what the
+    ///     dependency and skew checks look at besides the changed scopes themselves.
+    /// - Returns: the new state (at `state.revision.next`) and what changed.
+    /// - Throws: `GateError`; the state passed in is unchanged (it is a value).
+    public func apply(
+        _ batch: ChangeBatch,
+        to state: GateState,
+        at time: UnixMilliseconds,
+        liveInstances: [InstanceRef]
+    ) throws(GateError) -> AppliedBatch {
+        guard !batch.changes.isEmpty else {
+            throw GateError(.invalidArgument, "the batch has no changes; send at least one", reason: "EMPTY_BATCH")
+        }
+        if let expected = batch.expectedRevision, expected != state.revision {
+            throw GateError(
+                .aborted,
+                "the state is at \(state.revision), not \(expected) as the request expected; read it again and retry",
+                reason: "STALE_REVISION",
+                metadata: ["expected_revision": String(expected.rawValue), "current_revision": String(state.revision.rawValue)]
+            )
+        }
+
+        var work = Work(state: state, stamp: ChangeStamp(revision: state.revision.next, actor: batch.actor, reason: batch.reason, time: time))
+        for change in batch.changes {
+            try work.apply(change)
+        }
+        try work.removeOrphanedAPIOverrides()
+        try work.checkNames()
+        if work.catalogChanged {
+            try work.next.catalog.validate()
+        }
+        try work.checkFeatureOverrides()
+        try work.checkAPIOverrides()
+        try self.checkDependenciesAndSkew(work, liveInstances: liveInstances)
+
+        let changes = work.touched.sorted().compactMap { key -> ObjectChange? in
+            let before = state.object(key)
+            let after = work.next.object(key)
+            return before == after ? nil : ObjectChange(key: key, before: before, after: after)
+        }
+        return AppliedBatch(state: work.next, summary: BatchSummary(revision: work.next.revision, changes: changes))
+    }
+
+    // MARK: - Dependencies and version skew
+
+    private func checkDependenciesAndSkew(_ work: Work, liveInstances: [InstanceRef]) throws(GateError) {
+        var points: Set<ResolutionPoint> = []
+        let scopes: [Scope] = work.catalogChanged ? [.global] : work.featureScopes
+        for scope in scopes {
+            points.formUnion(Self.points(coveredBy: scope, liveInstances: liveInstances))
+        }
+        guard !points.isEmpty else { return }
+        let before = Resolver(state: work.state, rollouts: self.rollouts)
+        let after = Resolver(state: work.next, rollouts: self.rollouts)
+        let ordered = points.sorted { ($0.scope.rank, $0.scope.key, $0.version?.description ?? "") < ($1.scope.rank, $1.scope.key, $1.version?.description ?? "") }
+        for point in ordered {
+            // The skew guard is about enabling: a version violation counts only for a feature this batch enables.
+            let introduced = Set(after.violations(at: point)).subtracting(before.violations(at: point)).filter { violation in
+                switch violation.reason {
+                case .versionTooOld: work.enabledByBatch.contains(violation.feature)
+                case .dependencyDisabled, .locked, .override, .apiSelector, .rollout, .defaultValue, .stageDefault: true
+                }
+            }
+            guard !introduced.isEmpty else { continue }
+            let chosen = introduced.min { work.preference($0) < work.preference($1) }!
+            throw Self.refusal(chosen, at: point, work: work)
+        }
+    }
+
+    /// The scope itself plus every live component and replica it covers.
+    static func points(coveredBy scope: Scope, liveInstances: [InstanceRef]) -> Set<ResolutionPoint> {
+        var points: Set<ResolutionPoint> = []
+        switch scope {
+        case .global:
+            points.insert(ResolutionPoint(scope: .global))
+            for instance in liveInstances {
+                points.insert(ResolutionPoint(scope: .component(instance.component)))
+                points.insert(ResolutionPoint(instance: instance))
+            }
+        case .component(let name):
+            points.insert(ResolutionPoint(scope: scope))
+            for instance in liveInstances where instance.component == name {
+                points.insert(ResolutionPoint(instance: instance))
+            }
+        case .instance(let component, let id):
+            let live = liveInstances.filter { $0.component == component && $0.instanceID == id }
+            if live.isEmpty {
+                points.insert(ResolutionPoint(scope: scope))
+            }
+            for instance in live {
+                points.insert(ResolutionPoint(instance: instance))
+            }
+        }
+        return points
+    }
+
+    private static func refusal(_ violation: Violation, at point: ResolutionPoint, work: Work) -> GateError {
+        let feature = violation.feature
+        let place: String
+        switch point.scope {
+        case .global: place = "all components (global scope)"
+        case .component(let name): place = name
+        case .instance(let component, let id): place = "\(component)/\(id)"
+        }
+        var metadata = ["feature": feature, "scope": point.scope.key]
+        switch violation.reason {
+        case .versionTooOld(let component, let minimum, let actual):
+            metadata["minimum_version"] = minimum.description
+            metadata["version"] = actual.description
+            return GateError(
+                .failedPrecondition,
+                "cannot enable \(feature) on \(place): it needs \(component) \(minimum) or newer, and \(point.instance?.instanceID ?? place) runs \(actual); upgrade that replica first, or enable \(feature) only on upgraded instances",
+                reason: "VERSION_SKEW",
+                metadata: metadata
+            )
+        case .dependencyDisabled(let dependency):
+            metadata["dependency"] = dependency
+            if work.enabledByBatch.contains(feature) {
+                return GateError(
+                    .failedPrecondition,
+                    "cannot enable \(feature) on \(place): it needs \(dependency), which is disabled there; enable \(dependency) too (in the same batch if you like)",
+                    reason: "UNMET_DEPENDENCY",
+                    metadata: metadata
+                )
+            }
+            if work.featureTargets.contains(dependency) {
+                let locked = work.next.feature(feature)?.lockToDefault == true ? " (it is locked on)" : ""
+                return GateError(
+                    .failedPrecondition,
+                    "cannot disable \(dependency) on \(place): \(feature) needs it and is still enabled there\(locked); disable \(feature) first, or in the same batch",
+                    reason: "DEPENDENTS_ENABLED",
+                    metadata: metadata
+                )
+            }
+            return GateError(
+                .failedPrecondition,
+                "this batch would leave \(feature) enabled on \(place) while \(dependency), which it needs, is disabled there; change both together",
+                reason: "UNMET_DEPENDENCY",
+                metadata: metadata
+            )
+        case .locked, .override, .apiSelector, .rollout, .defaultValue, .stageDefault:
+            preconditionFailure("a violation is a dependency or version problem, not \(violation.reason)")
+        }
+    }
+}
+
+/// The result of an accepted batch.
+public struct AppliedBatch: Hashable, Sendable {
+    /// The state after the batch, at the batch's revision.
+    public var state: GateState
+    public var summary: BatchSummary
+
+    public init(state: GateState, summary: BatchSummary) {
+        self.state = state
+        self.summary = summary
+    }
+}
+
+/// The state being built from one batch, and what the checks need to know about it.
+private struct Work {
+    let state: GateState
+    var next: GateState
+    let stamp: ChangeStamp
+    var touched: Set<ObjectKey> = []
+    var catalogChanged = false
+    /// Feature names the override changes name: must exist after the batch.
+    var namedFeatures: [String] = []
+    /// Features the batch sets, clears, defines or removes.
+    var featureTargets: Set<String> = []
+    /// Features the batch explicitly enables somewhere.
+    var enabledByBatch: Set<String> = []
+    /// Scopes of feature override changes: where dependencies and skew are checked.
+    var featureScopes: [Scope] = []
+    var redefinedFeatures: Set<String> = []
+    var removedAPI = false
+
+    init(state: GateState, stamp: ChangeStamp) {
+        self.state = state
+        self.next = state
+        self.next.revision = stamp.revision
+        self.stamp = stamp
+    }
+
+    mutating func apply(_ change: Change) throws(GateError) {
+        switch change {
+        case .setFeature(let name, let scope, let enabled, let parameters):
+            try Self.checkScope(scope, change: change)
+            guard enabled != nil || !parameters.isEmpty else {
+                throw GateError(
+                    .invalidArgument,
+                    "\(change): nothing to set; give a value (true or false), parameters, or both",
+                    reason: "EMPTY_CHANGE",
+                    metadata: ["feature": name]
+                )
+            }
+            let key = FeatureOverrideKey(feature: name, scope: scope)
+            var override = self.next.featureOverrides[key]
+                ?? FeatureOverride(feature: name, scope: scope, enabled: nil, stamp: self.stamp)
+            if let enabled { override.enabled = enabled }
+            override.parameters.merge(parameters) { $1 }
+            override.stamp = self.stamp
+            self.next.featureOverrides[key] = override
+            self.touched.insert(.featureOverride(key))
+            self.namedFeatures.append(name)
+            self.featureTargets.insert(name)
+            if enabled == true { self.enabledByBatch.insert(name) }
+            self.featureScopes.append(scope)
+        case .clearFeature(let name, let scope):
+            try Self.checkScope(scope, change: change)
+            let key = FeatureOverrideKey(feature: name, scope: scope)
+            if self.next.featureOverrides.removeValue(forKey: key) != nil || self.state.featureOverrides[key] != nil {
+                self.touched.insert(.featureOverride(key))
+            }
+            self.namedFeatures.append(name)
+            self.featureTargets.insert(name)
+            self.featureScopes.append(scope)
+        case .setAPI(let selector, let scope, let enabled):
+            try Self.checkScope(scope, change: change)
+            let key = APIOverrideKey(selector: selector, scope: scope)
+            self.next.apiOverrides[key] = APIOverride(selector: selector, scope: scope, enabled: enabled, stamp: self.stamp)
+            self.touched.insert(.apiOverride(key))
+        case .clearAPI(let selector, let scope):
+            try Self.checkScope(scope, change: change)
+            let key = APIOverrideKey(selector: selector, scope: scope)
+            if self.next.apiOverrides.removeValue(forKey: key) != nil || self.state.apiOverrides[key] != nil {
+                self.touched.insert(.apiOverride(key))
+            }
+        case .defineFeature(let definition):
+            self.next.features[definition.name] = Revisioned(definition, revision: self.stamp.revision)
+            self.touched.insert(.feature(definition.name))
+            self.catalogChanged = true
+            self.featureTargets.insert(definition.name)
+            self.redefinedFeatures.insert(definition.name)
+        case .defineAPI(let definition):
+            self.next.apis[definition.ref] = Revisioned(definition, revision: self.stamp.revision)
+            self.touched.insert(.api(definition.ref))
+            self.catalogChanged = true
+        case .removeFeature(let name):
+            guard self.next.features.removeValue(forKey: name) != nil else {
+                throw GateError(.notFound, "cannot remove feature \(name): no feature of that name is defined", reason: "UNKNOWN_FEATURE", metadata: ["feature": name])
+            }
+            self.touched.insert(.feature(name))
+            for key in self.next.featureOverrides.keys where key.feature == name {
+                self.next.featureOverrides.removeValue(forKey: key)
+                self.touched.insert(.featureOverride(key))
+            }
+            self.catalogChanged = true
+            self.featureTargets.insert(name)
+            self.redefinedFeatures.remove(name)
+        case .removeAPI(let ref):
+            guard self.next.apis.removeValue(forKey: ref) != nil else {
+                throw GateError(.notFound, "cannot remove API \(ref): no such API is defined", reason: "UNKNOWN_API", metadata: ["api": ref.description])
+            }
+            self.touched.insert(.api(ref))
+            self.catalogChanged = true
+            self.removedAPI = true
+        }
+    }
+
+    /// After an API is removed, group/version and resource overrides that select nothing go with it.
+    mutating func removeOrphanedAPIOverrides() throws(GateError) {
+        guard self.removedAPI else { return }
+        for (key, _) in self.next.apiOverrides where !self.next.selectsAnyAPI(key.selector) {
+            self.next.apiOverrides.removeValue(forKey: key)
+            self.touched.insert(.apiOverride(key))
+        }
+    }
+
+    func checkNames() throws(GateError) {
+        for name in self.namedFeatures where self.next.features[name] == nil {
+            throw GateError(
+                .notFound,
+                "unknown feature \(name): no feature of that name is defined (names are case-sensitive)",
+                reason: "UNKNOWN_FEATURE",
+                metadata: ["feature": name]
+            )
+        }
+    }
+
+    /// Applicability, parameters and locks of every override the batch wrote, and of every override on a redefined feature.
+    func checkFeatureOverrides() throws(GateError) {
+        var keys: Set<FeatureOverrideKey> = []
+        for case .featureOverride(let key) in self.touched {
+            keys.insert(key)
+        }
+        if !self.redefinedFeatures.isEmpty {
+            for key in self.next.featureOverrides.keys where self.redefinedFeatures.contains(key.feature) {
+                keys.insert(key)
+            }
+        }
+        for key in keys.sorted(by: { ($0.feature, $0.scope.key) < ($1.feature, $1.scope.key) }) {
+            guard let override = self.next.featureOverrides[key], let definition = self.next.feature(key.feature) else { continue }
+            let redefined = self.redefinedFeatures.contains(key.feature) && self.state.featureOverrides[key] == override
+            let advice = redefined ? "; it conflicts with the override at \(key.scope): clear that override in the same batch" : ""
+            var metadata = ["feature": key.feature, "scope": key.scope.key]
+            if let component = key.scope.component, !definition.applies(to: component) {
+                metadata["component"] = component
+                throw GateError(
+                    .invalidArgument,
+                    "feature \(definition.name) does not apply to \(component) (it applies to \(definition.components.joined(separator: ", ")))\(advice)",
+                    reason: "NOT_APPLICABLE",
+                    metadata: metadata
+                )
+            }
+            for (name, value) in override.parameters.sorted(by: { $0.key < $1.key }) {
+                guard let spec = definition.parameter(named: name) else {
+                    let known = definition.parameters.isEmpty
+                        ? "it has no parameters"
+                        : "it has " + definition.parameters.map(\.name).joined(separator: ", ")
+                    metadata["parameter"] = name
+                    throw GateError(
+                        .invalidArgument,
+                        "feature \(definition.name) has no parameter \(name) (\(known))\(advice)",
+                        reason: "UNKNOWN_PARAMETER",
+                        metadata: metadata
+                    )
+                }
+                do throws(GateError) {
+                    try spec.check(value, feature: definition.name)
+                } catch {
+                    var error = error
+                    error.message += advice
+                    throw error
+                }
+            }
+            if definition.lockToDefault, let enabled = override.enabled, enabled != definition.defaultEnabled {
+                let state = definition.defaultEnabled ? "enabled" : "disabled"
+                throw GateError(
+                    .failedPrecondition,
+                    "\(definition.name) is locked to \(state) (\(definition.stage)); it cannot be \(enabled ? "enabled" : "disabled") at \(key.scope)\(advice)",
+                    reason: "LOCKED_GATE",
+                    metadata: metadata
+                )
+            }
+        }
+    }
+
+    /// Group/version and resource overrides the batch wrote must select a defined API.
+    func checkAPIOverrides() throws(GateError) {
+        for case .apiOverride(let key) in self.touched.sorted() {
+            guard self.next.apiOverrides[key] != nil, !self.next.selectsAnyAPI(key.selector) else { continue }
+            throw GateError(
+                .notFound,
+                "unknown API \(key.selector): no defined API matches it (check the group, version and resource names)",
+                reason: "UNKNOWN_API",
+                metadata: ["api": key.selector.description, "scope": key.scope.key]
+            )
+        }
+    }
+
+    /// Lower is reported first: skew, then what the batch enabled, then what it disabled.
+    func preference(_ violation: Violation) -> (Int, String) {
+        switch violation.reason {
+        case .versionTooOld:
+            return (0, violation.feature)
+        case .dependencyDisabled(let dependency):
+            if self.enabledByBatch.contains(violation.feature) { return (1, violation.feature) }
+            if self.featureTargets.contains(dependency) { return (2, violation.feature) }
+            return (3, violation.feature)
+        case .locked, .override, .apiSelector, .rollout, .defaultValue, .stageDefault:
+            return (4, violation.feature)
+        }
+    }
+
+    static func checkScope(_ scope: Scope, change: Change) throws(GateError) {
+        let names: [String]
+        switch scope {
+        case .global: names = []
+        case .component(let name): names = [name]
+        case .instance(let component, let id): names = [component, id]
+        }
+        for name in names where !Names.isValidComponentOrInstance(name) {
+            throw GateError(
+                .invalidArgument,
+                "\(change): \"\(name)\" is not a valid component or instance name (non-empty, no spaces, '=', ',' or '/')",
+                reason: "INVALID_SCOPE",
+                metadata: ["scope": scope.key]
+            )
+        }
+    }
+}
+
+extension GateState {
+    /// Whether a selector covers at least one defined API (`api/all` and stages always do).
+    func selectsAnyAPI(_ selector: APISelector) -> Bool {
+        switch selector {
+        case .all, .stage: true
+        case .groupVersion(let groupVersion): self.apis.keys.contains { $0.groupVersion == groupVersion }
+        case .resource(let ref): self.apis[ref] != nil
+        }
+    }
+
+    /// The stored object `key` names, if it exists.
+    func object(_ key: ObjectKey) -> StoredObject? {
+        switch key {
+        case .feature(let name): self.features[name].map(StoredObject.feature)
+        case .api(let ref): self.apis[ref].map(StoredObject.api)
+        case .featureOverride(let key): self.featureOverrides[key].map(StoredObject.featureOverride)
+        case .apiOverride(let key): self.apiOverrides[key].map(StoredObject.apiOverride)
+        }
+    }
+}

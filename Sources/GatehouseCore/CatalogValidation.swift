@@ -1,0 +1,146 @@
+/// The rules a catalog must satisfy before it is stored.
+///
+/// Checked on import and after every batch that defines or removes
+/// something, so the resolver can rely on them: no duplicate names, no
+/// dependency on an unknown feature, no cycle, defaults that are consistent
+/// with dependencies (nothing is on by default while something it needs is
+/// off by default, and no lock makes a feature impossible), and parameter
+/// specs whose defaults satisfy themselves.
+extension Catalog {
+    /// Every problem found, one sentence each, in a stable order; empty when the catalog is sound.
+    public func problems() -> [String] {
+        var problems: [String] = []
+        var byName: [String: FeatureDefinition] = [:]
+        for feature in self.features {
+            if !Names.isValidFeatureName(feature.name) {
+                problems.append("feature \"\(feature.name)\": a feature name is letters, digits, '_', '-' or '.', starting with a letter")
+            }
+            if byName[feature.name] != nil {
+                problems.append("feature \(feature.name) is defined more than once")
+            }
+            byName[feature.name] = feature
+        }
+        for feature in self.features.sorted(by: { $0.name < $1.name }) {
+            problems += Self.problems(of: feature, among: byName)
+        }
+        let cycles = Self.cycles(in: byName)
+        problems += cycles
+        if cycles.isEmpty {
+            problems += Self.lockedOnNeedingVersionGated(in: byName)
+        }
+
+        var seenAPIs: Set<APIRef> = []
+        for api in self.apis {
+            if !seenAPIs.insert(api.ref).inserted {
+                problems.append("API \(api.ref) is defined more than once")
+            }
+            for component in api.components where !Names.isValidComponentOrInstance(component) {
+                problems.append("API \(api.ref): \"\(component)\" is not a valid component name")
+            }
+            if let resource = api.ref.resource, !Names.isValidComponentOrInstance(resource) {
+                problems.append("API \(api.ref): \"\(resource)\" is not a valid resource name")
+            }
+        }
+        return problems
+    }
+
+    /// Throws `invalidArgument` (`INVALID_CATALOG`) listing every problem, one per line.
+    public func validate() throws(GateError) {
+        let problems = self.problems()
+        guard !problems.isEmpty else { return }
+        throw GateError(
+            .invalidArgument,
+            "the catalog has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n- " + problems.joined(separator: "\n- "),
+            reason: "INVALID_CATALOG",
+            metadata: ["problems": String(problems.count), "first_problem": problems[0]]
+        )
+    }
+
+    private static func problems(of feature: FeatureDefinition, among byName: [String: FeatureDefinition]) -> [String] {
+        var problems: [String] = []
+        let name = feature.name
+        for component in feature.components where !Names.isValidComponentOrInstance(component) {
+            problems.append("feature \(name): \"\(component)\" is not a valid component name")
+        }
+        for (component, minimum) in feature.minimumVersions.sorted(by: { $0.key < $1.key }) where !feature.applies(to: component) {
+            problems.append("feature \(name): a minimum version (\(minimum)) is given for \(component), which the feature does not apply to")
+        }
+        var parameterNames: Set<String> = []
+        for parameter in feature.parameters {
+            if !parameterNames.insert(parameter.name).inserted {
+                problems.append("feature \(name): parameter \(parameter.name) is declared more than once")
+            }
+            problems += parameter.problems(feature: name)
+        }
+        for dependency in feature.dependencies {
+            guard dependency != name else {
+                problems.append("feature \(name) depends on itself")
+                continue
+            }
+            guard let needed = byName[dependency] else {
+                problems.append("feature \(name) depends on \(dependency), which is not defined")
+                continue
+            }
+            switch (needed.lockToDefault, needed.defaultEnabled, feature.lockToDefault, feature.defaultEnabled) {
+            case (true, false, true, true):
+                problems.append("feature \(name) is locked on but needs \(dependency), which is locked off")
+            case (true, false, _, _):
+                problems.append("feature \(name) needs \(dependency), which is locked off, so \(name) could never be enabled")
+            case (_, false, _, true):
+                problems.append("feature \(name) is on by default but needs \(dependency), which is off by default; turn \(dependency) on by default or \(name) off")
+            case (_, true, _, _), (false, false, _, false):
+                break
+            }
+        }
+        return problems
+    }
+
+    /// A locked-on feature cannot turn off on an old replica, so nothing it needs (even indirectly)
+    /// may have a minimum version: older replicas would run it without its dependency.
+    private static func lockedOnNeedingVersionGated(in byName: [String: FeatureDefinition]) -> [String] {
+        var problems: [String] = []
+        for feature in byName.values.sorted(by: { $0.name < $1.name }) where feature.lockToDefault && feature.defaultEnabled {
+            var seen: Set<String> = []
+            var stack = feature.dependencies
+            while let name = stack.popLast() {
+                guard seen.insert(name).inserted, let needed = byName[name] else { continue }
+                if !needed.minimumVersions.isEmpty {
+                    problems.append("feature \(feature.name) is locked on but needs \(name), which has minimum versions; replicas older than those would run \(feature.name) without it")
+                }
+                stack += needed.dependencies
+            }
+        }
+        return problems
+    }
+
+    /// One problem per dependency cycle found, e.g. "dependency cycle: A → B → A".
+    private static func cycles(in byName: [String: FeatureDefinition]) -> [String] {
+        enum Mark { case visiting, done }
+        var marks: [String: Mark] = [:]
+        var path: [String] = []
+        var problems: [String] = []
+
+        func visit(_ name: String) {
+            switch marks[name] {
+            case .done?: return
+            case .visiting?:
+                let start = path.lastIndex(of: name) ?? 0
+                problems.append("dependency cycle: " + (path[start...] + [name]).joined(separator: " → "))
+                return
+            case nil: break
+            }
+            guard let feature = byName[name] else { return }
+            marks[name] = .visiting
+            path.append(name)
+            for dependency in feature.dependencies where dependency != name {
+                visit(dependency)
+            }
+            path.removeLast()
+            marks[name] = .done
+        }
+        for name in byName.keys.sorted() {
+            visit(name)
+        }
+        return problems
+    }
+}

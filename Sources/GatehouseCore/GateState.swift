@@ -1,0 +1,115 @@
+/// Everything Gatehouse stores, as one immutable value: the catalog, the overrides, the revision.
+///
+/// Overrides are keyed by (target, scope), so resolution finds the override
+/// that decides an entry with at most a handful of dictionary lookups (three
+/// scopes × up to four selectors) instead of scanning: resolving one instance
+/// is linear in the catalog, whatever the number of overrides. Only
+/// `BatchApplier` produces a new state from an old one; the store rebuilds a
+/// state from its records with the public initialiser.
+public struct GateState: Hashable, Sendable {
+    /// The revision of the last committed batch.
+    public internal(set) var revision: Revision
+    /// Feature definitions by name.
+    public internal(set) var features: [String: Revisioned<FeatureDefinition>]
+    /// API definitions by group/version/resource.
+    public internal(set) var apis: [APIRef: Revisioned<APIDefinition>]
+    public internal(set) var featureOverrides: [FeatureOverrideKey: FeatureOverride]
+    public internal(set) var apiOverrides: [APIOverrideKey: APIOverride]
+
+    /// The empty state at revision 0.
+    public init() {
+        self.revision = .zero
+        self.features = [:]
+        self.apis = [:]
+        self.featureOverrides = [:]
+        self.apiOverrides = [:]
+    }
+
+    /// Rebuilds a state from stored objects (later duplicates replace earlier ones).
+    public init(
+        revision: Revision,
+        features: [Revisioned<FeatureDefinition>],
+        apis: [Revisioned<APIDefinition>],
+        featureOverrides: [FeatureOverride],
+        apiOverrides: [APIOverride]
+    ) {
+        self.revision = revision
+        self.features = Dictionary(features.map { ($0.value.name, $0) }, uniquingKeysWith: { $1 })
+        self.apis = Dictionary(apis.map { ($0.value.ref, $0) }, uniquingKeysWith: { $1 })
+        self.featureOverrides = Dictionary(featureOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        self.apiOverrides = Dictionary(apiOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+    }
+
+    /// The catalog part of the state, sorted (features by name, APIs by reference).
+    public var catalog: Catalog {
+        Catalog(
+            features: self.features.values.map(\.value).sorted { $0.name < $1.name },
+            apis: self.apis.values.map(\.value).sorted { $0.ref < $1.ref }
+        )
+    }
+
+    /// The feature called `name`, if defined.
+    public func feature(_ name: String) -> FeatureDefinition? {
+        self.features[name]?.value
+    }
+
+    /// Every override set on `feature`, widest scope first.
+    public func overrides(ofFeature feature: String) -> [FeatureOverride] {
+        self.featureOverrides.values.filter { $0.feature == feature }.sorted { ($0.scope.rank, $0.scope.key) < ($1.scope.rank, $1.scope.key) }
+    }
+
+    /// Every API override whose selector covers `api`, widest scope first, then least specific first.
+    public func overrides(coveringAPI api: APIDefinition) -> [APIOverride] {
+        self.apiOverrides.values.filter { $0.selector.matches(api) }.sorted {
+            ($0.scope.rank, $0.selector.specificity, $0.scope.key) < ($1.scope.rank, $1.selector.specificity, $1.scope.key)
+        }
+    }
+}
+
+extension Scope {
+    /// 0 for global, 1 for component, 2 for instance: narrower is higher.
+    var rank: Int {
+        switch self {
+        case .global: 0
+        case .component: 1
+        case .instance: 2
+        }
+    }
+}
+
+extension GateState: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case revision
+        case features
+        case apis
+        case featureOverrides = "feature_overrides"
+        case apiOverrides = "api_overrides"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            revision: try container.decode(Revision.self, forKey: .revision),
+            features: try container.decode([Revisioned<FeatureDefinition>].self, forKey: .features),
+            apis: try container.decode([Revisioned<APIDefinition>].self, forKey: .apis),
+            featureOverrides: try container.decode([FeatureOverride].self, forKey: .featureOverrides),
+            apiOverrides: try container.decode([APIOverride].self, forKey: .apiOverrides)
+        )
+    }
+
+    /// Encodes as sorted lists, so equal states encode to equal bytes.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.revision, forKey: .revision)
+        try container.encode(self.features.values.sorted { $0.value.name < $1.value.name }, forKey: .features)
+        try container.encode(self.apis.values.sorted { $0.value.ref < $1.value.ref }, forKey: .apis)
+        try container.encode(
+            self.featureOverrides.values.sorted { ($0.feature, $0.scope.key) < ($1.feature, $1.scope.key) },
+            forKey: .featureOverrides
+        )
+        try container.encode(
+            self.apiOverrides.values.sorted { ($0.selector.description, $0.scope.key) < ($1.selector.description, $1.scope.key) },
+            forKey: .apiOverrides
+        )
+    }
+}

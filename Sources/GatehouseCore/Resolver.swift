@@ -1,0 +1,245 @@
+/// Computes the effective state of an instance (or a scope) from a `GateState`.
+///
+/// Features, highest precedence first: locked → default; instance override >
+/// component override > global override > rollout assignment > default. A
+/// feature decided on is then turned off if this replica is older than its
+/// minimum version (`.versionTooOld`) or if a feature it needs resolves off
+/// (`.dependencyDisabled`, transitively; a cycle counts as off and never
+/// hangs). Locked features keep their default even then; the batch checks
+/// refuse any change that would leave a locked-on feature without its
+/// dependencies. Parameters are resolved one by one, narrowest override first.
+///
+/// APIs: in the narrowest scope that has any matching override, the most
+/// specific selector wins (resource > group/version > `api/<stage>` >
+/// `api/all`); else the API's explicit default, else its stage default.
+///
+/// Construction precomputes the sorted catalog, so build one resolver per
+/// state snapshot and reuse it for every instance: each resolution is then
+/// linear in the catalog, with a constant number of dictionary lookups per
+/// entry, whatever the number of overrides.
+public struct Resolver: Sendable {
+    public let state: GateState
+    let rollouts: (any RolloutLookup)?
+    let sortedFeatures: [FeatureDefinition]
+    let sortedAPIs: [(definition: APIDefinition, candidates: [APISelector])]
+
+    public init(state: GateState, rollouts: (any RolloutLookup)? = nil) {
+        self.state = state
+        self.rollouts = rollouts
+        self.sortedFeatures = state.features.values.map(\.value).sorted { $0.name < $1.name }
+        self.sortedAPIs = state.apis.values.map(\.value).sorted { $0.ref < $1.ref }.map { ($0, APISelector.candidates(for: $0)) }
+    }
+
+    /// The effective state of one replica: every feature that applies to its component and every API it serves.
+    public func resolve(_ instance: InstanceRef) -> EffectiveState {
+        self.effectiveState(at: ResolutionPoint(instance: instance))
+    }
+
+    /// The effective state at a scope: what `gatectl explain` shows for a component or globally.
+    ///
+    /// `.global` lists every feature and API and consults global overrides only;
+    /// `.component` lists those that apply to it and adds its overrides; neither
+    /// consults rollouts or versions. `.instance` resolves as that replica with an
+    /// unknown version (rollouts apply, the skew rule does not).
+    public func resolve(scope: Scope) -> EffectiveState {
+        self.effectiveState(at: ResolutionPoint(scope: scope))
+    }
+
+    /// One feature for one replica, whether or not it applies to the component; nil when not defined.
+    public func resolveFeature(_ name: String, for instance: InstanceRef) -> ResolvedFeature? {
+        guard let definition = self.state.feature(name) else { return nil }
+        var memo = FeatureMemo()
+        let point = ResolutionPoint(instance: instance)
+        let outcome = self.outcome(of: name, at: point, memo: &memo)
+        return self.resolvedFeature(definition, outcome: outcome, at: point)
+    }
+
+    // MARK: - Internals shared with BatchApplier
+
+    func effectiveState(at point: ResolutionPoint) -> EffectiveState {
+        var memo = FeatureMemo()
+        var features: [String: ResolvedFeature] = [:]
+        features.reserveCapacity(self.sortedFeatures.count)
+        for definition in self.sortedFeatures where point.component.map(definition.applies(to:)) ?? true {
+            let outcome = self.outcome(of: definition.name, at: point, memo: &memo)
+            features[definition.name] = self.resolvedFeature(definition, outcome: outcome, at: point)
+        }
+        var apis: [APIRef: ResolvedAPI] = [:]
+        apis.reserveCapacity(self.sortedAPIs.count)
+        for (definition, candidates) in self.sortedAPIs where point.component.map(definition.applies(to:)) ?? true {
+            apis[definition.ref] = self.resolveAPI(definition, candidates: candidates, at: point)
+        }
+        return EffectiveState(revision: self.state.revision, scope: point.scope, features: features, apis: apis)
+    }
+
+    /// Features that something turned on but that resolve off (or stay on only by lock) for want of a
+    /// dependency or a new enough version: what a batch must not introduce. A feature off because a
+    /// replica is too old for something it needs is not one (the replica lacks the code).
+    /// Only features that apply to the point's component count.
+    func violations(at point: ResolutionPoint) -> [Violation] {
+        var memo = FeatureMemo()
+        var result: [Violation] = []
+        for definition in self.sortedFeatures where point.component.map(definition.applies(to:)) ?? true {
+            if let violation = self.outcome(of: definition.name, at: point, memo: &memo).violation {
+                result.append(violation)
+            }
+        }
+        return result
+    }
+
+    struct FeatureOutcome {
+        var enabled: Bool
+        var reason: Reason
+        var violation: Violation?
+        /// Off only because this replica (or one of the features it needs) is too old:
+        /// the replica lacks the code, which is no one's decision, so dependents turn off without a violation.
+        var versionLimited = false
+    }
+
+    typealias FeatureMemo = [String: FeatureMemoEntry]
+
+    enum FeatureMemoEntry {
+        case inProgress
+        case done(FeatureOutcome)
+    }
+
+    /// Resolves `name` (and, on the way, what it needs) at `point`; unknown names and cycles resolve off.
+    func outcome(of name: String, at point: ResolutionPoint, memo: inout FeatureMemo) -> FeatureOutcome {
+        switch memo[name] {
+        case .done(let outcome)?:
+            return outcome
+        case .inProgress?:
+            return FeatureOutcome(enabled: false, reason: .dependencyDisabled(name), violation: nil)
+        case nil:
+            break
+        }
+        guard let definition = self.state.feature(name) else {
+            return FeatureOutcome(enabled: false, reason: .defaultValue, violation: nil)
+        }
+        memo[name] = .inProgress
+        var outcome = self.decide(definition, at: point)
+        if outcome.enabled {
+            if !definition.lockToDefault, let component = point.component, let actual = point.version,
+                let minimum = definition.minimumVersions[component], actual < minimum
+            {
+                let reason = Reason.versionTooOld(component: component, minimum: minimum, actual: actual)
+                outcome = FeatureOutcome(enabled: false, reason: reason, violation: Violation(feature: name, reason: reason), versionLimited: true)
+            } else {
+                for dependency in definition.dependencies {
+                    let needed = self.outcome(of: dependency, at: point, memo: &memo)
+                    guard !needed.enabled else { continue }
+                    let reason = Reason.dependencyDisabled(dependency)
+                    let violation = Violation(feature: name, reason: reason)
+                    if definition.lockToDefault {
+                        outcome = FeatureOutcome(enabled: true, reason: .locked, violation: violation)
+                    } else if needed.versionLimited {
+                        outcome = FeatureOutcome(enabled: false, reason: reason, violation: nil, versionLimited: true)
+                    } else {
+                        outcome = FeatureOutcome(enabled: false, reason: reason, violation: violation)
+                    }
+                    break
+                }
+            }
+        }
+        memo[name] = .done(outcome)
+        return outcome
+    }
+
+    /// The value before dependency and version rules: lock, overrides narrowest first, rollout, default.
+    private func decide(_ definition: FeatureDefinition, at point: ResolutionPoint) -> FeatureOutcome {
+        if definition.lockToDefault {
+            return FeatureOutcome(enabled: definition.defaultEnabled, reason: .locked)
+        }
+        for scope in point.scopes {
+            if let override = self.state.featureOverrides[FeatureOverrideKey(feature: definition.name, scope: scope)],
+                let enabled = override.enabled
+            {
+                return FeatureOutcome(enabled: enabled, reason: .override(scope, revision: override.stamp.revision))
+            }
+        }
+        if let instance = point.instance, let assignment = self.rollouts?.assignment(feature: definition.name, instance: instance) {
+            return FeatureOutcome(enabled: assignment.enabled, reason: .rollout(assignment.rollout))
+        }
+        return FeatureOutcome(enabled: definition.defaultEnabled, reason: .defaultValue)
+    }
+
+    private func resolvedFeature(_ definition: FeatureDefinition, outcome: FeatureOutcome, at point: ResolutionPoint) -> ResolvedFeature {
+        var parameters: [String: ParameterValue] = [:]
+        var reasons: [String: Reason] = [:]
+        let overrides = point.scopes.compactMap { scope in
+            self.state.featureOverrides[FeatureOverrideKey(feature: definition.name, scope: scope)]
+        }
+        for spec in definition.parameters {
+            if let override = overrides.first(where: { $0.parameters[spec.name] != nil }), let value = override.parameters[spec.name] {
+                parameters[spec.name] = value
+                reasons[spec.name] = .override(override.scope, revision: override.stamp.revision)
+            } else {
+                parameters[spec.name] = spec.defaultValue
+                reasons[spec.name] = .defaultValue
+            }
+        }
+        return ResolvedFeature(
+            name: definition.name,
+            enabled: outcome.enabled,
+            reason: outcome.reason,
+            parameters: parameters,
+            parameterReasons: reasons
+        )
+    }
+
+    private func resolveAPI(_ definition: APIDefinition, candidates: [APISelector], at point: ResolutionPoint) -> ResolvedAPI {
+        for scope in point.scopes {
+            for selector in candidates {
+                if let override = self.state.apiOverrides[APIOverrideKey(selector: selector, scope: scope)] {
+                    return ResolvedAPI(
+                        ref: definition.ref,
+                        enabled: override.enabled,
+                        reason: .apiSelector(scope, selector, revision: override.stamp.revision)
+                    )
+                }
+            }
+        }
+        if let explicit = definition.defaultEnabled {
+            return ResolvedAPI(ref: definition.ref, enabled: explicit, reason: .defaultValue)
+        }
+        return ResolvedAPI(ref: definition.ref, enabled: definition.effectiveDefault, reason: .stageDefault(definition.stage))
+    }
+}
+
+/// A feature that is on by decision but lacks a dependency or a new enough replica.
+struct Violation: Hashable, Sendable {
+    var feature: String
+    /// `.dependencyDisabled` or `.versionTooOld`.
+    var reason: Reason
+}
+
+/// Where resolution happens: the scopes that apply (narrowest first) and, for a replica, which one.
+struct ResolutionPoint: Hashable, Sendable {
+    var scope: Scope
+    var scopes: [Scope]
+    var instance: InstanceRef?
+
+    var component: String? { self.scope.component }
+    var version: Version? { self.instance?.version }
+
+    init(instance: InstanceRef) {
+        self.scope = instance.scope
+        self.scopes = [instance.scope, .component(instance.component), .global]
+        self.instance = instance
+    }
+
+    init(scope: Scope) {
+        self.scope = scope
+        switch scope {
+        case .global:
+            self.scopes = [.global]
+            self.instance = nil
+        case .component:
+            self.scopes = [scope, .global]
+            self.instance = nil
+        case .instance(let component, let id):
+            self.scopes = [scope, .component(component), .global]
+            self.instance = InstanceRef(component: component, instanceID: id, version: nil)
+        }
+    }
+}

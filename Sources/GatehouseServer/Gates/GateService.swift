@@ -1,0 +1,217 @@
+import Foundation
+import GatehouseCore
+import GatehouseProto
+import GatehouseRPC
+import GatehouseStore
+import GatehouseWire
+import Logging
+import Yams
+
+/// `gatehouse.v1.Features` and `gatehouse.v1.Apis`: the catalog, overrides,
+/// explanations and history, over the durable store.
+///
+/// Every change goes through `BatchApplier` inside the store's writer, so it
+/// is validated against the state that includes every batch committed
+/// before it, written in one group commit, and acknowledged only once durable.
+public final class GateService: Sendable {
+    let store: any GateStore<GateState>
+    let authorizer: Authorizer
+    /// The replicas a change must not leave behind (skew guard); registrations feed it.
+    let liveInstances: @Sendable () -> [InstanceRef]
+    /// Milliseconds since the Unix epoch: the only clock, injected.
+    let now: @Sendable () -> Int64
+
+    public init(
+        store: any GateStore<GateState>,
+        authorizer: Authorizer,
+        liveInstances: @escaping @Sendable () -> [InstanceRef] = { [] },
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+    ) {
+        self.store = store
+        self.authorizer = authorizer
+        self.liveInstances = liveInstances
+        self.now = now
+    }
+
+    /// The state every reader sees: the last committed snapshot.
+    var state: GateState { self.store.snapshot.state }
+
+    // MARK: - Methods
+
+    var methods: [RPCMethod] {
+        let read: [RPCMethod] = [
+            .unary("/gatehouse.v1.Features/List", self.listFeatures),
+            .unary("/gatehouse.v1.Features/Get", self.getFeature),
+            .unary("/gatehouse.v1.Features/Explain", self.explain),
+            .unary("/gatehouse.v1.Features/History", self.history),
+            .unary("/gatehouse.v1.Apis/List", self.listAPIs),
+            .unary("/gatehouse.v1.Apis/Get", self.getAPI),
+        ]
+        let operate: [RPCMethod] = [.unary("/gatehouse.v1.Features/Set", self.set)]
+        let administer: [RPCMethod] = [
+            .unary("/gatehouse.v1.Features/Define", self.defineFeature),
+            .unary("/gatehouse.v1.Features/ImportCatalog", self.importCatalog),
+            .unary("/gatehouse.v1.Apis/Define", self.defineAPI),
+        ]
+        return read.map { self.guarded(.read, $0) } + operate.map { self.guarded(.operate, $0) }
+            + administer.map { self.guarded(.administer, $0) }
+    }
+
+    private func set(_ request: Gatehouse_V1_SetRequest, context: RPCServerContext) async throws -> Gatehouse_V1_SetResponse {
+        let batch = try Self.mapping { try ChangeBatch(wire: request, actor: self.actor(context)) }
+        guard !request.dryRun else {
+            let state = self.state
+            let applied = try Self.mapping {
+                try BatchApplier().apply(batch, to: state, at: UnixMilliseconds(self.now()), liveInstances: self.liveInstances())
+            }
+            return .with {
+                $0.revision = state.revision.rawValue
+                $0.applied = applied.summary.changes.map(Self.describe)
+            }
+        }
+        let committed = try await self.commit(batch, context: context)
+        return .with {
+            $0.revision = committed.revision.rawValue
+            $0.applied = committed.value.changes.map(Self.describe)
+        }
+    }
+
+    private func defineFeature(_ request: Gatehouse_V1_DefineFeatureRequest, context: RPCServerContext) async throws -> Gatehouse_V1_DefineFeatureResponse {
+        let feature = try Self.mapping { try FeatureDefinition(wire: request.feature, field: "feature") }
+        let expected = request.expectedRevisionPresent.map { present -> Revision in
+            switch present { case .expectedRevision(let value): Revision(value) }
+        }
+        let batch = ChangeBatch(changes: [.defineFeature(feature)], expectedRevision: expected, reason: request.reason, actor: self.actor(context))
+        let committed = try await self.commit(batch, context: context)
+        return .with { $0.revision = committed.revision.rawValue }
+    }
+
+    private func defineAPI(_ request: Gatehouse_V1_DefineApiRequest, context: RPCServerContext) async throws -> Gatehouse_V1_DefineApiResponse {
+        let api = try Self.mapping { try APIDefinition(wire: request.api, field: "api") }
+        let expected = request.expectedRevisionPresent.map { present -> Revision in
+            switch present { case .expectedRevision(let value): Revision(value) }
+        }
+        let batch = ChangeBatch(changes: [.defineAPI(api)], expectedRevision: expected, reason: request.reason, actor: self.actor(context))
+        let committed = try await self.commit(batch, context: context)
+        return .with { $0.revision = committed.revision.rawValue }
+    }
+
+    private func importCatalog(_ request: Gatehouse_V1_ImportCatalogRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ImportCatalogResponse {
+        let catalog = try Self.parseCatalog(request.yaml)
+        let expected = request.expectedRevisionPresent.map { present -> Revision in
+            switch present { case .expectedRevision(let value): Revision(value) }
+        }
+        let batch = ChangeBatch.importing(
+            catalog,
+            actor: self.actor(context),
+            reason: request.reason.isEmpty ? "catalog import" : request.reason,
+            expectedRevision: expected
+        )
+        let committed = try await self.commit(batch, context: context)
+        return .with {
+            $0.revision = committed.revision.rawValue
+            $0.features = UInt32(catalog.features.count)
+            $0.apis = UInt32(catalog.apis.count)
+        }
+    }
+
+    private func guarded(_ access: MethodAccess, _ method: RPCMethod) -> RPCMethod {
+        self.authorizer.guarding(method, with: access)
+    }
+
+    private func actor(_ context: RPCServerContext) -> String {
+        self.authorizer.principal(of: context).name
+    }
+
+    // MARK: - Writes
+
+    /// Validates and commits a batch in the store's writer; durable when it returns.
+    func commit(_ batch: ChangeBatch, context: RPCServerContext) async throws -> Committed<BatchSummary> {
+        let time = UnixMilliseconds(self.now())
+        let live = self.liveInstances()
+        let method = context.path
+        do {
+            let committed = try await self.store.submit { state, _ in
+                let applied = try BatchApplier().apply(batch, to: state, at: time, liveInstances: live)
+                let changes = applied.summary.changes
+                guard !changes.isEmpty else { return .unchanged(applied.summary) }
+                let audit = AuditEntry(
+                    timeUnixMilliseconds: time.rawValue,
+                    actor: batch.actor,
+                    method: method,
+                    reason: batch.reason,
+                    before: try GateRecords.auditJSON(changes, side: \.before),
+                    after: try GateRecords.auditJSON(changes, side: \.after),
+                    subjects: Self.subjects(of: changes)
+                )
+                return .commit(applied.state, records: try GateRecords.records(for: changes), audit: audit, value: applied.summary)
+            }
+            context.logger.info(
+                "batch committed",
+                metadata: ["revision": "\(committed.revision)", "actor": "\(batch.actor)", "changes": "\(committed.value.changes.count)"]
+            )
+            return committed
+        } catch let error as GateError {
+            throw error.rpcError
+        } catch let error as StoreError {
+            context.logger.error("store failed", metadata: ["error": "\(error)"])
+            throw RPCError(.unavailable, "the change was not saved: the store failed (\(error.isDiskFull ? "disk full" : "I/O error")); retry later")
+        }
+    }
+
+    /// The names an audit entry is found by: features, APIs, components, instances.
+    static func subjects(of changes: [ObjectChange]) -> [String] {
+        var subjects: Set<String> = []
+        for change in changes {
+            switch change.key {
+            case .feature(let name):
+                subjects.insert("feature:\(name)")
+            case .api(let ref):
+                subjects.insert("api:\(ref)")
+            case .featureOverride(let key):
+                subjects.insert("feature:\(key.feature)")
+                Self.insert(scope: key.scope, into: &subjects)
+            case .apiOverride(let key):
+                subjects.insert("api:\(key.selector)")
+                Self.insert(scope: key.scope, into: &subjects)
+            }
+        }
+        return subjects.sorted()
+    }
+
+    private static func insert(scope: Scope, into subjects: inout Set<String>) {
+        if let component = scope.component { subjects.insert("component:\(component)") }
+        if case .instance(let component, let id) = scope { subjects.insert("instance:\(component)/\(id)") }
+    }
+
+    /// One line per changed object, for responses and the history view.
+    static func describe(_ change: ObjectChange) -> String {
+        let verb: String
+        switch (change.before, change.after) {
+        case (nil, _?): verb = "created"
+        case (_?, nil): verb = "removed"
+        case (_?, _?), (nil, nil): verb = "updated"
+        }
+        return "\(verb) \(change.key.kind) \(change.key.name)"
+    }
+
+    /// Runs a wire-to-domain mapping, turning its refusal into INVALID_ARGUMENT.
+    static func mapping<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as GateError {
+            throw error.rpcError
+        }
+    }
+
+    static func parseCatalog(_ yaml: String) throws -> Catalog {
+        let catalog: Catalog
+        do {
+            catalog = try YAMLDecoder().decode(Catalog.self, from: yaml)
+        } catch {
+            throw RPCError(.invalidArgument, "the catalog is not valid YAML for a catalog: \(error)")
+        }
+        try Self.mapping { try catalog.validate() }
+        return catalog
+    }
+}
