@@ -1,5 +1,7 @@
 import Foundation
+import GatehouseCore
 import GatehouseRPC
+import GatehouseStore
 import GatehouseTLS
 import Logging
 import NIOConcurrencyHelpers
@@ -57,8 +59,10 @@ public final class GatehouseServer: Service, Sendable {
             startedAtUnixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
             methods: { methods.withLockedValue { $0 } }
         )
+        let store = try self.openStore()
+        let gates = GateService(store: store, authorizer: authorizer)
         let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
-        let router = RPCRouter(open)
+        let router = RPCRouter(open + gates.methods)
         methods.withLockedValue { $0 = router.descriptors }
 
         let server = RPCServer(
@@ -81,6 +85,22 @@ public final class GatehouseServer: Service, Sendable {
         } catch {
             await server.close()
         }
+        await store.close()
+    }
+
+    /// Opens (or creates) the durable store and loads the state from it.
+    private func openStore() throws -> SQLiteGateStore<GateState> {
+        try FileManager.default.createDirectory(atPath: self.configuration.dataDirectory, withIntermediateDirectories: true)
+        let path = URL(fileURLWithPath: self.configuration.dataDirectory).appendingPathComponent("gatehouse.db").path
+        let store = try SQLiteGateStore<GateState>(path: path, logger: self.logger) { loaded in
+            try GateRecords.state(from: loaded)
+        }
+        let state = store.snapshot.state
+        self.logger.info(
+            "state loaded",
+            metadata: ["path": "\(path)", "revision": "\(state.revision)", "features": "\(state.features.count)", "apis": "\(state.apis.count)"]
+        )
+        return store
     }
 
     /// Reads the access policy; a development server writes its default one first.
