@@ -64,6 +64,17 @@ let package = Package(
             dependencies: ["GatehouseStore"],
             path: "Benchmarks/StoreBenchmark"
         ),
+        // Load against a live server over mTLS: the toggle benchmark and the crash test's writer.
+        .executableTarget(
+            name: "gatehouse-load",
+            dependencies: [
+                "GatehouseClient",
+                "GatehouseCore",
+                "GatehouseWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/LoadGenerator"
+        ),
         // Mutual TLS on OpenSSL, bridged to SwiftNIO. Knows nothing of features.
         .target(
             name: "GatehouseTLS",
@@ -133,6 +144,10 @@ let package = Package(
             name: "gatectl",
             dependencies: [
                 "GatehouseClient",
+                // The domain's flag parsers and parameter specs, and their wire forms, so
+                // gatectl refuses bad input with the server's own words before a call.
+                "GatehouseCore",
+                "GatehouseWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Yams", package: "Yams"),
@@ -180,6 +195,10 @@ let package = Package(
             name: "GatehouseServerTests",
             dependencies: [
                 "GatehouseServer",
+                "GatehouseCore",
+                "GatehouseStore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Yams", package: "Yams"),
                 "GatehouseClient",
                 "GatehouseTestUtils",
                 "GatehouseProto",

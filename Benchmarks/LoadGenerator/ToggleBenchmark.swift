@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import GatehouseClient
+
+/// Durable toggles per second and latency at several writer counts.
+struct ToggleBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "toggles",
+        abstract: "Durable toggles/s and p50/p99 latency at 1, 16, 64, 256 concurrent writers (one mTLS connection each)."
+    )
+
+    @Option(help: "Client config of an operator or admin.")
+    var config: String
+
+    @Option(help: "Writer counts to measure, comma separated.")
+    var writers = "1,16,64,256"
+
+    @Option(help: "Seconds per writer count.")
+    var seconds = 10.0
+
+    @Option(help: "The server's pid, to report its CPU time per toggle.")
+    var serverPid: Int32?
+
+    func run() async throws {
+        let counts = self.writers.split(separator: ",").compactMap { Int($0) }
+        let setup = try await Writers.connect(count: 1, configPath: self.config)
+        try await Writers.defineFeatures(["BenchToggle"], using: setup[0])
+        await setup[0].close()
+        print("writers  toggles/s   p50 ms   p99 ms   server CPU µs/toggle")
+        for count in counts {
+            let clients = try await Writers.connect(count: count, configPath: self.config)
+            let cpuBefore = self.serverPid.flatMap(ProcessCPU.seconds(pid:))
+            let started = ContinuousClock.now
+            let deadline = started + .milliseconds(Int64(self.seconds * 1000))
+            let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+                for (index, client) in clients.enumerated() {
+                    group.addTask {
+                        var samples: [Double] = []
+                        var on = false
+                        while ContinuousClock.now < deadline {
+                            on.toggle()
+                            let request = Writers.setRequest(
+                                features: ["BenchToggle"], component: "bench", instance: "w\(index)", enabled: on, reason: "benchmark"
+                            )
+                            let begin = ContinuousClock.now
+                            let _: Gatehouse_V1_SetResponse = try await client.connection.unary("/gatehouse.v1.Features/Set", request)
+                            samples.append((ContinuousClock.now - begin).milliseconds)
+                        }
+                        return samples
+                    }
+                }
+                var all: [Double] = []
+                for try await samples in group { all += samples }
+                return all.sorted()
+            }
+            let elapsed = (ContinuousClock.now - started).milliseconds / 1000
+            let cpuAfter = self.serverPid.flatMap(ProcessCPU.seconds(pid:))
+            let rate = Double(latencies.count) / elapsed
+            var cpu = "-"
+            if let before = cpuBefore, let after = cpuAfter {
+                let microseconds = (after - before) / Double(max(latencies.count, 1)) * 1_000_000
+                cpu = String(format: "%.0f", microseconds)
+            }
+            print(
+                String(count).padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + String(format: "%9.0f  %7.2f  %7.2f   ", rate, Self.percentile(latencies, 0.50), Self.percentile(latencies, 0.99)) + cpu
+            )
+            for client in clients { await client.close() }
+        }
+    }
+
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+}
+
+extension Duration {
+    var milliseconds: Double {
+        Double(self.components.seconds) * 1000 + Double(self.components.attoseconds) / 1e15
+    }
+}
+
+/// CPU time (user + system) a process has used, from /proc.
+enum ProcessCPU {
+    static func seconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, utime 14, stime 15 (1-based) → indices 11, 12 here.
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}

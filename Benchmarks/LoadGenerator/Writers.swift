@@ -1,0 +1,38 @@
+import Foundation
+import GatehouseClient
+import GatehouseCore
+import GatehouseWire
+
+/// Connections for concurrent writers: one mTLS connection each, as separate clients would have.
+enum Writers {
+    static func connect(count: Int, configPath: String) async throws -> [GatehouseClient] {
+        let config = try ClientConfigLoader.load(path: configPath)
+        var clients: [GatehouseClient] = []
+        for _ in 0..<count {
+            clients.append(try await GatehouseClient.connect(config: config, defaultTimeout: .seconds(30)))
+        }
+        return clients
+    }
+
+    /// Makes sure the features the writers toggle exist (idempotent).
+    static func defineFeatures(_ names: [String], using client: GatehouseClient) async throws {
+        for name in names {
+            let feature = FeatureDefinition(name: name, stage: .alpha, defaultEnabled: false, description: "load generator feature")
+            let request = Gatehouse_V1_DefineFeatureRequest.with {
+                $0.feature = feature.wire(revision: .zero)
+                $0.reason = "load generator setup"
+            }
+            let _: Gatehouse_V1_DefineFeatureResponse = try await client.connection.unary("/gatehouse.v1.Features/Define", request)
+        }
+    }
+
+    /// One Set request enabling or disabling `features` at an instance scope, as one batch.
+    static func setRequest(features: [String], component: String, instance: String, enabled: Bool, reason: String) -> Gatehouse_V1_SetRequest {
+        let batch = ChangeBatch(
+            changes: features.map { .setFeature($0, scope: .instance(component: component, id: instance), enabled: enabled) },
+            reason: reason,
+            actor: ""
+        )
+        return batch.wireSetRequest
+    }
+}

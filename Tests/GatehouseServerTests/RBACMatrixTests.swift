@@ -1,0 +1,107 @@
+import Foundation
+import GatehouseClient
+import GatehouseServer
+import GatehouseTLS
+import NIOCore
+import Testing
+
+/// Each role × each method, through the real server with real certificates:
+/// a call the role may make gets past authorization (whatever it then
+/// answers); any other gets PERMISSION_DENIED.
+@Suite(.serialized) struct RBACMatrixTests {
+    enum Caller: String, CaseIterable, Sendable {
+        case admin, `operator`, viewer, component, nobody
+    }
+
+    /// Method, a request that is valid enough to get past decoding, and who may call it.
+    static let methods: [(path: String, request: ByteBuffer, allowed: Set<Caller>)] = {
+        func encode(_ message: some SwiftProtobufMessage) -> ByteBuffer {
+            try! ProtobufCoding.encode(message)
+        }
+        let everyone: Set<Caller> = [.admin, .operator, .viewer, .component]
+        return [
+            ("/gatehouse.v1.Server/Info", encode(Gatehouse_V1_InfoRequest()), everyone),
+            ("/gatehouse.v1.Health/Check", encode(Gatehouse_V1_HealthCheckRequest()), everyone),
+            ("/gatehouse.v1.Features/List", encode(Gatehouse_V1_ListFeaturesRequest()), everyone),
+            ("/gatehouse.v1.Features/Get", encode(Gatehouse_V1_GetFeatureRequest.with { $0.name = "Nope" }), everyone),
+            ("/gatehouse.v1.Features/Explain", encode(Gatehouse_V1_ExplainRequest.with { $0.component = "kubelet" }), everyone),
+            ("/gatehouse.v1.Features/History", encode(Gatehouse_V1_HistoryRequest()), everyone),
+            ("/gatehouse.v1.Apis/List", encode(Gatehouse_V1_ListApisRequest()), everyone),
+            ("/gatehouse.v1.Apis/Get", encode(Gatehouse_V1_GetApiRequest.with { $0.api.version = "v1" }), everyone),
+            ("/gatehouse.v1.Features/Set", encode(Gatehouse_V1_SetRequest()), [.admin, .operator]),
+            ("/gatehouse.v1.Features/Define", encode(Gatehouse_V1_DefineFeatureRequest()), [.admin]),
+            ("/gatehouse.v1.Features/ImportCatalog", encode(Gatehouse_V1_ImportCatalogRequest.with { $0.yaml = "features: []\napis: []\n" }), [.admin]),
+            ("/gatehouse.v1.Apis/Define", encode(Gatehouse_V1_DefineApiRequest()), [.admin]),
+        ]
+    }()
+
+    @Test func everyRoleAgainstEveryMethod() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let running = try await GatehouseServerTests.Running.start(dataDirectory: directory)
+        let pki = DevelopmentPKI(dataDirectory: directory)
+        let ca = try CertificateAuthority(certificatePath: pki.caCertificate, privateKeyPath: pki.caKey)
+        let base = try ClientConfigLoader.load(path: running.listening.adminConfig!)
+
+        var checked = 0
+        for caller in Caller.allCases {
+            let name = caller == .component ? "kubelet" : "\(caller.rawValue)-user"
+            let issued = try ca.issue(.client, subject: CertificateSubject(commonName: name, organizations: [caller.rawValue]))
+            try issued.write(certificateTo: "\(directory)/\(name).crt", keyTo: "\(directory)/\(name).key")
+            var config = base
+            config.certificate = "\(directory)/\(name).crt"
+            config.key = "\(directory)/\(name).key"
+            let client = try await GatehouseClient.connect(config: config)
+            for method in Self.methods {
+                var code = RPCStatus.Code.ok
+                do {
+                    _ = try await client.connection.unary(method.path, request: method.request, timeout: .seconds(10))
+                } catch let error as RPCError {
+                    code = error.code
+                }
+                if method.allowed.contains(caller) {
+                    #expect(code != .permissionDenied, "\(caller) was refused \(method.path)")
+                } else {
+                    #expect(code == .permissionDenied, "\(caller) got \(code) from \(method.path) instead of PERMISSION_DENIED")
+                }
+                checked += 1
+            }
+            await client.close()
+        }
+        #expect(checked == Caller.allCases.count * Self.methods.count)
+        try await running.stop()
+    }
+
+    @Test func aComponentReadsOnlyItsOwnState() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let running = try await GatehouseServerTests.Running.start(dataDirectory: directory)
+        let pki = DevelopmentPKI(dataDirectory: directory)
+        let ca = try CertificateAuthority(certificatePath: pki.caCertificate, privateKeyPath: pki.caKey)
+        let issued = try ca.issue(.client, subject: CertificateSubject(commonName: "kubelet", organizations: ["component"]))
+        try issued.write(certificateTo: "\(directory)/kubelet.crt", keyTo: "\(directory)/kubelet.key")
+        var config = try ClientConfigLoader.load(path: running.listening.adminConfig!)
+        config.certificate = "\(directory)/kubelet.crt"
+        config.key = "\(directory)/kubelet.key"
+        let client = try await GatehouseClient.connect(config: config)
+        let own: Gatehouse_V1_ExplainResponse = try await client.connection.unary(
+            "/gatehouse.v1.Features/Explain",
+            Gatehouse_V1_ExplainRequest.with { $0.component = "kubelet" }
+        )
+        #expect(own.revision == 0)
+        do {
+            let _: Gatehouse_V1_ExplainResponse = try await client.connection.unary(
+                "/gatehouse.v1.Features/Explain",
+                Gatehouse_V1_ExplainRequest.with { $0.component = "kube-apiserver" }
+            )
+            Issue.record("kubelet read kube-apiserver's state")
+        } catch let error as RPCError {
+            #expect(error.code == .permissionDenied)
+        }
+        await client.close()
+        try await running.stop()
+    }
+}
+
+typealias SwiftProtobufMessage = SwiftProtobuf.Message
+import SwiftProtobuf
