@@ -14,14 +14,51 @@ enum GateRecords {
         return encoder
     }()
 
-    /// The store records of a batch's changes: a put per object written, a delete per object removed.
-    static func records(for changes: [ObjectChange]) throws -> [StoreRecord] {
-        try changes.map { change in
-            guard let after = change.after else {
-                return .delete(kind: change.key.kind, key: change.key.name)
+    /// A batch's changes encoded once: the store records and the audit
+    /// entry's before/after reuse the same JSON.
+    struct Encoded {
+        var records: [StoreRecord] = []
+        var before: [UInt8] = []
+        var after: [UInt8] = []
+    }
+
+    /// The store records of a batch (a put per object written, a delete per
+    /// object removed) and the audit JSON of the changed objects, keyed by
+    /// `kind/name`.
+    static func encode(_ changes: [ObjectChange]) throws -> Encoded {
+        var encoded = Encoded()
+        var before: [String] = []
+        var after: [String] = []
+        for change in changes {
+            let key = "\"\(Self.escaped("\(change.key.kind)/\(change.key.name)"))\":"
+            if let old = change.before {
+                before.append(key + String(decoding: try Self.encode(old), as: UTF8.self))
             }
-            return .put(kind: change.key.kind, key: change.key.name, value: try Self.encode(after))
+            if let new = change.after {
+                let value = try Self.encode(new)
+                encoded.records.append(.put(kind: change.key.kind, key: change.key.name, value: value))
+                after.append(key + String(decoding: value, as: UTF8.self))
+            } else {
+                encoded.records.append(.delete(kind: change.key.kind, key: change.key.name))
+            }
         }
+        encoded.before = Array("{\(before.joined(separator: ","))}".utf8)
+        encoded.after = Array("{\(after.joined(separator: ","))}".utf8)
+        return encoded
+    }
+
+    /// A string's contents as a JSON string literal's (without the quotes).
+    private static func escaped(_ text: String) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 
     /// JSON of one object, as stored and as shown in the audit trail.
@@ -53,17 +90,6 @@ enum GateRecords {
             featureOverrides: try decode(FeatureOverride.self, kind: "feature_override"),
             apiOverrides: try decode(APIOverride.self, kind: "api_override")
         )
-    }
-
-    /// An audit entry's before/after: the changed objects keyed by `kind/name`, as JSON.
-    static func auditJSON(_ changes: [ObjectChange], side: KeyPath<ObjectChange, StoredObject?>) throws -> [UInt8] {
-        var parts: [String] = []
-        for change in changes {
-            guard let object = change[keyPath: side] else { continue }
-            let key = try Self.encoder.encode("\(change.key.kind)/\(change.key.name)")
-            parts.append("\(String(decoding: key, as: UTF8.self)):\(String(decoding: try Self.encode(object), as: UTF8.self))")
-        }
-        return Array("{\(parts.joined(separator: ","))}".utf8)
     }
 }
 

@@ -135,16 +135,17 @@ public final class GateService: Sendable {
                 let applied = try BatchApplier().apply(batch, to: state, at: time, liveInstances: live)
                 let changes = applied.summary.changes
                 guard !changes.isEmpty else { return .unchanged(applied.summary) }
+                let encoded = try GateRecords.encode(changes)
                 let audit = AuditEntry(
                     timeUnixMilliseconds: time.rawValue,
                     actor: batch.actor,
                     method: method,
                     reason: batch.reason,
-                    before: try GateRecords.auditJSON(changes, side: \.before),
-                    after: try GateRecords.auditJSON(changes, side: \.after),
+                    before: encoded.before,
+                    after: encoded.after,
                     subjects: Self.subjects(of: changes)
                 )
-                return .commit(applied.state, records: try GateRecords.records(for: changes), audit: audit, value: applied.summary)
+                return .commit(applied.state, records: encoded.records, audit: audit, value: applied.summary)
             }
             context.logger.info(
                 "batch committed",
