@@ -11,10 +11,30 @@ struct Gatectl: AsyncParsableCommand {
             key) in --config, then $GATEHOUSE_CONFIG, then ~/.gatehouse/config, then
             ./gatehouse-data/admin.conf (written by `gatehouse serve`).
 
+            Examples:
+              gatectl catalog import Examples/kubernetes-catalog.yaml
+              gatectl features list --component kubelet
+              gatectl enable InPlacePodVerticalScaling --component kubelet --reason "canary"
+              gatectl set kube-apiserver --feature-gates=A=true,B=false \\
+                  --runtime-config=api/alpha=true,batch/v1beta1=false
+              gatectl explain kubelet --instance node-17
+              gatectl history InPlacePodVerticalScaling
+
+            Errors are printed on stderr as `gatectl: CODE: message`.
             Exit codes: 0 success; 64 bad usage; 65 refused (invalid or unsafe change);
             66 not found; 69 server unreachable or timed out; 70 server or protocol error;
             77 permission denied; 78 bad client config.
             """,
-        subcommands: [Info.self]
+        subcommands: [
+            Info.self,
+            Features.self,
+            Apis.self,
+            Enable.self,
+            Disable.self,
+            SetFlags.self,
+            Explain.self,
+            History.self,
+            Catalog.self,
+        ]
     )
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GatehouseClient
 
 /// Options every gatectl command takes.
@@ -16,10 +17,43 @@ struct GlobalOptions: ParsableArguments {
     var output: OutputFormat = .table
 
     /// Connects with the resolved config.
+    ///
+    /// Problems with the config itself (no file, a bad address, a certificate or
+    /// key that cannot be read or used) are `GatehouseClientError.configuration`
+    /// (exit 78); a server that cannot be reached is UNAVAILABLE (exit 69).
     func connect() async throws -> GatehouseClient {
         var config = try ClientConfigLoader.load(explicit: self.config)
         if let server { config.server = server }
-        return try await GatehouseClient.connect(config: config, defaultTimeout: .milliseconds(Int64(self.timeout * 1000)))
+        do {
+            _ = try config.hostAndPort()
+        } catch {
+            throw GatehouseClientError.configuration("bad server address: \(error.message)")
+        }
+        for (what, path) in [("CA", config.ca), ("certificate", config.certificate), ("key", config.key)]
+        where !FileManager.default.isReadableFile(atPath: path) {
+            throw GatehouseClientError.configuration("cannot read the \(what) file \(path) named in the client config")
+        }
+        do {
+            return try await GatehouseClient.connect(config: config, defaultTimeout: .milliseconds(Int64(self.timeout * 1000)))
+        } catch let error as RPCError {
+            throw error
+        } catch {
+            // Not a call status: the TLS context could not be built from the config's files.
+            throw GatehouseClientError.configuration("cannot use the client certificate and key: \(error)")
+        }
+    }
+
+    /// Connects, runs `body` with the client, and closes the connection whatever happens.
+    func withClient<T>(_ body: (GatehouseClient) async throws -> T) async throws -> T {
+        let client = try await self.connect()
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
     }
 }
 

@@ -18,15 +18,7 @@ struct Info: AsyncParsableCommand {
 
     func run() async throws {
         try await ExitStatus.run {
-            let client = try await self.global.connect()
-            let info: Gatehouse_V1_InfoResponse
-            do {
-                info = try await client.info()
-            } catch {
-                await client.close()
-                throw error
-            }
-            await client.close()
+            let info = try await self.global.withClient { try await $0.info() }
             try Printer.print(info, as: self.global.output) { Self.table(info) }
         }
     }

@@ -80,6 +80,20 @@ def gatehouse_bin() -> Path:
     return path
 
 
+def gatectl_binary() -> Path:
+    """$GATECTL_BIN, else `gatectl` next to the server binary."""
+    env = os.environ.get("GATECTL_BIN")
+    return Path(env) if env else server_binary().parent / "gatectl"
+
+
+@pytest.fixture(scope="session")
+def gatectl_bin() -> Path:
+    path = gatectl_binary()
+    if not path.exists():
+        pytest.skip(f"gatectl binary {path} does not exist (build it, or set GATECTL_BIN)")
+    return path
+
+
 LISTENING = re.compile(r"listening on (\S+):(\d+)\s*$")
 ADMIN_CONFIG = re.compile(r"admin config: (.+?)\s*$")
 
