@@ -248,11 +248,12 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         let implementation = method.implementation
         let task = Task {
             let status: RPCStatus
+            var unaryResponse: ByteBuffer?
             do {
                 switch implementation {
                 case .unary(let handler):
-                    let response = try await handler(request, callContext)
-                    try await writer.write(response)
+                    // Sent with the TRAILERS in one flush: one TLS record, one write.
+                    unaryResponse = try await handler(request, callContext)
                 case .serverStreaming(let handler):
                     try await handler(request, clientMessages, writer, callContext)
                 }
@@ -265,8 +266,9 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
                 callContext.logger.error("method failed", metadata: ["error": "\(error)"])
                 status = RPCStatus(code: .internal, message: "internal error")
             }
+            let response = status.isOK ? unaryResponse : nil
             loopBound.eventLoop.execute {
-                loopBound.value.callReturned(streamID, status: status)
+                loopBound.value.callReturned(streamID, status: status, response: response)
             }
         }
         self.calls[streamID] = RunningCall(path: headers.path, task: task, clientMessages: continuation)
@@ -302,7 +304,16 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     }
 
     /// The method returned: the state machine decides whether TRAILERS still go out.
-    private func callReturned(_ streamID: StreamID, status: RPCStatus) {
+    private func callReturned(_ streamID: StreamID, status: RPCStatus, response: ByteBuffer?) {
+        var status = status
+        if let response, let context = self.context, self.stateMachine.isRunning(streamID) {
+            let limit = self.stateMachine.peerMaxFrameSize
+            if response.readableBytes <= Int(limit) {
+                context.write(self.wrapOutboundOut(.message(Frame.Message(streamID: streamID, payload: response))), promise: nil)
+            } else {
+                status = RPCStatus(code: .resourceExhausted, message: "a response of \(response.readableBytes) octets exceeds the client's maximum frame size of \(limit)")
+            }
+        }
         self.perform(self.stateMachine.callFinished(streamID, status: status))
         self.calls[streamID] = nil
         self.openCallsChanged()

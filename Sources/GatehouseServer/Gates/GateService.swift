@@ -147,7 +147,7 @@ public final class GateService: Sendable {
                 )
                 return .commit(applied.state, records: encoded.records, audit: audit, value: applied.summary)
             }
-            context.logger.info(
+            context.logger.debug(
                 "batch committed",
                 metadata: ["revision": "\(committed.revision)", "actor": "\(batch.actor)", "changes": "\(committed.value.changes.count)"]
             )
