@@ -30,7 +30,9 @@ enum GateRecords {
         var before: [String] = []
         var after: [String] = []
         for change in changes {
-            let key = "\"\(Self.escaped("\(change.key.kind)/\(change.key.name)"))\":"
+            var key = ""
+            OverrideJSON.appendString("\(change.key.kind)/\(change.key.name)", to: &key)
+            key += ":"
             if let old = change.before {
                 before.append(key + String(decoding: try Self.encode(old), as: UTF8.self))
             }
@@ -47,26 +49,12 @@ enum GateRecords {
         return encoded
     }
 
-    /// A string's contents as a JSON string literal's (without the quotes).
-    private static func escaped(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
-    }
-
     /// JSON of one object, as stored and as shown in the audit trail.
     static func encode(_ object: StoredObject) throws -> [UInt8] {
         switch object {
         case .feature(let value): return Array(try Self.encoder.encode(value))
         case .api(let value): return Array(try Self.encoder.encode(value))
-        case .featureOverride(let value): return Array(try Self.encoder.encode(value))
+        case .featureOverride(let value): return try OverrideJSON.encode(value) ?? Array(Self.encoder.encode(value))
         case .apiOverride(let value): return Array(try Self.encoder.encode(value))
         }
     }
