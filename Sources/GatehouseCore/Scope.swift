@@ -67,19 +67,6 @@ extension Scope: CustomStringConvertible {
     }
 }
 
-extension Scope: Codable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            try self.init(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(self.key)
-    }
+extension Scope: TextCodable {
+    public var text: String { self.key }
 }
