@@ -300,6 +300,21 @@ import Testing
         await harness.stop()
     }
 
+    @Test func aPortInUseIsAClearError() async throws {
+        let harness = try await Harness.start()
+        let second = RPCServer(
+            configuration: .init(host: "127.0.0.1", port: harness.port, tls: try TLSContext.server(harness.pki.serverConfiguration), router: RPCRouter()),
+            logger: Logger(label: "test.second")
+        )
+        do {
+            try await second.start()
+            Issue.record("two servers listened on one port")
+        } catch let error as ListenError {
+            #expect(error.description.contains("already in use"))
+        }
+        await harness.stop()
+    }
+
     /// Polls `condition` for up to 5 s: server-side effects land asynchronously.
     static func eventually(_ condition: @Sendable () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(5)

@@ -1,8 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GatehouseTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+
+/// The server could not start listening.
+public struct ListenError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}
 
 /// A listening mTLS server speaking the Gatehouse wire protocol.
 ///
@@ -52,7 +64,24 @@ public final class RPCServer: Sendable {
     /// Binds and starts accepting; returns the bound address.
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let channel = try await ServerBootstrap(group: self.group)
+        let channel: any Channel
+        do {
+            channel = try await self.bind()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw ListenError("cannot listen on \(self.configuration.host):\(self.configuration.port): the address is already in use (is another server running there?)")
+        } catch {
+            throw ListenError("cannot listen on \(self.configuration.host):\(self.configuration.port): \(error)")
+        }
+        self.state.withLockedValue { $0.serverChannel = channel }
+        guard let address = channel.localAddress else {
+            throw RPCError(.internal, "the listening socket has no local address")
+        }
+        self.logger.info("listening", metadata: ["address": "\(address.hostPort)"])
+        return address
+    }
+
+    private func bind() async throws -> any Channel {
+        try await ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -62,12 +91,6 @@ public final class RPCServer: Sendable {
             }
             .bind(host: self.configuration.host, port: self.configuration.port)
             .get()
-        self.state.withLockedValue { $0.serverChannel = channel }
-        guard let address = channel.localAddress else {
-            throw RPCError(.internal, "the listening socket has no local address")
-        }
-        self.logger.info("listening", metadata: ["address": "\(address.hostPort)"])
-        return address
     }
 
     private func initializeConnection(_ channel: any Channel) -> EventLoopFuture<Void> {
