@@ -26,10 +26,11 @@ struct ToggleBenchmark: AsyncParsableCommand {
         let setup = try await Writers.connect(count: 1, configPath: self.config)
         try await Writers.defineFeatures(["BenchToggle"], using: setup[0])
         await setup[0].close()
-        print("writers  toggles/s   p50 ms   p99 ms   server CPU µs/toggle")
+        print("writers  toggles/s   p50 ms   p99 ms   server CPU µs/toggle   load generator CPU µs/toggle")
         for count in counts {
             let clients = try await Writers.connect(count: count, configPath: self.config)
             let cpuBefore = self.serverPid.flatMap(ProcessCPU.seconds(pid:))
+            let ownBefore = ProcessCPU.seconds(pid: getpid())
             let started = ContinuousClock.now
             let deadline = started + .milliseconds(Int64(self.seconds * 1000))
             let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -55,18 +56,22 @@ struct ToggleBenchmark: AsyncParsableCommand {
             }
             let elapsed = (ContinuousClock.now - started).milliseconds / 1000
             let cpuAfter = self.serverPid.flatMap(ProcessCPU.seconds(pid:))
+            let ownAfter = ProcessCPU.seconds(pid: getpid())
             let rate = Double(latencies.count) / elapsed
-            var cpu = "-"
-            if let before = cpuBefore, let after = cpuAfter {
-                let microseconds = (after - before) / Double(max(latencies.count, 1)) * 1_000_000
-                cpu = String(format: "%.0f", microseconds)
-            }
+            let cpu = Self.microsecondsPerToggle(before: cpuBefore, after: cpuAfter, toggles: latencies.count)
+            let own = Self.microsecondsPerToggle(before: ownBefore, after: ownAfter, toggles: latencies.count)
             print(
                 String(count).padding(toLength: 9, withPad: " ", startingAt: 0)
-                    + String(format: "%9.0f  %7.2f  %7.2f   ", rate, Self.percentile(latencies, 0.50), Self.percentile(latencies, 0.99)) + cpu
+                    + String(format: "%9.0f  %7.2f  %7.2f   ", rate, Self.percentile(latencies, 0.50), Self.percentile(latencies, 0.99))
+                    + cpu.padding(toLength: 23, withPad: " ", startingAt: 0) + own
             )
             for client in clients { await client.close() }
         }
+    }
+
+    static func microsecondsPerToggle(before: Double?, after: Double?, toggles: Int) -> String {
+        guard let before, let after else { return "-" }
+        return String(format: "%.0f", (after - before) / Double(max(toggles, 1)) * 1_000_000)
     }
 
     static func percentile(_ sorted: [Double], _ p: Double) -> Double {
