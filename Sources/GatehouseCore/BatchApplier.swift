@@ -259,12 +259,15 @@ private struct Work {
                 self.touched.insert(.apiOverride(key))
             }
         case .defineFeature(let definition):
+            // Defining what is already there changes nothing: no new revision, no audit noise.
+            if self.next.features[definition.name]?.value == definition { break }
             self.next.features[definition.name] = Revisioned(definition, revision: self.stamp.revision)
             self.touched.insert(.feature(definition.name))
             self.catalogChanged = true
             self.featureTargets.insert(definition.name)
             self.redefinedFeatures.insert(definition.name)
         case .defineAPI(let definition):
+            if self.next.apis[definition.ref]?.value == definition { break }
             self.next.apis[definition.ref] = Revisioned(definition, revision: self.stamp.revision)
             self.touched.insert(.api(definition.ref))
             self.catalogChanged = true

@@ -33,6 +33,16 @@ struct BatchApplierTests {
         #expect(override.parameters == ["n": .int(1), "m": .enumValue("fast")])
     }
 
+    @Test func redefiningTheSameCatalogChangesNothing() throws {
+        let catalog = self.state.catalog
+        let applied = try BatchApplier().apply(.importing(catalog, actor: "admin"), to: self.state, at: UnixMilliseconds(5), liveInstances: [])
+        #expect(applied.summary.changes.isEmpty, "identical definitions are not restamped")
+        var changed = catalog
+        changed.features[0].description += " (edited)"
+        let edited = try BatchApplier().apply(.importing(changed, actor: "admin"), to: self.state, at: UnixMilliseconds(5), liveInstances: [])
+        #expect(edited.summary.changes.map(\.key) == [.feature(changed.features[0].name)])
+    }
+
     @Test func staleExpectedRevisionIsAborted() {
         let error = Fixtures.refusal([.setFeature("B", scope: .global, enabled: true)], to: state, expected: 0)
         #expect(error?.code == .aborted)
