@@ -83,12 +83,15 @@ public struct BatchApplier: Sendable {
             points.formUnion(Self.points(coveredBy: scope, liveInstances: liveInstances))
         }
         guard !points.isEmpty else { return }
-        let before = Resolver(state: work.state, rollouts: self.rollouts)
-        let after = Resolver(state: work.next, rollouts: self.rollouts)
+        // An override batch can only break the features it names and those that need them;
+        // a catalog change can break anything.
+        let affected = work.catalogChanged ? nil : work.affectedFeatures()
+        let before = affected == nil ? Resolver(state: work.state, rollouts: self.rollouts) : Resolver(checking: work.state, rollouts: self.rollouts)
+        let after = affected == nil ? Resolver(state: work.next, rollouts: self.rollouts) : Resolver(checking: work.next, rollouts: self.rollouts)
         let ordered = points.sorted { ($0.scope.rank, $0.scope.key, $0.version?.description ?? "") < ($1.scope.rank, $1.scope.key, $1.version?.description ?? "") }
         for point in ordered {
             // The skew guard is about enabling: a version violation counts only for a feature this batch enables.
-            let introduced = Set(after.violations(at: point)).subtracting(before.violations(at: point)).filter { violation in
+            let introduced = Set(after.violations(at: point, among: affected)).subtracting(before.violations(at: point, among: affected)).filter { violation in
                 switch violation.reason {
                 case .versionTooOld: work.enabledByBatch.contains(violation.feature)
                 case .dependencyDisabled, .locked, .override, .apiSelector, .rollout, .defaultValue, .stageDefault: true
@@ -212,6 +215,25 @@ private struct Work {
         self.next = state
         self.next.revision = stamp.revision
         self.stamp = stamp
+    }
+
+    /// The features this batch names plus every feature that needs one of
+    /// them, directly or not, sorted: the only ones whose resolution it can change.
+    func affectedFeatures() -> [String] {
+        var dependents: [String: [String]] = [:]
+        for (name, feature) in self.next.features {
+            for dependency in feature.value.dependencies {
+                dependents[dependency, default: []].append(name)
+            }
+        }
+        var affected = self.featureTargets
+        var queue = Array(self.featureTargets)
+        while let name = queue.popLast() {
+            for dependent in dependents[name] ?? [] where affected.insert(dependent).inserted {
+                queue.append(dependent)
+            }
+        }
+        return affected.sorted()
     }
 
     mutating func apply(_ change: Change) throws(GateError) {

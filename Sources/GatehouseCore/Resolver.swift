@@ -76,15 +76,26 @@ public struct Resolver: Sendable {
     /// dependency or a new enough version: what a batch must not introduce. A feature off because a
     /// replica is too old for something it needs is not one (the replica lacks the code).
     /// Only features that apply to the point's component count.
-    func violations(at point: ResolutionPoint) -> [Violation] {
+    func violations(at point: ResolutionPoint, among names: [String]? = nil) -> [Violation] {
         var memo = FeatureMemo()
         var result: [Violation] = []
-        for definition in self.sortedFeatures where point.component.map(definition.applies(to:)) ?? true {
+        let definitions = names.map { $0.compactMap { self.state.feature($0) } } ?? self.sortedFeatures
+        for definition in definitions where point.component.map(definition.applies(to:)) ?? true {
             if let violation = self.outcome(of: definition.name, at: point, memo: &memo).violation {
                 result.append(violation)
             }
         }
         return result
+    }
+
+    /// A resolver for checking named features only (`violations(at:among:)`):
+    /// it skips the sorted catalog views that full resolution needs, which a
+    /// toggle against a large catalog would otherwise pay for twice.
+    init(checking state: GateState, rollouts: (any RolloutLookup)?) {
+        self.state = state
+        self.rollouts = rollouts
+        self.sortedFeatures = []
+        self.sortedAPIs = []
     }
 
     struct FeatureOutcome {
