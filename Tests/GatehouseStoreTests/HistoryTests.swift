@@ -61,6 +61,13 @@ struct HistoryTests {
         #expect(try await store.history(AuditQuery(subject: "feature/F1", actor: "alice")).map(\.revision) == [5, 1])
         #expect(try await store.history(AuditQuery(subject: "feature/F1", actor: "alice", revisions: 1...4)).map(\.revision) == [1])
         #expect(try await store.history(AuditQuery(subject: "feature/F1", limit: 1)).map(\.revision) == [5])
+
+        var oldest = AuditQuery(revisions: 2...100, limit: 2)
+        oldest.oldestFirst = true
+        #expect(try await store.history(oldest).map(\.revision) == [2, 3], "paging forward keeps the oldest")
+        var both = AuditQuery(subject: "feature/F1")
+        both.alsoSubjects = ["component/api"]
+        #expect(try await store.history(both).map(\.revision) == [1], "every subject must match")
         await store.close()
     }
 }

@@ -35,11 +35,6 @@ struct ClientConnectionStateMachine {
     /// The server's MAX_FRAME_SIZE, from its HELLO.
     private(set) var peerMaxFrameSize: UInt32 = 16_384
 
-    var isReady: Bool {
-        if case .ready = self.state { return true }
-        return false
-    }
-
     /// Allocates the id for a new call, or says why none can start.
     mutating func openStream() -> Result<StreamID, RPCError> {
         switch self.state {

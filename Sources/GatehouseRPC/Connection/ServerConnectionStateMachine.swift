@@ -297,18 +297,3 @@ struct ServerConnectionStateMachine {
         self.connectionError(.protocolError, reason)
     }
 }
-
-extension Frame {
-    /// The frame type's name as PROTOCOL.md spells it, for messages.
-    var typeName: String {
-        switch self {
-        case .hello: return "HELLO"
-        case .headers: return "HEADERS"
-        case .message: return "MESSAGE"
-        case .trailers: return "TRAILERS"
-        case .cancel: return "CANCEL"
-        case .ping: return "PING"
-        case .goAway: return "GOAWAY"
-        }
-    }
-}

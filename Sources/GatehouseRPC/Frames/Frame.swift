@@ -16,6 +16,22 @@ public enum Frame: Hashable, Sendable {
     case ping(Ping)
     case goAway(GoAway)
 
+    /// The type octet this frame is sent with.
+    public var type: FrameType {
+        switch self {
+        case .hello: return .hello
+        case .headers: return .headers
+        case .message: return .message
+        case .trailers: return .trailers
+        case .cancel: return .cancel
+        case .ping: return .ping
+        case .goAway: return .goAway
+        }
+    }
+
+    /// The frame type's name as PROTOCOL.md spells it, for messages.
+    var typeName: String { self.type.description }
+
     /// The stream the frame belongs to; 0 for connection frames.
     public var streamID: StreamID {
         switch self {

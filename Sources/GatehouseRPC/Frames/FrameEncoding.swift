@@ -15,19 +15,13 @@ extension Frame {
         let headerIndex = buffer.writerIndex
         buffer.writeRepeatingByte(0, count: FrameHeader.size)
         let payloadStart = buffer.writerIndex
-        let (type, flags) = self.writePayload(into: &buffer)
+        let flags = self.writePayload(into: &buffer)
         let length = UInt32(buffer.writerIndex - payloadStart)
-        FrameHeader(length: length, type: type, flags: flags, streamID: self.streamID).set(in: &buffer, at: headerIndex)
+        FrameHeader(length: length, type: self.type, flags: flags, streamID: self.streamID).set(in: &buffer, at: headerIndex)
     }
 
-    /// The size of the payload this frame encodes to.
-    public var payloadSize: Int {
-        var buffer = ByteBuffer()
-        _ = self.writePayload(into: &buffer)
-        return buffer.readableBytes
-    }
-
-    private func writePayload(into buffer: inout ByteBuffer) -> (FrameType, UInt8) {
+    /// Writes the payload and returns the header flags it needs.
+    private func writePayload(into buffer: inout ByteBuffer) -> UInt8 {
         switch self {
         case .hello(let hello):
             buffer.writeBytes(FrameEncoding.helloMagic)
@@ -35,7 +29,7 @@ extension Frame {
             for version in hello.versions { buffer.writeInteger(version) }
             buffer.writeInteger(UInt8(hello.settings.count))
             for setting in hello.settings { buffer.writeMultipleIntegers(setting.id, setting.value) }
-            return (.hello, 0)
+            return 0
         case .headers(let headers):
             buffer.writeLengthPrefixedString(headers.path, as: UInt16.self)
             buffer.writeInteger(headers.timeoutMilliseconds)
@@ -45,27 +39,27 @@ extension Frame {
                 buffer.writeInteger(UInt16(entry.value.count))
                 buffer.writeBytes(entry.value)
             }
-            return (.headers, 0)
+            return 0
         case .message(let message):
             var payload = message.payload
             buffer.writeBuffer(&payload)
-            return (.message, message.endStream ? FrameFlags.endStream : 0)
+            return message.endStream ? FrameFlags.endStream : 0
         case .trailers(let trailers):
             buffer.writeInteger(trailers.status.code.rawValue)
             buffer.writeLengthPrefixedString(trailers.status.message, as: UInt16.self, truncatingTo: Int(UInt16.max))
             buffer.writeInteger(UInt32(trailers.status.details.count))
             buffer.writeBytes(trailers.status.details)
-            return (.trailers, 0)
+            return 0
         case .cancel:
-            return (.cancel, 0)
+            return 0
         case .ping(let ping):
             buffer.writeInteger(ping.payload)
-            return (.ping, ping.ack ? FrameFlags.ack : 0)
+            return ping.ack ? FrameFlags.ack : 0
         case .goAway(let goAway):
             buffer.writeInteger(goAway.lastStreamID)
             buffer.writeInteger(goAway.errorCode.rawValue)
             buffer.writeLengthPrefixedString(goAway.debug, as: UInt16.self, truncatingTo: 1024)
-            return (.goAway, 0)
+            return 0
         }
     }
 }

@@ -109,20 +109,15 @@ extension GateService {
         let after: UInt64 = request.afterRevisionPresent.map { switch $0 { case .afterRevision(let value): value + 1 } } ?? 1
         let before: UInt64 = request.beforeRevisionPresent.map { switch $0 { case .beforeRevision(let value): value == 0 ? 0 : value - 1 } } ?? UInt64.max
         guard after <= before else { return .with { $0.revision = self.state.revision.rawValue } }
-        // The store answers newest first and indexes one subject. Oldest-first
-        // paging and further subjects need more than one page from it, so
-        // those read up to `scanLimit` entries and cut here.
-        let scanLimit = 10_000
-        let query = AuditQuery(
+        var query = AuditQuery(
             subject: subjects.first,
             actor: request.actor.isEmpty ? nil : request.actor,
             revisions: Revision(after)...Revision(before),
-            limit: subjects.count > 1 || !request.newestFirst ? scanLimit : limit + 1
+            limit: limit + 1
         )
-        var records = try await self.store.history(query).filter { record in
-            subjects.dropFirst().allSatisfy { record.entry.subjects.contains($0) }
-        }
-        if !request.newestFirst { records.reverse() }
+        query.alsoSubjects = Array(subjects.dropFirst())
+        query.oldestFirst = !request.newestFirst
+        var records = try await self.store.history(query)
         let more = records.count > limit
         records = Array(records.prefix(limit))
         return .with {

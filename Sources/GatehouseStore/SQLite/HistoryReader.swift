@@ -12,7 +12,7 @@ package final class HistoryReader {
         self.connection = connection
     }
 
-    /// Audit records matching `query`, newest first, read in one transaction.
+    /// Audit records matching `query`, newest first unless it asks otherwise, read in one transaction.
     package func history(_ query: AuditQuery) throws(StoreError) -> [AuditRecord] {
         guard query.limit > 0 else {
             return []
@@ -28,7 +28,7 @@ package final class HistoryReader {
             conditions.append("actor = ?")
             bindings.append(.text(actor))
         }
-        if let subject = query.subject {
+        for subject in (query.subject.map { [$0] } ?? []) + query.alsoSubjects {
             conditions.append("revision IN (SELECT revision FROM audit_subjects WHERE subject = ?)")
             bindings.append(.text(subject))
         }
@@ -37,7 +37,7 @@ package final class HistoryReader {
         // One SQL text per combination of filters: each is prepared once and
         // cached, and each lets SQLite pick the index that suits it.
         let sql = "SELECT revision, time_unix_ms, actor, method, reason, before, after FROM audit"
-            + filter + " ORDER BY revision DESC LIMIT ?"
+            + filter + (query.oldestFirst ? " ORDER BY revision ASC LIMIT ?" : " ORDER BY revision DESC LIMIT ?")
 
         try self.connection.execute("BEGIN")
         do throws(StoreError) {
