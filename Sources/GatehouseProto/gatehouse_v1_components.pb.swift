@@ -9,8 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// Components: registration, subscriptions that push effective state, acks,
-/// and the convergence view. FIRST DRAFT, open to change until the services
-/// ship. Conventions as in features.proto (no proto3 `optional`; times in
+/// and the convergence view. Conventions as in features.proto (no proto3 `optional`; times in
 /// milliseconds since the Unix epoch).
 
 import SwiftProtobuf
@@ -341,8 +340,12 @@ public nonisolated struct Gatehouse_V1_Delta: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Revision after applying it; the revision before is the previous message's.
+  /// Revision after applying it.
   public var revision: UInt64 = 0
+
+  /// The revision of the state this delta applies to: the last snapshot's or delta's revision.
+  /// A client whose state is at another revision missed something and must resubscribe.
+  public var baseRevision: UInt64 = 0
 
   /// Features whose state or parameters changed (full new state of each).
   public var features: [Gatehouse_V1_EffectiveFeature] = []
@@ -494,24 +497,11 @@ public nonisolated struct Gatehouse_V1_ConvergenceRequest: Sendable {
   /// Only this component; empty means all.
   public var component: String = String()
 
-  /// Target revision; absent means the current one.
-  public var revisionPresent: Gatehouse_V1_ConvergenceRequest.OneOf_RevisionPresent? = nil
-
-  public var revision: UInt64 {
-    get {
-      if case .revision(let v)? = revisionPresent {return v}
-      return 0
-    }
-    set {revisionPresent = .revision(newValue)}
-  }
+  /// Only the convergence of this feature: an instance has converged once it applied the last
+  /// revision that changed this feature's state for it. Empty: its whole state.
+  public var feature: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  /// Target revision; absent means the current one.
-  public nonisolated enum OneOf_RevisionPresent: Equatable, Sendable {
-    case revision(UInt64)
-
-  }
 
   public init() {}
 }
@@ -544,6 +534,12 @@ public nonisolated struct Gatehouse_V1_ComponentConvergence: Sendable {
   /// Instance ids not converged yet (bounded, sorted).
   public var laggingInstanceIds: [String] = []
 
+  /// Highest revision an instance of this component must apply to converge.
+  public var targetRevision: UInt64 = 0
+
+  /// With a feature: connected instances on which it resolves enabled.
+  public var enabled: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -555,7 +551,7 @@ public nonisolated struct Gatehouse_V1_ConvergenceResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The target revision.
+  /// The current revision.
   public var revision: UInt64 = 0
 
   /// One entry per component, sorted by name.
@@ -1104,7 +1100,7 @@ nonisolated extension Gatehouse_V1_Snapshot: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Gatehouse_V1_Delta: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Delta"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}features\0\u{1}apis\0\u{3}removed_features\0\u{3}removed_apis\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}features\0\u{1}apis\0\u{3}removed_features\0\u{3}removed_apis\0\u{3}base_revision\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1117,6 +1113,7 @@ nonisolated extension Gatehouse_V1_Delta: SwiftProtobuf.Message, SwiftProtobuf._
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.apis) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.removedFeatures) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.removedApis) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.baseRevision) }()
       default: break
       }
     }
@@ -1138,11 +1135,15 @@ nonisolated extension Gatehouse_V1_Delta: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.removedApis.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.removedApis, fieldNumber: 5)
     }
+    if self.baseRevision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.baseRevision, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_Delta, rhs: Gatehouse_V1_Delta) -> Bool {
     if lhs.revision != rhs.revision {return false}
+    if lhs.baseRevision != rhs.baseRevision {return false}
     if lhs.features != rhs.features {return false}
     if lhs.apis != rhs.apis {return false}
     if lhs.removedFeatures != rhs.removedFeatures {return false}
@@ -1383,7 +1384,7 @@ nonisolated extension Gatehouse_V1_ListComponentsResponse: SwiftProtobuf.Message
 
 nonisolated extension Gatehouse_V1_ConvergenceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ConvergenceRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{1}feature\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1392,36 +1393,25 @@ nonisolated extension Gatehouse_V1_ConvergenceRequest: SwiftProtobuf.Message, Sw
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.component) }()
-      case 2: try {
-        var v: UInt64?
-        try decoder.decodeSingularUInt64Field(value: &v)
-        if let v = v {
-          if self.revisionPresent != nil {try decoder.handleConflictingOneOf()}
-          self.revisionPresent = .revision(v)
-        }
-      }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.feature) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.component.isEmpty {
       try visitor.visitSingularStringField(value: self.component, fieldNumber: 1)
     }
-    try { if case .revision(let v)? = self.revisionPresent {
-      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
-    } }()
+    if !self.feature.isEmpty {
+      try visitor.visitSingularStringField(value: self.feature, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_ConvergenceRequest, rhs: Gatehouse_V1_ConvergenceRequest) -> Bool {
     if lhs.component != rhs.component {return false}
-    if lhs.revisionPresent != rhs.revisionPresent {return false}
+    if lhs.feature != rhs.feature {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1429,7 +1419,7 @@ nonisolated extension Gatehouse_V1_ConvergenceRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Gatehouse_V1_ComponentConvergence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ComponentConvergence"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{1}instances\0\u{1}connected\0\u{1}converged\0\u{1}nacked\0\u{3}min_applied_revision\0\u{3}lagging_instance_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{1}instances\0\u{1}connected\0\u{1}converged\0\u{1}nacked\0\u{3}min_applied_revision\0\u{3}lagging_instance_ids\0\u{3}target_revision\0\u{1}enabled\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1444,6 +1434,8 @@ nonisolated extension Gatehouse_V1_ComponentConvergence: SwiftProtobuf.Message, 
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.nacked) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.minAppliedRevision) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.laggingInstanceIds) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.targetRevision) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.enabled) }()
       default: break
       }
     }
@@ -1471,6 +1463,12 @@ nonisolated extension Gatehouse_V1_ComponentConvergence: SwiftProtobuf.Message, 
     if !self.laggingInstanceIds.isEmpty {
       try visitor.visitRepeatedStringField(value: self.laggingInstanceIds, fieldNumber: 7)
     }
+    if self.targetRevision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.targetRevision, fieldNumber: 8)
+    }
+    if self.enabled != 0 {
+      try visitor.visitSingularUInt32Field(value: self.enabled, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1482,6 +1480,8 @@ nonisolated extension Gatehouse_V1_ComponentConvergence: SwiftProtobuf.Message, 
     if lhs.nacked != rhs.nacked {return false}
     if lhs.minAppliedRevision != rhs.minAppliedRevision {return false}
     if lhs.laggingInstanceIds != rhs.laggingInstanceIds {return false}
+    if lhs.targetRevision != rhs.targetRevision {return false}
+    if lhs.enabled != rhs.enabled {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

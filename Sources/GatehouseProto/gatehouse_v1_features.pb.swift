@@ -1008,6 +1008,9 @@ public nonisolated struct Gatehouse_V1_EffectiveFeature: Sendable {
   /// Every parameter's resolved value, defaults included, by parameter name.
   public var params: Dictionary<String,Gatehouse_V1_ParameterValue> = [:]
 
+  /// The feature's stage in the catalog (pushed to subscribers: an SDK's offline policy depends on it).
+  public var stage: Gatehouse_V1_Stage = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1031,6 +1034,9 @@ public nonisolated struct Gatehouse_V1_EffectiveApi: Sendable {
 
   /// Resolved state.
   public var enabled: Bool = false
+
+  /// The API's stage in the catalog (pushed to subscribers: an SDK's offline policy depends on it).
+  public var stage: Gatehouse_V1_Stage = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2900,7 +2906,7 @@ nonisolated extension Gatehouse_V1_ImportCatalogResponse: SwiftProtobuf.Message,
 
 nonisolated extension Gatehouse_V1_EffectiveFeature: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EffectiveFeature"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}enabled\0\u{1}params\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}enabled\0\u{1}params\0\u{1}stage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2911,6 +2917,7 @@ nonisolated extension Gatehouse_V1_EffectiveFeature: SwiftProtobuf.Message, Swif
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.enabled) }()
       case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Gatehouse_V1_ParameterValue>.self, value: &self.params) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.stage) }()
       default: break
       }
     }
@@ -2926,6 +2933,9 @@ nonisolated extension Gatehouse_V1_EffectiveFeature: SwiftProtobuf.Message, Swif
     if !self.params.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMessageMap<SwiftProtobuf.ProtobufString,Gatehouse_V1_ParameterValue>.self, value: self.params, fieldNumber: 3)
     }
+    if self.stage != .unspecified {
+      try visitor.visitSingularEnumField(value: self.stage, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2933,6 +2943,7 @@ nonisolated extension Gatehouse_V1_EffectiveFeature: SwiftProtobuf.Message, Swif
     if lhs.name != rhs.name {return false}
     if lhs.enabled != rhs.enabled {return false}
     if lhs.params != rhs.params {return false}
+    if lhs.stage != rhs.stage {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2940,7 +2951,7 @@ nonisolated extension Gatehouse_V1_EffectiveFeature: SwiftProtobuf.Message, Swif
 
 nonisolated extension Gatehouse_V1_EffectiveApi: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EffectiveApi"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}api\0\u{1}enabled\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}api\0\u{1}enabled\0\u{1}stage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2950,6 +2961,7 @@ nonisolated extension Gatehouse_V1_EffectiveApi: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._api) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.enabled) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.stage) }()
       default: break
       }
     }
@@ -2966,12 +2978,16 @@ nonisolated extension Gatehouse_V1_EffectiveApi: SwiftProtobuf.Message, SwiftPro
     if self.enabled != false {
       try visitor.visitSingularBoolField(value: self.enabled, fieldNumber: 2)
     }
+    if self.stage != .unspecified {
+      try visitor.visitSingularEnumField(value: self.stage, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_EffectiveApi, rhs: Gatehouse_V1_EffectiveApi) -> Bool {
     if lhs._api != rhs._api {return false}
     if lhs.enabled != rhs.enabled {return false}
+    if lhs.stage != rhs.stage {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
