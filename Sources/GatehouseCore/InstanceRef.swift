@@ -29,3 +29,17 @@ extension InstanceRef: CustomStringConvertible {
     /// `kubelet/node-17`.
     public var description: String { "\(self.component)/\(self.instanceID)" }
 }
+
+extension InstanceRef {
+    /// An instance named by a client, checked: non-empty names without `/`, `=`,
+    /// `,` or whitespace, and a semantic version when one is given.
+    public init(validating component: String, instanceID: String, version: String) throws(GateError) {
+        guard Names.isValidComponentOrInstance(component) else {
+            throw GateError(.invalidArgument, "component \"\(component)\" is not a valid name: use e.g. kube-apiserver (no whitespace, '/', '=' or ',')", reason: "INVALID_NAME")
+        }
+        guard Names.isValidComponentOrInstance(instanceID) else {
+            throw GateError(.invalidArgument, "instance id \"\(instanceID)\" is not a valid name: use e.g. node-17 (no whitespace, '/', '=' or ',')", reason: "INVALID_NAME")
+        }
+        self.init(component: component, instanceID: instanceID, version: version.isEmpty ? nil : try Version(parsing: version))
+    }
+}

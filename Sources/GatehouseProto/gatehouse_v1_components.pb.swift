@@ -196,6 +196,11 @@ public nonisolated struct Gatehouse_V1_SubscribeStart: Sendable {
     set {sinceRevisionPresent = .sinceRevision(newValue)}
   }
 
+  /// Watch only (`gatectl watch`): the same pushes, but the stream is not the instance's
+  /// liveness and sends no acks. Allowed to viewers; instance_id may then be empty for the
+  /// component's own state (no instance overrides).
+  public var watchOnly: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Resume after this revision: only later changes are sent, or a snapshot with reset=true
@@ -343,8 +348,9 @@ public nonisolated struct Gatehouse_V1_Delta: Sendable {
   /// Revision after applying it.
   public var revision: UInt64 = 0
 
-  /// The revision of the state this delta applies to: the last snapshot's or delta's revision.
-  /// A client whose state is at another revision missed something and must resubscribe.
+  /// The revision at which this instance's pushed state last changed before this delta. It is
+  /// never later than the revision the client reached on this stream (last snapshot, delta or
+  /// heartbeat); if it is, the client missed a change and must resubscribe.
   public var baseRevision: UInt64 = 0
 
   /// Features whose state or parameters changed (full new state of each).
@@ -824,7 +830,7 @@ nonisolated extension Gatehouse_V1_SubscribeRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Gatehouse_V1_SubscribeStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubscribeStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}instance_id\0\u{1}version\0\u{3}since_revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}instance_id\0\u{1}version\0\u{3}since_revision\0\u{3}watch_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -843,6 +849,7 @@ nonisolated extension Gatehouse_V1_SubscribeStart: SwiftProtobuf.Message, SwiftP
           self.sinceRevisionPresent = .sinceRevision(v)
         }
       }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.watchOnly) }()
       default: break
       }
     }
@@ -865,6 +872,9 @@ nonisolated extension Gatehouse_V1_SubscribeStart: SwiftProtobuf.Message, SwiftP
     try { if case .sinceRevision(let v)? = self.sinceRevisionPresent {
       try visitor.visitSingularUInt64Field(value: v, fieldNumber: 4)
     } }()
+    if self.watchOnly != false {
+      try visitor.visitSingularBoolField(value: self.watchOnly, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -873,6 +883,7 @@ nonisolated extension Gatehouse_V1_SubscribeStart: SwiftProtobuf.Message, SwiftP
     if lhs.instanceID != rhs.instanceID {return false}
     if lhs.version != rhs.version {return false}
     if lhs.sinceRevisionPresent != rhs.sinceRevisionPresent {return false}
+    if lhs.watchOnly != rhs.watchOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -60,9 +60,23 @@ public final class GatehouseServer: Service, Sendable {
             methods: { methods.withLockedValue { $0 } }
         )
         let store = try self.openStore()
-        let gates = GateService(store: store, authorizer: authorizer)
+        let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        let hub = SubscriptionHub(
+            initial: store.snapshot.state,
+            history: try await self.retainedHistory(store),
+            configuration: .init(
+                historyLimit: self.configuration.subscriptionHistory,
+                mailbox: .init(queueLimit: self.configuration.subscriberQueue, cutoffAfter: self.configuration.subscriberCutoff),
+                heartbeatInterval: self.configuration.heartbeatInterval
+            ),
+            logger: self.logger,
+            now: now
+        )
+        let registry = InstanceRegistry(now: now)
+        let gates = GateService(store: store, authorizer: authorizer, liveInstances: registry.liveInstances, now: now, committed: hub.publish)
+        let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer) { store.snapshot.state }
         let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
-        let router = RPCRouter(open + gates.methods)
+        let router = RPCRouter(open + gates.methods + components.methods)
         methods.withLockedValue { $0 = router.descriptors }
 
         let server = RPCServer(
@@ -78,14 +92,32 @@ public final class GatehouseServer: Service, Sendable {
         self.onListening(Listening(address: address, adminConfig: adminConfig))
 
         // Serve until asked to stop; cancellation (a second signal) skips the grace period.
+        let pushing = Task { await hub.run() }
         do {
             try await gracefulShutdown()
             self.health.setStatus(.notServing)
+            hub.close()
             await server.drain()
         } catch {
+            hub.close()
             await server.close()
         }
+        pushing.cancel()
         await store.close()
+    }
+
+    /// The tail of the audit log as batches, so subscribers resume across a restart.
+    private func retainedHistory(_ store: SQLiteGateStore<GateState>) async throws -> [BatchSummary] {
+        let limit = self.configuration.subscriptionHistory
+        guard limit > 0 else { return [] }
+        let records = try await store.history(AuditQuery(limit: limit))
+        do {
+            return try records.reversed().map(GateRecords.summary(from:))
+        } catch {
+            // Resuming subscribers then get a fresh snapshot instead: degraded, not broken.
+            self.logger.error("cannot read the audit log back for subscriptions; resumes will get snapshots", metadata: ["error": "\(error)"])
+            return []
+        }
     }
 
     /// Opens (or creates) the durable store and loads the state from it.

@@ -16,6 +16,15 @@ public struct GatehouseServerConfiguration: Sendable {
     /// The access policy file; nil means `<data-dir>/policy.yaml`, which a
     /// development server writes when it is missing.
     public var policyPath: String?
+    /// Committed batches kept in memory (and reloaded from the audit log at
+    /// start) so a reconnecting subscriber gets only what it missed.
+    public var subscriptionHistory = 1000
+    /// Changes queued per subscriber before they are coalesced into its latest state.
+    public var subscriberQueue = 64
+    /// Changes pushed to a subscriber that completes no write before it is cut off (RESOURCE_EXHAUSTED).
+    public var subscriberCutoff = 4096
+    /// How often subscribers are sent the current revision when nothing changes.
+    public var heartbeatInterval: Duration = .seconds(10)
 
     /// PEM files for the server's TLS.
     public struct TLSFiles: Sendable, Hashable {

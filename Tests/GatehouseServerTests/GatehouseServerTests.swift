@@ -18,10 +18,15 @@ import Testing
         let listening: GatehouseServer.Listening
         let server: GatehouseServer
 
-        static func start(dataDirectory: String) async throws -> Running {
+        static func start(
+            dataDirectory: String,
+            port: Int = 0,
+            configure: (inout GatehouseServerConfiguration) -> Void = { _ in }
+        ) async throws -> Running {
             var configuration = GatehouseServerConfiguration()
             configuration.dataDirectory = dataDirectory
-            configuration.port = 0
+            configuration.port = port
+            configure(&configuration)
             let listening = NIOLockedValueBox<GatehouseServer.Listening?>(nil)
             let logger = Logger(label: "test.gatehouse")
             let server = GatehouseServer(configuration: configuration, logger: logger) { value in

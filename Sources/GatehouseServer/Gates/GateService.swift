@@ -20,17 +20,21 @@ public final class GateService: Sendable {
     let liveInstances: @Sendable () -> [InstanceRef]
     /// Milliseconds since the Unix epoch: the only clock, injected.
     let now: @Sendable () -> Int64
+    /// Told of every committed batch, once durable (subscriptions); must not block.
+    let committed: @Sendable (BatchSummary) -> Void
 
     public init(
         store: any GateStore<GateState>,
         authorizer: Authorizer,
         liveInstances: @escaping @Sendable () -> [InstanceRef] = { [] },
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        committed: @escaping @Sendable (BatchSummary) -> Void = { _ in }
     ) {
         self.store = store
         self.authorizer = authorizer
         self.liveInstances = liveInstances
         self.now = now
+        self.committed = committed
     }
 
     /// The state every reader sees: the last committed snapshot.
@@ -147,6 +151,7 @@ public final class GateService: Sendable {
                 )
                 return .commit(applied.state, records: encoded.records, audit: audit, value: applied.summary)
             }
+            if committed.changed { self.committed(committed.value) }
             context.logger.debug(
                 "batch committed",
                 metadata: ["revision": "\(committed.revision)", "actor": "\(batch.actor)", "changes": "\(committed.value.changes.count)"]

@@ -1,0 +1,328 @@
+import GatehouseCore
+import GatehouseProto
+import GatehouseRPC
+import GatehouseWire
+import Logging
+import NIOCore
+
+/// `gatehouse.v1.Components`: registration, pushed subscriptions with acks,
+/// the instance list and the convergence view.
+final class ComponentService: Sendable {
+    let hub: SubscriptionHub
+    let registry: InstanceRegistry
+    let authorizer: Authorizer
+    /// The state catalog lookups are answered from.
+    let state: @Sendable () -> GateState
+
+    init(hub: SubscriptionHub, registry: InstanceRegistry, authorizer: Authorizer, state: @escaping @Sendable () -> GateState) {
+        self.hub = hub
+        self.registry = registry
+        self.authorizer = authorizer
+        self.state = state
+    }
+
+    var methods: [RPCMethod] {
+        [
+            self.authorizer.guarding(.unary("/gatehouse.v1.Components/Register", self.register), with: .componentSelf),
+            // Subscribe decides between a component's own stream and a viewer's watch itself.
+            self.authorizer.guarding(self.subscribeMethod, with: .read),
+            self.authorizer.guarding(.unary("/gatehouse.v1.Components/List", self.list), with: .read),
+            self.authorizer.guarding(.unary("/gatehouse.v1.Components/Convergence", self.convergence), with: .read),
+        ]
+    }
+
+    // MARK: - Register
+
+    private func register(_ request: Gatehouse_V1_RegisterRequest, context: RPCServerContext) async throws -> Gatehouse_V1_RegisterResponse {
+        let instance = try GateService.mapping {
+            try InstanceRef(validating: request.component, instanceID: request.instanceID, version: request.version)
+        }
+        let principal = try self.checkActsAsItself(instance.component, context: context)
+        let apis = try GateService.mapping { try request.apis.enumerated().map { try APIRef(wire: $1.api, field: "apis[\($0)].api") } }
+        self.registry.register(
+            instance,
+            labels: request.labels,
+            identity: principal.name,
+            features: request.features.map(\.name),
+            apis: apis
+        )
+        let state = self.state()
+        var response = Gatehouse_V1_RegisterResponse.with { $0.revision = state.revision.rawValue }
+        for known in request.features {
+            guard let feature = state.feature(known.name) else {
+                response.unknownFeatures.append(known.name)
+                continue
+            }
+            if known.stage != feature.stage.wire {
+                response.warnings.append("feature \(known.name): the binary says \(known.stage), the catalog says \(feature.stage.wire)")
+            }
+            if known.defaultEnabled != feature.defaultEnabled {
+                response.warnings.append("feature \(known.name): the binary defaults to \(known.defaultEnabled), the catalog to \(feature.defaultEnabled)")
+            }
+        }
+        for (known, ref) in zip(request.apis, apis) where state.apis[ref] == nil {
+            response.unknownApis.append(known.api)
+        }
+        context.logger.info(
+            "instance registered",
+            metadata: [
+                "instance": "\(instance)", "version": "\(request.version)", "features": "\(request.features.count)",
+                "unknown_features": "\(response.unknownFeatures.count)",
+            ]
+        )
+        return response
+    }
+
+    /// Only the component itself (its certificate's CN) or an admin may register or subscribe as it.
+    private func checkActsAsItself(_ component: String, context: RPCServerContext) throws -> Principal {
+        let principal = self.authorizer.principal(of: context)
+        let itself = principal.roles.contains(.component) && principal.identity?.commonName == component
+        guard itself || principal.roles.contains(.admin) else {
+            context.logger.warning("call denied", metadata: ["peer.subject": "\(principal.identity?.subject ?? "-")", "component": "\(component)"])
+            throw RPCError(.permissionDenied, "\(principal.name) may not act as \(component): only that component's own certificate (CN=\(component)) or an admin may")
+        }
+        return principal
+    }
+
+    // MARK: - Subscribe
+
+    private var subscribeMethod: RPCMethod {
+        RPCMethod(
+            path: "/gatehouse.v1.Components/Subscribe",
+            requestType: Gatehouse_V1_SubscribeRequest.protoMessageName,
+            responseType: Gatehouse_V1_SubscribeResponse.protoMessageName,
+            acceptsClientMessages: true
+        ) { payload, messages, writer, context in
+            try await self.subscribe(payload, messages: messages, writer: writer, context: context)
+        }
+    }
+
+    private func subscribe(_ payload: ByteBuffer, messages: RPCClientMessages, writer: RPCResponseWriter, context: RPCServerContext) async throws {
+        let request = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "request")
+        guard case .start(let start) = request.message else {
+            throw RPCError(.invalidArgument, "a subscription's request must be a SubscribeRequest with `start`; acks follow as client messages")
+        }
+        let instance = try self.subscriber(start)
+        if start.watchOnly {
+            let principal = self.authorizer.principal(of: context)
+            guard principal.mayActFor(component: instance.component) else {
+                throw RPCError(.permissionDenied, "\(principal.name) may watch only its own component, not \(instance.component)")
+            }
+        } else {
+            _ = try self.checkActsAsItself(instance.component, context: context)
+        }
+        let since: Revision? = start.sinceRevisionPresent.map { present in
+            switch present { case .sinceRevision(let value): Revision(value) }
+        }
+
+        let mailbox = SubscriberMailbox(limits: self.hub.configuration.mailbox)
+        let join = try self.hub.join(instance, since: since, mailbox: mailbox)
+        let key = InstanceRegistry.Key(component: instance.component, instanceID: instance.instanceID)
+        if !start.watchOnly {
+            self.registry.subscribed(instance, identity: self.authorizer.principal(of: context).name)
+        }
+        var logger = context.logger
+        logger[metadataKey: "instance"] = "\(instance)"
+        logger.debug("subscribed", metadata: ["resumed": "\(join.resumed)", "since": "\(since.map { "\($0.rawValue)" } ?? "-")"])
+
+        let revision = self.hub.revision
+        let sender = Task {
+            await self.send(join, mailbox: mailbox, writer: writer, key: start.watchOnly ? nil : key, revision: revision)
+        }
+        let acks = Task {
+            do {
+                try await self.readAcks(messages, key: key, watchOnly: start.watchOnly, logger: logger)
+            } catch let error as RPCError {
+                mailbox.end(error)
+            } catch {
+                mailbox.end(RPCError(.invalidArgument, "\(error)"))
+            }
+        }
+        let reason = await withTaskCancellationHandler {
+            await mailbox.waitUntilEnded()
+        } onCancel: {
+            mailbox.end(RPCError(.cancelled, "the subscription was cancelled"))
+        }
+        sender.cancel()
+        acks.cancel()
+        self.hub.leave(join.id)
+        if !start.watchOnly { self.registry.unsubscribed(key) }
+        logger.debug("unsubscribed", metadata: ["reason": "\(reason)", "coalesced": "\(mailbox.coalescedCount)"])
+        throw reason
+    }
+
+    /// The instance a subscription is for; a watch may name only the component.
+    private func subscriber(_ start: Gatehouse_V1_SubscribeStart) throws -> InstanceRef {
+        if start.watchOnly && start.instanceID.isEmpty {
+            let probe = try GateService.mapping { try InstanceRef(validating: start.component, instanceID: "component", version: start.version) }
+            return InstanceRef(component: probe.component, instanceID: "", version: probe.version)
+        }
+        return try GateService.mapping { try InstanceRef(validating: start.component, instanceID: start.instanceID, version: start.version) }
+    }
+
+    /// Writes the join's messages, then whatever the hub pushes, until the mailbox ends or a write fails.
+    private func send(_ join: SubscriptionHub.Join, mailbox: SubscriberMailbox, writer: RPCResponseWriter, key: InstanceRegistry.Key?, revision: Revision) async {
+        var sent = join.state
+        do {
+            for message in join.initial { try await writer.write(message) }
+            if let key { self.registry.pushed(key, revision: revision) }
+            mailbox.wrote()
+            while let push = await mailbox.next() {
+                switch push {
+                case .heartbeat(let bytes):
+                    try await writer.write(bytes)
+                case .groupDelta(let bytes, let base, let state):
+                    if base == sent.revision {
+                        try await writer.write(bytes)
+                    } else {
+                        try await self.write(state.delta(from: sent), to: writer)
+                    }
+                    sent = state
+                    if let key { self.registry.pushed(key, revision: state.revision) }
+                case .latest(let state, let revision):
+                    var delta = state.delta(from: sent)
+                    delta.revision = max(revision, state.revision)
+                    try await self.write(delta, to: writer)
+                    sent = state
+                    if let key { self.registry.pushed(key, revision: delta.revision) }
+                }
+                mailbox.wrote()
+            }
+        } catch let error as RPCError {
+            mailbox.end(error)
+        } catch {
+            mailbox.end(RPCError(.internal, "cannot send to the subscriber: \(error)"))
+        }
+    }
+
+    private func write(_ delta: PushDelta, to writer: RPCResponseWriter) async throws {
+        guard !delta.isEmpty else { return }
+        try await writer.write(try ProtobufCoding.encode(delta.wire))
+    }
+
+    /// Records acks and NACKs until the client half-closes.
+    private func readAcks(_ messages: RPCClientMessages, key: InstanceRegistry.Key, watchOnly: Bool, logger: Logger) async throws {
+        for try await payload in messages {
+            let message = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "client message")
+            guard case .ack(let ack) = message.message else {
+                throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks")
+            }
+            guard !watchOnly else {
+                throw RPCError(.invalidArgument, "a watch-only subscription sends no acks")
+            }
+            let revision = Revision(ack.revision)
+            let current = self.hub.revision
+            guard revision <= current else {
+                throw RPCError(.invalidArgument, "ack for r\(ack.revision), but the server is at r\(current.rawValue)")
+            }
+            if case .error(let error) = ack.errorPresent {
+                logger.warning(
+                    "instance rejected a revision",
+                    metadata: ["revision": "\(ack.revision)", "reason": "\(error.reason)", "message": "\(error.message)"]
+                )
+                self.registry.nacked(
+                    key,
+                    .init(revision: revision, reason: error.reason, message: error.message, entries: error.entries, timeUnixMilliseconds: 0)
+                )
+            } else {
+                self.registry.acked(key, revision: revision)
+            }
+        }
+    }
+
+    // MARK: - List and convergence
+
+    private func list(_ request: Gatehouse_V1_ListComponentsRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ListComponentsResponse {
+        let component = try self.readableComponent(request.component, context: context)
+        return .with { response in
+            response.revision = self.hub.revision.rawValue
+            response.instances = self.registry.list(component: component, connectedOnly: request.connectedOnly).map(Self.wire)
+        }
+    }
+
+    private func convergence(_ request: Gatehouse_V1_ConvergenceRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ConvergenceResponse {
+        let component = try self.readableComponent(request.component, context: context)
+        let feature = request.feature.isEmpty ? nil : request.feature
+        if let feature, self.state().feature(feature) == nil {
+            throw RPCError(.notFound, "no feature named \(feature); list them with `gatectl features list`")
+        }
+        let records = self.registry.list(component: component)
+        let byComponent = Dictionary(grouping: records, by: \.key.component)
+        return .with { response in
+            response.revision = self.hub.revision.rawValue
+            response.components = byComponent.keys.sorted().compactMap { name in
+                self.convergence(of: name, records: byComponent[name] ?? [], feature: feature)
+            }
+        }
+    }
+
+    /// One component's convergence; nil when `feature` does not apply to any of its connected instances.
+    private func convergence(of component: String, records: [InstanceRegistry.Record], feature: String?) -> Gatehouse_V1_ComponentConvergence? {
+        var entry = Gatehouse_V1_ComponentConvergence.with {
+            $0.component = component
+            $0.instances = UInt32(records.count)
+        }
+        var lagging: [String] = []
+        var minimum: Revision?
+        var applies = feature == nil
+        for record in records {
+            if record.failing { entry.nacked += 1 }
+            guard record.connected else { continue }
+            entry.connected += 1
+            minimum = min(minimum ?? record.appliedRevision, record.appliedRevision)
+            guard let target = self.hub.target(for: record.instance, feature: feature) else { continue }
+            applies = true
+            entry.targetRevision = max(entry.targetRevision, target.revision.rawValue)
+            if target.enabled == true { entry.enabled += 1 }
+            if record.appliedRevision >= target.revision && !record.failing {
+                entry.converged += 1
+            } else {
+                lagging.append(record.key.instanceID)
+            }
+        }
+        entry.minAppliedRevision = minimum?.rawValue ?? 0
+        entry.laggingInstanceIds = Array(lagging.sorted().prefix(Self.laggingShown))
+        return applies ? entry : nil
+    }
+
+    static let laggingShown = 20
+
+    /// The component a caller may read: its own for a component, any (or all) otherwise.
+    private func readableComponent(_ requested: String, context: RPCServerContext) throws -> String? {
+        let principal = self.authorizer.principal(of: context)
+        if principal.roles.isDisjoint(with: [.admin, .operator, .viewer]) {
+            let own = principal.identity?.commonName ?? ""
+            guard requested.isEmpty || requested == own else {
+                throw RPCError(.permissionDenied, "\(principal.name) may read only its own component, not \(requested)")
+            }
+            return own
+        }
+        return requested.isEmpty ? nil : requested
+    }
+
+    static func wire(_ record: InstanceRegistry.Record) -> Gatehouse_V1_ComponentInstance {
+        .with {
+            $0.component = record.key.component
+            $0.instanceID = record.key.instanceID
+            $0.version = record.version
+            $0.labels = record.labels
+            $0.connected = record.connected
+            $0.lastSeenUnixMs = record.lastSeenUnixMilliseconds
+            $0.appliedRevision = record.appliedRevision.rawValue
+            $0.pushedRevision = record.pushedRevision.rawValue
+            $0.registeredAtUnixMs = record.registeredAtUnixMilliseconds
+            $0.identity = record.identity
+            $0.nacks = record.nacks.map { nack in
+                .with {
+                    $0.revision = nack.revision.rawValue
+                    $0.timeUnixMs = nack.timeUnixMilliseconds
+                    $0.error = .with {
+                        $0.reason = nack.reason
+                        $0.message = nack.message
+                        $0.entries = nack.entries
+                    }
+                }
+            }
+        }
+    }
+}

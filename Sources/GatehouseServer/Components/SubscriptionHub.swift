@@ -1,0 +1,314 @@
+import GatehouseCore
+import GatehouseProto
+import GatehouseRPC
+import GatehouseWire
+import Logging
+import NIOCore
+import Synchronization
+
+/// Pushes every subscribed instance's effective state, resolving and
+/// encoding each change once per group of subscribers with identical inputs.
+///
+/// Subscribers are grouped by (component, version, and the instance id only
+/// when that instance has overrides of its own): every member of a group
+/// resolves to the same state, so a committed batch costs one resolution and
+/// one encoding per group, and the same bytes go to every member. Writers
+/// only enqueue the batch (``publish(_:)``); the hub's own task applies it
+/// and fills the subscribers' mailboxes, which never wait on a socket.
+final class SubscriptionHub: Sendable {
+    struct Configuration: Sendable {
+        /// Committed batches kept for resuming subscribers.
+        var historyLimit = 1000
+        var mailbox = SubscriberMailbox.Limits(queueLimit: 64, cutoffAfter: 4096)
+        var heartbeatInterval: Duration = .seconds(10)
+    }
+
+    /// What identifies a group: inputs to resolution.
+    struct GroupKey: Hashable, Sendable {
+        var component: String
+        var version: Version?
+        /// Set only when the instance has overrides at its own scope.
+        var instanceID: String?
+    }
+
+    /// Subscribers resolving to the same state, and that state.
+    struct Group {
+        var members: [UInt64: Member] = [:]
+        /// The members' state; its revision is the last one that changed it.
+        var push: PushState
+        /// Per feature and API, the revision that last changed it for this group.
+        var featureChangedAt: [String: Revision] = [:]
+        var apiChangedAt: [APIRef: Revision] = [:]
+        /// The snapshot at the hub's revision, encoded for the first joiner and reused.
+        var snapshot: (revision: Revision, bytes: ByteBuffer)?
+    }
+
+    struct Member {
+        var instance: InstanceRef
+        var mailbox: SubscriberMailbox
+    }
+
+    /// What a new subscriber sends before its mailbox: a snapshot, or the
+    /// deltas it missed and a heartbeat, and the state that leaves it in.
+    struct Join: Sendable {
+        var id: UInt64
+        var initial: [ByteBuffer]
+        var state: PushState
+        var resumed: Bool
+    }
+
+    private struct State {
+        var current: GateState
+        var history: RetainedHistory
+        /// Batches that arrived before their predecessor.
+        var early: [Revision: BatchSummary] = [:]
+        var groups: [GroupKey: Group] = [:]
+        /// Subscriber id → its group.
+        var membership: [UInt64: GroupKey] = [:]
+        /// Instance scope → subscriber ids, to regroup when that instance's own overrides change.
+        var byInstance: [Scope: Set<UInt64>] = [:]
+        var nextID: UInt64 = 1
+    }
+
+    let configuration: Configuration
+    private let state: Mutex<State>
+    private let inbox: AsyncStream<BatchSummary>.Continuation
+    private let batches: AsyncStream<BatchSummary>
+    private let logger: Logger
+    private let now: @Sendable () -> Int64
+
+    init(initial: GateState, history: [BatchSummary], configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Int64) {
+        var retained = RetainedHistory(limit: configuration.historyLimit)
+        for summary in history { retained.append(summary) }
+        self.state = Mutex(State(current: initial, history: retained))
+        self.configuration = configuration
+        self.logger = logger
+        self.now = now
+        (self.batches, self.inbox) = AsyncStream<BatchSummary>.makeStream()
+    }
+
+    /// The revision subscribers have been brought to.
+    var revision: Revision {
+        self.state.withLock { $0.current.revision }
+    }
+
+    /// Hands a committed batch to the hub; returns at once.
+    func publish(_ summary: BatchSummary) {
+        self.inbox.yield(summary)
+    }
+
+    /// Applies published batches and sends heartbeats until cancelled.
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await summary in self.batches {
+                    self.apply(summary)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.configuration.heartbeatInterval)
+                    self.heartbeat()
+                }
+            }
+        }
+    }
+
+    /// Ends every subscription with UNAVAILABLE (the server is shutting down) and stops applying batches.
+    func close() {
+        self.inbox.finish()
+        let mailboxes = self.state.withLock { state in state.groups.values.flatMap { $0.members.values.map(\.mailbox) } }
+        for mailbox in mailboxes {
+            mailbox.end(RPCError(.unavailable, "the server is shutting down; resubscribe with since_revision"))
+        }
+    }
+
+    // MARK: - Subscribers
+
+    /// Adds a subscriber; `since` resumes after that revision when the history still covers it.
+    func join(_ instance: InstanceRef, since: Revision?, mailbox: SubscriberMailbox) throws -> Join {
+        try self.state.withLock { state in
+            let key = Self.groupKey(instance, in: state.current)
+            var group = state.groups[key] ?? Self.makeGroup(key, at: state.current)
+            let id = state.nextID
+            state.nextID += 1
+
+            var initial: [ByteBuffer] = []
+            var resumed = false
+            if let since, state.history.covers(since, currentRevision: state.current.revision) {
+                resumed = true
+                var replayed = state.history.state(at: since, from: state.current)
+                var sent = PushState(Resolver(state: replayed).resolve(instance), in: replayed)
+                for summary in state.history.batches(after: since) {
+                    replayed = replayed.replaying(summary)
+                    let next = PushState(Resolver(state: replayed).resolve(instance), in: replayed)
+                    let delta = next.delta(from: sent)
+                    if !delta.isEmpty {
+                        initial.append(try ProtobufCoding.encode(delta.wire))
+                        sent = next
+                    }
+                }
+                initial.append(try self.heartbeatMessage(revision: state.current.revision))
+            } else {
+                if let snapshot = group.snapshot, snapshot.revision == state.current.revision, since == nil {
+                    initial.append(snapshot.bytes)
+                } else {
+                    let bytes = try ProtobufCoding.encode(group.push.wireSnapshot(revision: state.current.revision, reset: since != nil))
+                    if since == nil { group.snapshot = (state.current.revision, bytes) }
+                    initial.append(bytes)
+                }
+            }
+            group.members[id] = Member(instance: instance, mailbox: mailbox)
+            state.groups[key] = group
+            state.membership[id] = key
+            state.byInstance[instance.scope, default: []].insert(id)
+            return Join(id: id, initial: initial, state: group.push, resumed: resumed)
+        }
+    }
+
+    /// Removes a subscriber; a group without members is dropped.
+    func leave(_ id: UInt64) {
+        self.state.withLock { state in
+            guard let key = state.membership.removeValue(forKey: id), let member = state.groups[key]?.members.removeValue(forKey: id) else { return }
+            state.byInstance[member.instance.scope]?.remove(id)
+            if state.byInstance[member.instance.scope]?.isEmpty == true { state.byInstance[member.instance.scope] = nil }
+            if state.groups[key]?.members.isEmpty == true { state.groups[key] = nil }
+        }
+    }
+
+    /// For convergence: the revision that last changed `instance`'s state
+    /// (or one feature of it) and whether that feature is on, while it is subscribed.
+    func target(for instance: InstanceRef, feature: String?) -> (revision: Revision, enabled: Bool?)? {
+        self.state.withLock { state in
+            guard let ids = state.byInstance[instance.scope], let id = ids.first, let key = state.membership[id], let group = state.groups[key] else {
+                return nil
+            }
+            guard let feature else { return (group.push.revision, nil) }
+            guard let pushed = group.push.features[feature] else { return nil }
+            return (group.featureChangedAt[feature] ?? .zero, pushed.enabled)
+        }
+    }
+
+    /// Subscribers and groups, for logs and tests.
+    var counts: (subscribers: Int, groups: Int) {
+        self.state.withLock { ($0.membership.count, $0.groups.count) }
+    }
+
+    // MARK: - Applying batches
+
+    private func apply(_ summary: BatchSummary) {
+        self.state.withLock { state in
+            state.early[summary.revision] = summary
+            while let next = state.early.removeValue(forKey: state.current.revision.next) {
+                self.advance(&state, by: next)
+            }
+            if state.early.count > 1024 {
+                // A batch never arrived (its committer vanished): skipping ahead keeps subscribers moving.
+                self.logger.error("subscription hub lost a batch; continuing from the next one", metadata: ["revision": "\(state.current.revision.next)"])
+                if let first = state.early.keys.min(), let summary = state.early.removeValue(forKey: first) {
+                    state.history = RetainedHistory(limit: state.history.limit)
+                    self.advance(&state, by: summary)
+                }
+            }
+        }
+    }
+
+    /// One batch: new state, regroup instances whose own overrides changed, one delta per changed group.
+    private func advance(_ state: inout State, by summary: BatchSummary) {
+        state.current = state.current.replaying(summary)
+        state.history.append(summary)
+        let revision = state.current.revision
+        let resolver = Resolver(state: state.current)
+
+        for scope in Self.instanceScopes(touchedBy: summary) {
+            for id in state.byInstance[scope] ?? [] {
+                guard let oldKey = state.membership[id], let member = state.groups[oldKey]?.members[id] else { continue }
+                let newKey = Self.groupKey(member.instance, in: state.current)
+                guard newKey != oldKey else { continue }
+                state.groups[oldKey]?.members[id] = nil
+                if state.groups[oldKey]?.members.isEmpty == true { state.groups[oldKey] = nil }
+                var group = state.groups[newKey] ?? Self.makeGroup(newKey, at: state.current)
+                group.members[id] = member
+                state.groups[newKey] = group
+                state.membership[id] = newKey
+                member.mailbox.deliver(.latest(group.push, revision: revision))
+            }
+        }
+
+        for (key, group) in state.groups where group.push.revision < revision {
+            let push = PushState(resolver.resolve(Self.representative(of: key)), in: state.current)
+            let delta = push.delta(from: group.push)
+            guard !delta.isEmpty else { continue }
+            let bytes: ByteBuffer
+            do {
+                bytes = try ProtobufCoding.encode(delta.wire)
+            } catch {
+                self.logger.error("cannot encode a delta", metadata: ["error": "\(error)"])
+                continue
+            }
+            var changed = group
+            changed.push = push
+            changed.snapshot = nil
+            for name in delta.touchedFeatures { changed.featureChangedAt[name] = revision }
+            for ref in delta.touchedAPIs { changed.apiChangedAt[ref] = revision }
+            state.groups[key] = changed
+            for member in group.members.values {
+                member.mailbox.deliver(.groupDelta(bytes, base: delta.baseRevision, state: push))
+            }
+        }
+    }
+
+    private func heartbeat() {
+        let (revision, mailboxes) = self.state.withLock { state in
+            (state.current.revision, state.groups.values.flatMap { $0.members.values.map(\.mailbox) })
+        }
+        guard !mailboxes.isEmpty, let bytes = try? self.heartbeatMessage(revision: revision) else { return }
+        for mailbox in mailboxes { mailbox.deliver(.heartbeat(bytes)) }
+    }
+
+    func heartbeatMessage(revision: Revision) throws -> ByteBuffer {
+        try ProtobufCoding.encode(
+            Gatehouse_V1_SubscribeResponse.with {
+                $0.heartbeat = .with {
+                    $0.revision = revision.rawValue
+                    $0.serverTimeUnixMs = self.now()
+                }
+            }
+        )
+    }
+
+    // MARK: - Groups
+
+    static func groupKey(_ instance: InstanceRef, in state: GateState) -> GroupKey {
+        let own = !instance.instanceID.isEmpty && state.hasOverrides(at: instance.scope)
+        return GroupKey(component: instance.component, version: instance.version, instanceID: own ? instance.instanceID : nil)
+    }
+
+    /// Any instance with the key's inputs resolves like every member.
+    static func representative(of key: GroupKey) -> InstanceRef {
+        InstanceRef(component: key.component, instanceID: key.instanceID ?? "", version: key.version)
+    }
+
+    private static func makeGroup(_ key: GroupKey, at state: GateState) -> Group {
+        Group(push: PushState(Resolver(state: state).resolve(Self.representative(of: key)), in: state))
+    }
+
+    private static func instanceScopes(touchedBy summary: BatchSummary) -> Set<Scope> {
+        var scopes: Set<Scope> = []
+        for change in summary.changes {
+            switch change.key {
+            case .featureOverride(let key) where key.scope.isInstance: scopes.insert(key.scope)
+            case .apiOverride(let key) where key.scope.isInstance: scopes.insert(key.scope)
+            default: break
+            }
+        }
+        return scopes
+    }
+}
+
+extension Scope {
+    fileprivate var isInstance: Bool {
+        if case .instance = self { return true }
+        return false
+    }
+}
