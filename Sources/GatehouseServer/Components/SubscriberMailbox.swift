@@ -4,7 +4,7 @@ import NIOCore
 import Synchronization
 
 /// What the hub hands one subscriber's sender.
-enum SubscriberPush: Sendable {
+enum SubscriberPush: Sendable, Equatable {
     /// A delta encoded once for the whole group; valid for a subscriber whose
     /// last pushed state is at `base`, otherwise the sender diffs `state` itself.
     case groupDelta(ByteBuffer, base: Revision, state: PushState)
@@ -111,6 +111,17 @@ final class SubscriberMailbox: Sendable {
                 return .none
             }
             if let ready { continuation.resume(returning: ready) }
+        }
+    }
+
+    /// The next push if one is ready, without waiting (diagnostics and tests).
+    func poll() -> SubscriberPush? {
+        self.state.withLock { state in
+            if let latest = state.latest {
+                state.latest = nil
+                return .latest(latest.state, revision: latest.revision)
+            }
+            return state.queue.popFirst()
         }
     }
 

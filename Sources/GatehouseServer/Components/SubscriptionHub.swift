@@ -196,7 +196,8 @@ final class SubscriptionHub: Sendable {
 
     // MARK: - Applying batches
 
-    private func apply(_ summary: BatchSummary) {
+    /// Applies one batch (in revision order, holding early ones back); `run()` calls it for each published batch.
+    func apply(_ summary: BatchSummary) {
         self.state.withLock { state in
             state.early[summary.revision] = summary
             while let next = state.early.removeValue(forKey: state.current.revision.next) {
