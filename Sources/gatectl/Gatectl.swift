@@ -19,6 +19,9 @@ struct Gatectl: AsyncParsableCommand {
                   --runtime-config=api/alpha=true,batch/v1beta1=false
               gatectl explain kubelet --instance node-17
               gatectl history InPlacePodVerticalScaling
+              gatectl components kubelet
+              gatectl status InPlacePodVerticalScaling
+              gatectl watch kubelet --instance node-17
 
             Errors are printed on stderr as `gatectl: CODE: message`.
             Exit codes: 0 success; 64 bad usage; 65 refused (invalid or unsafe change);
@@ -35,6 +38,9 @@ struct Gatectl: AsyncParsableCommand {
             Explain.self,
             History.self,
             Catalog.self,
+            Components.self,
+            Status.self,
+            Watch.self,
         ]
     )
 }

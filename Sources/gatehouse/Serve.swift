@@ -29,7 +29,12 @@ struct Serve: AsyncParsableCommand {
 
             Once listening, the server prints "listening on HOST:PORT" on standard
             output; logs go to standard error. SIGTERM or SIGINT drains: GOAWAY to every
-            client, in-flight calls finish (up to --shutdown-grace), then exit 0.
+            client, in-flight calls finish (up to --shutdown-grace), subscriptions end
+            with UNAVAILABLE (clients resume elsewhere or after the restart), then exit 0.
+
+            Components subscribe to their effective state; each subscriber has a queue of
+            --subscriber-queue changes, past which its pending changes collapse into its
+            latest state, and is cut off after --subscriber-cutoff changes it did not read.
 
             Examples:
               gatehouse serve
@@ -80,6 +85,18 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds in-flight calls may run after a shutdown signal.")
     var shutdownGrace = 10.0
 
+    @Option(help: "Committed batches kept (and reloaded from the audit log at start) so a reconnecting subscriber gets only what it missed; older resumes get a snapshot.")
+    var subscriptionHistory = 1000
+
+    @Option(help: "Changes queued per subscriber before they are coalesced into its latest state.")
+    var subscriberQueue = 64
+
+    @Option(help: "Changes pushed to a subscriber that completes no write before it is cut off with RESOURCE_EXHAUSTED.")
+    var subscriberCutoff = 4096
+
+    @Option(help: "Seconds between heartbeats on idle subscriptions.")
+    var heartbeatInterval = 10.0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -93,6 +110,11 @@ struct Serve: AsyncParsableCommand {
         }
         for (name, value) in [("--handshake-timeout", self.handshakeTimeout), ("--idle-timeout", self.idleTimeout), ("--keepalive-interval", self.keepaliveInterval)] {
             guard value > 0 else { throw ValidationError("\(name) must be positive") }
+        }
+        guard self.heartbeatInterval > 0 else { throw ValidationError("--heartbeat-interval must be positive") }
+        guard self.subscriptionHistory >= 0 else { throw ValidationError("--subscription-history must be 0 or more") }
+        guard self.subscriberQueue > 0, self.subscriberCutoff >= self.subscriberQueue else {
+            throw ValidationError("--subscriber-queue must be positive and --subscriber-cutoff at least as large")
         }
         guard self.maxConnections > 0, self.maxCallsPerConnection > 0 else {
             throw ValidationError("--max-connections and --max-calls-per-connection must be positive")
@@ -127,6 +149,10 @@ struct Serve: AsyncParsableCommand {
         configuration.limits.idleTimeout = .seconds(self.idleTimeout)
         configuration.limits.keepaliveInterval = .seconds(self.keepaliveInterval)
         configuration.limits.shutdownGracePeriod = .seconds(self.shutdownGrace)
+        configuration.subscriptionHistory = self.subscriptionHistory
+        configuration.subscriberQueue = self.subscriberQueue
+        configuration.subscriberCutoff = self.subscriberCutoff
+        configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeatInterval * 1000))
 
         let server = GatehouseServer(configuration: configuration, logger: logger) { listening in
             var lines = "listening on \(listening.address.hostPort)\n"
