@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "gatehouse", targets: ["gatehouse"]),
         .executable(name: "gatectl", targets: ["gatectl"]),
         .library(name: "GatehouseClient", targets: ["GatehouseClient"]),
+        .library(name: "GatehouseSDK", targets: ["GatehouseSDK"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // C shim over the system OpenSSL (Debian's libssl-dev).
@@ -131,6 +133,36 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The SDK components boot with: register, subscribe, a lock-free local cache,
+        // reconnect and failover, acks, a last-known-good file and an offline policy.
+        .target(
+            name: "GatehouseSDK",
+            dependencies: [
+                "GatehouseCore",
+                "GatehouseWire",
+                "GatehouseRPC",
+                "GatehouseTLS",
+                "GatehouseProto",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // A component that boots with the SDK and prints what it is pushed.
+        .executableTarget(
+            name: "example-component",
+            dependencies: [
+                "GatehouseSDK",
+                "GatehouseClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/ExampleComponent"
+        ),
         .executableTarget(
             name: "gatehouse",
             dependencies: [
@@ -192,9 +224,19 @@ let package = Package(
             dependencies: ["GatehouseStore", "store-crash-writer"]
         ),
         .testTarget(
+            name: "GatehouseSDKTests",
+            dependencies: [
+                "GatehouseSDK",
+                "GatehouseProto",
+                "GatehouseCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .testTarget(
             name: "GatehouseServerTests",
             dependencies: [
                 "GatehouseServer",
+                "GatehouseSDK",
                 "GatehouseCore",
                 "GatehouseStore",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
