@@ -73,6 +73,7 @@ let package = Package(
                 "GatehouseClient",
                 "GatehouseCore",
                 "GatehouseWire",
+                "GatehouseTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/LoadGenerator"

@@ -6,7 +6,7 @@ import ArgumentParser
 struct LoadGenerator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse-load",
-        abstract: "Concurrent durable writes against a live Gatehouse server.",
-        subcommands: [ToggleBenchmark.self, CrashWriter.self]
+        abstract: "Load against a live Gatehouse server: durable toggles, subscriber fan-out, the crash test's writer.",
+        subcommands: [ToggleBenchmark.self, SubscriberBenchmark.self, CrashWriter.self]
     )
 }
