@@ -47,7 +47,7 @@ struct SubscriberBenchmark: AsyncParsableCommand {
             TLSConfiguration(certificateChainPath: config.certificate, privateKeyPath: config.key, trustRootsPath: config.ca)
         )
         let (host, port) = try config.hostAndPort()
-        print("subscribers  connect s  RSS KiB/subscriber  p50 ms  p99 ms  max ms  (from ack)  p99 ms from send  server CPU ms/change")
+        print("subscribers  connect s  RSS KiB/subscriber  p50/p99/max ms from ack  p99 ms from send  server CPU ms/change")
         var enabled = false
         for count in self.counts.split(separator: ",").compactMap({ Int($0) }) {
             let rssBefore = self.serverPid.flatMap(ProcessMemory.residentKiB(pid:))
@@ -91,8 +91,8 @@ struct SubscriberBenchmark: AsyncParsableCommand {
                 String(count).padding(toLength: 13, withPad: " ", startingAt: 0)
                     + String(format: "%9.1f  ", connectSeconds)
                     + rss.padding(toLength: 20, withPad: " ", startingAt: 0)
-                    + String(format: "%6.1f  %6.1f  %6.1f  %-11s %17.1f  ",
-                             ToggleBenchmark.percentile(fromAck, 0.5), ToggleBenchmark.percentile(fromAck, 0.99), fromAck.last ?? 0, "",
+                    + String(format: "%6.1f / %6.1f / %6.1f  %16.1f  ",
+                             ToggleBenchmark.percentile(fromAck, 0.5), ToggleBenchmark.percentile(fromAck, 0.99), fromAck.last ?? 0,
                              ToggleBenchmark.percentile(fromSend, 0.99))
                     + cpu
             )

@@ -113,10 +113,12 @@ struct ExampleComponent: AsyncParsableCommand {
                     print("booted STALE on compiled-in defaults (\(reason))")
                 }
                 Self.printState(component.snapshot)
+                fflush(nil)  // lines reach a pipe or file as they happen
             }
             group.addTask {
                 for await update in component.changes {
                     Self.report(update)
+                    fflush(nil)
                 }
             }
             try await group.waitForAll()

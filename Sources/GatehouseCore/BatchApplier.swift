@@ -79,8 +79,9 @@ public struct BatchApplier: Sendable {
     private func checkDependenciesAndSkew(_ work: Work, liveInstances: [InstanceRef]) throws(GateError) {
         var points: Set<ResolutionPoint> = []
         let scopes: [Scope] = work.catalogChanged ? [.global] : work.featureScopes
+        let replicas = self.rollouts == nil ? Self.representatives(of: liveInstances, before: work.state, after: work.next) : liveInstances
         for scope in scopes {
-            points.formUnion(Self.points(coveredBy: scope, liveInstances: liveInstances))
+            points.formUnion(Self.points(coveredBy: scope, liveInstances: replicas))
         }
         guard !points.isEmpty else { return }
         // An override batch can only break the features it names and those that need them;
@@ -101,6 +102,32 @@ public struct BatchApplier: Sendable {
             let chosen = introduced.min { work.preference($0) < work.preference($1) }!
             throw Self.refusal(chosen, at: point, work: work)
         }
+    }
+
+    /// One replica per class of replicas that resolve alike: same component and
+    /// version, and no overrides of their own before or after the batch (the
+    /// one with the smallest id, so refusals name a real replica). Thousands of
+    /// identical kubelets cost one resolution, not thousands. Only valid
+    /// without rollouts, which may treat every replica differently.
+    static func representatives(of liveInstances: [InstanceRef], before: GateState, after: GateState) -> [InstanceRef] {
+        let own = before.instanceScopesWithOverrides.union(after.instanceScopesWithOverrides)
+        var distinct: [InstanceRef] = []
+        var chosen: [ReplicaClass: InstanceRef] = [:]
+        for instance in liveInstances {
+            if own.contains(instance.scope) {
+                distinct.append(instance)
+                continue
+            }
+            let key = ReplicaClass(component: instance.component, version: instance.version)
+            if let current = chosen[key], current.instanceID <= instance.instanceID { continue }
+            chosen[key] = instance
+        }
+        return distinct + chosen.values
+    }
+
+    private struct ReplicaClass: Hashable {
+        var component: String
+        var version: Version?
     }
 
     /// The scope itself plus every live component and replica it covers.
@@ -305,6 +332,13 @@ private struct Work {
             self.catalogChanged = true
             self.featureTargets.insert(name)
             self.redefinedFeatures.remove(name)
+        case .recordBuild(let build):
+            // Re-registering a known build changes nothing: no revision, no audit noise.
+            if let known = self.next.builds[build.key], known.knowsTheSame(as: build) { break }
+            var recorded = build
+            recorded.revision = self.stamp.revision
+            self.next.builds[build.key] = recorded
+            self.touched.insert(.componentBuild(build.key))
         case .removeAPI(let ref):
             guard self.next.apis.removeValue(forKey: ref) != nil else {
                 throw GateError(.notFound, "cannot remove API \(ref): no such API is defined", reason: "UNKNOWN_API", metadata: ["api": ref.description])
@@ -455,6 +489,7 @@ extension GateState {
         case .api(let ref): self.apis[ref].map(StoredObject.api)
         case .featureOverride(let key): self.featureOverrides[key].map(StoredObject.featureOverride)
         case .apiOverride(let key): self.apiOverrides[key].map(StoredObject.apiOverride)
+        case .componentBuild(let key): self.builds[key].map(StoredObject.componentBuild)
         }
     }
 }

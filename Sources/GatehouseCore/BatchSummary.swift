@@ -30,14 +30,16 @@ public enum ObjectKey: Hashable, Sendable, Comparable {
     case api(APIRef)
     case featureOverride(FeatureOverrideKey)
     case apiOverride(APIOverrideKey)
+    case componentBuild(ComponentBuildKey)
 
-    /// `feature`, `api`, `feature_override` or `api_override`.
+    /// `feature`, `api`, `feature_override`, `api_override` or `component_build`.
     public var kind: String {
         switch self {
         case .feature: "feature"
         case .api: "api"
         case .featureOverride: "feature_override"
         case .apiOverride: "api_override"
+        case .componentBuild: "component_build"
         }
     }
 
@@ -48,6 +50,7 @@ public enum ObjectKey: Hashable, Sendable, Comparable {
         case .api(let ref): ref.description
         case .featureOverride(let key): "\(key.feature)@\(key.scope.key)"
         case .apiOverride(let key): "\(key.selector)@\(key.scope.key)"
+        case .componentBuild(let key): key.description
         }
     }
 
@@ -61,6 +64,7 @@ public enum ObjectKey: Hashable, Sendable, Comparable {
         case .api: 1
         case .featureOverride: 2
         case .apiOverride: 3
+        case .componentBuild: 4
         }
     }
 }
@@ -71,6 +75,7 @@ public enum StoredObject: Hashable, Sendable {
     case api(Revisioned<APIDefinition>)
     case featureOverride(FeatureOverride)
     case apiOverride(APIOverride)
+    case componentBuild(ComponentBuild)
 
     /// The revision that last changed it.
     public var revision: Revision {
@@ -79,6 +84,7 @@ public enum StoredObject: Hashable, Sendable {
         case .api(let value): value.revision
         case .featureOverride(let value): value.stamp.revision
         case .apiOverride(let value): value.stamp.revision
+        case .componentBuild(let value): value.revision
         }
     }
 }

@@ -21,11 +21,13 @@ public enum Change: Hashable, Sendable {
     case removeFeature(String)
     /// Deletes an API definition, and the group/version or resource overrides left selecting nothing.
     case removeAPI(APIRef)
+    /// Records what a component build knows (its instances register it); no effect on resolution.
+    case recordBuild(ComponentBuild)
 
     /// Whether only an admin may make this change (it edits the catalog).
     public var requiresAdmin: Bool {
         switch self {
-        case .setFeature, .clearFeature, .setAPI, .clearAPI: false
+        case .setFeature, .clearFeature, .setAPI, .clearAPI, .recordBuild: false
         case .defineFeature, .defineAPI, .removeFeature, .removeAPI: true
         }
     }
@@ -55,6 +57,8 @@ extension Change: CustomStringConvertible {
             return "remove feature \(name)"
         case .removeAPI(let ref):
             return "remove API \(ref)"
+        case .recordBuild(let build):
+            return "record build \(build.key) (\(build.features.count) features, \(build.apis.count) APIs)"
         }
     }
 }

@@ -26,6 +26,14 @@ extension GateState {
         return state
     }
 
+    /// Every instance scope that has a feature or API override of its own.
+    public var instanceScopesWithOverrides: Set<Scope> {
+        var scopes: Set<Scope> = []
+        for key in self.featureOverrides.keys { if case .instance = key.scope { scopes.insert(key.scope) } }
+        for key in self.apiOverrides.keys { if case .instance = key.scope { scopes.insert(key.scope) } }
+        return scopes
+    }
+
     /// Whether any feature or API override is set at exactly `scope`.
     public func hasOverrides(at scope: Scope) -> Bool {
         self.featureOverrides.keys.contains { $0.scope == scope } || self.apiOverrides.keys.contains { $0.scope == scope }
@@ -49,6 +57,10 @@ extension GateState {
             self.apiOverrides[overrideKey] = value
         case (.apiOverride(let overrideKey), _):
             self.apiOverrides[overrideKey] = nil
+        case (.componentBuild(let buildKey), .componentBuild(let value)?):
+            self.builds[buildKey] = value
+        case (.componentBuild(let buildKey), _):
+            self.builds[buildKey] = nil
         }
     }
 }
@@ -61,6 +73,7 @@ extension StoredObject {
         case .api(let value): .api(value.value.ref)
         case .featureOverride(let value): .featureOverride(value.key)
         case .apiOverride(let value): .apiOverride(value.key)
+        case .componentBuild(let value): .componentBuild(value.key)
         }
     }
 }

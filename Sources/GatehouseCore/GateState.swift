@@ -15,6 +15,8 @@ public struct GateState: Hashable, Sendable {
     public internal(set) var apis: [APIRef: Revisioned<APIDefinition>]
     public internal(set) var featureOverrides: [FeatureOverrideKey: FeatureOverride]
     public internal(set) var apiOverrides: [APIOverrideKey: APIOverride]
+    /// What each registered component build knows (see `ComponentBuild`); resolution ignores it.
+    public internal(set) var builds: [ComponentBuildKey: ComponentBuild]
 
     /// The empty state at revision 0.
     public init() {
@@ -23,6 +25,7 @@ public struct GateState: Hashable, Sendable {
         self.apis = [:]
         self.featureOverrides = [:]
         self.apiOverrides = [:]
+        self.builds = [:]
     }
 
     /// Rebuilds a state from stored objects (later duplicates replace earlier ones).
@@ -31,13 +34,15 @@ public struct GateState: Hashable, Sendable {
         features: [Revisioned<FeatureDefinition>],
         apis: [Revisioned<APIDefinition>],
         featureOverrides: [FeatureOverride],
-        apiOverrides: [APIOverride]
+        apiOverrides: [APIOverride],
+        builds: [ComponentBuild] = []
     ) {
         self.revision = revision
         self.features = Dictionary(features.map { ($0.value.name, $0) }, uniquingKeysWith: { $1 })
         self.apis = Dictionary(apis.map { ($0.value.ref, $0) }, uniquingKeysWith: { $1 })
         self.featureOverrides = Dictionary(featureOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
         self.apiOverrides = Dictionary(apiOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        self.builds = Dictionary(builds.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
     }
 
     /// The catalog part of the state, sorted (features by name, APIs by reference).
@@ -84,6 +89,7 @@ extension GateState: Codable {
         case apis
         case featureOverrides = "feature_overrides"
         case apiOverrides = "api_overrides"
+        case builds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -93,7 +99,8 @@ extension GateState: Codable {
             features: try container.decode([Revisioned<FeatureDefinition>].self, forKey: .features),
             apis: try container.decode([Revisioned<APIDefinition>].self, forKey: .apis),
             featureOverrides: try container.decode([FeatureOverride].self, forKey: .featureOverrides),
-            apiOverrides: try container.decode([APIOverride].self, forKey: .apiOverrides)
+            apiOverrides: try container.decode([APIOverride].self, forKey: .apiOverrides),
+            builds: try container.decodeIfPresent([ComponentBuild].self, forKey: .builds) ?? []
         )
     }
 
@@ -111,5 +118,6 @@ extension GateState: Codable {
             self.apiOverrides.values.sorted { ($0.selector.description, $0.scope.key) < ($1.selector.description, $1.scope.key) },
             forKey: .apiOverrides
         )
+        try container.encode(self.builds.values.sorted { $0.key < $1.key }, forKey: .builds)
     }
 }

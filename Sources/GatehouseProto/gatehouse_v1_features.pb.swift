@@ -1410,6 +1410,9 @@ public nonisolated struct Gatehouse_V1_GetFeatureResponse: Sendable {
   /// Revision it was read at.
   public var revision: UInt64 = 0
 
+  /// Component builds that registered knowing it, e.g. "kubelet 1.31.0", sorted.
+  public var knownBy: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3530,7 +3533,7 @@ nonisolated extension Gatehouse_V1_GetFeatureRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Gatehouse_V1_GetFeatureResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetFeatureResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}overrides\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}overrides\0\u{1}revision\0\u{3}known_by\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3541,6 +3544,7 @@ nonisolated extension Gatehouse_V1_GetFeatureResponse: SwiftProtobuf.Message, Sw
       case 1: try { try decoder.decodeSingularMessageField(value: &self._feature) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.overrides) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.knownBy) }()
       default: break
       }
     }
@@ -3560,6 +3564,9 @@ nonisolated extension Gatehouse_V1_GetFeatureResponse: SwiftProtobuf.Message, Sw
     if self.revision != 0 {
       try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 3)
     }
+    if !self.knownBy.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.knownBy, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3567,6 +3574,7 @@ nonisolated extension Gatehouse_V1_GetFeatureResponse: SwiftProtobuf.Message, Sw
     if lhs._feature != rhs._feature {return false}
     if lhs.overrides != rhs.overrides {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.knownBy != rhs.knownBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

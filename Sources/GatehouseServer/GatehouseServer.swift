@@ -74,7 +74,7 @@ public final class GatehouseServer: Service, Sendable {
         )
         let registry = InstanceRegistry(now: now)
         let gates = GateService(store: store, authorizer: authorizer, liveInstances: registry.liveInstances, now: now, committed: hub.publish)
-        let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer) { store.snapshot.state }
+        let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer, gates: gates)
         let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
         let router = RPCRouter(open + gates.methods + components.methods)
         methods.withLockedValue { $0 = router.descriptors }

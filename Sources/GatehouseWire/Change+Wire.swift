@@ -19,7 +19,7 @@ extension Change {
             return .with { $0.api = selector.wire; $0.scope = scope.wire; $0.enabled = enabled }
         case .clearAPI(let selector, let scope):
             return .with { $0.api = selector.wire; $0.scope = scope.wire; $0.remove = true }
-        case .defineFeature, .defineAPI, .removeFeature, .removeAPI:
+        case .defineFeature, .defineAPI, .removeFeature, .removeAPI, .recordBuild:
             return nil
         }
     }

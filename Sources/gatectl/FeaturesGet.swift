@@ -49,6 +49,7 @@ struct FeaturesGet: AsyncParsableCommand {
             let versions = feature.minComponentVersions.sorted { $0.key < $1.key }.map { "\($0.key) >= \($0.value)" }
             facts.append("Min versions: \(versions.joined(separator: ", "))")
         }
+        facts.append("Known by:     \(response.knownBy.isEmpty ? "no registered build yet" : response.knownBy.joined(separator: ", "))")
         if !facts.isEmpty { sections.append(facts.joined(separator: "\n") + "\n") }
         if !feature.parameters.isEmpty {
             sections.append(Printer.table(

@@ -198,6 +198,21 @@ import Testing
         )
         #expect(register.unknownFeatures == ["NotInTheCatalog"])
         #expect(register.warnings.contains { $0.contains("KubeletOnly") })
+        // The catalog now records that this build knows KubeletOnly; registering again changes nothing.
+        let definition: Gatehouse_V1_GetFeatureResponse = try await fixture.admin.connection.unary(
+            "/gatehouse.v1.Features/Get", Gatehouse_V1_GetFeatureRequest.with { $0.name = "KubeletOnly" })
+        #expect(definition.knownBy == ["kubelet 1.31.2"])
+        #expect(definition.revision == register.revision)
+        let again: Gatehouse_V1_RegisterResponse = try await kubelet.connection.unary(
+            "/gatehouse.v1.Components/Register",
+            Gatehouse_V1_RegisterRequest.with {
+                $0.component = "kubelet"
+                $0.instanceID = "node-2"
+                $0.version = "1.31.2"
+                $0.features = [.with { $0.name = "NotInTheCatalog" }, .with { $0.name = "KubeletOnly" }]
+            }
+        )
+        #expect(again.revision == register.revision, "the same build registering again commits nothing")
 
         var subscribers: [RecordingSubscriber] = []
         for index in 1...3 {

@@ -11,14 +11,19 @@ final class ComponentService: Sendable {
     let hub: SubscriptionHub
     let registry: InstanceRegistry
     let authorizer: Authorizer
-    /// The state catalog lookups are answered from.
-    let state: @Sendable () -> GateState
+    /// Commits what a registration teaches the catalog (which builds know which features).
+    let gates: GateService
 
-    init(hub: SubscriptionHub, registry: InstanceRegistry, authorizer: Authorizer, state: @escaping @Sendable () -> GateState) {
+    init(hub: SubscriptionHub, registry: InstanceRegistry, authorizer: Authorizer, gates: GateService) {
         self.hub = hub
         self.registry = registry
         self.authorizer = authorizer
-        self.state = state
+        self.gates = gates
+    }
+
+    /// The latest committed state.
+    func state() -> GateState {
+        self.gates.state
     }
 
     var methods: [RPCMethod] {
@@ -46,7 +51,14 @@ final class ComponentService: Sendable {
             features: request.features.map(\.name),
             apis: apis
         )
-        let state = self.state()
+        // The catalog records what this build knows, once per build (and again if that changes).
+        let build = ComponentBuild(component: instance.component, version: request.version, features: request.features.map(\.name), apis: apis)
+        var state = self.state()
+        if state.builds[build.key].map({ !$0.knowsTheSame(as: build) }) ?? true {
+            let batch = ChangeBatch(changes: [.recordBuild(build)], reason: "\(instance) registered", actor: principal.name)
+            _ = try await self.gates.commit(batch, context: context)
+            state = self.state()
+        }
         var response = Gatehouse_V1_RegisterResponse.with { $0.revision = state.revision.rawValue }
         for known in request.features {
             guard let feature = state.feature(known.name) else {

@@ -29,6 +29,8 @@ final class InstanceRegistry: Sendable {
     struct Record: Sendable {
         var key: Key
         var version: String
+        /// `version` parsed once, for the skew guard that reads every live instance per change.
+        var parsedVersion: Version?
         var labels: [String: String] = [:]
         /// The certificate CN it last called with.
         var identity: String
@@ -48,7 +50,7 @@ final class InstanceRegistry: Sendable {
         var connected: Bool { self.subscriptions > 0 }
 
         var instance: InstanceRef {
-            InstanceRef(component: self.key.component, instanceID: self.key.instanceID, version: try? Version(parsing: self.version))
+            InstanceRef(component: self.key.component, instanceID: self.key.instanceID, version: self.parsedVersion)
         }
     }
 
@@ -130,7 +132,10 @@ final class InstanceRegistry: Sendable {
                 registeredAtUnixMilliseconds: now,
                 lastSeenUnixMilliseconds: now
             )
-            record.version = instance.version?.description ?? record.version
+            if let version = instance.version {
+                record.version = version.description
+                record.parsedVersion = version
+            }
             record.identity = identity
             record.lastSeenUnixMilliseconds = now
             body(&record)

@@ -41,6 +41,8 @@ final class SubscriptionHub: Sendable {
         var apiChangedAt: [APIRef: Revision] = [:]
         /// The snapshot at the hub's revision, encoded for the first joiner and reused.
         var snapshot: (revision: Revision, bytes: ByteBuffer)?
+        /// The revision the group was formed at: what a feature that has not changed since must be applied at.
+        var formedAt: Revision
     }
 
     struct Member {
@@ -185,7 +187,7 @@ final class SubscriptionHub: Sendable {
             }
             guard let feature else { return (group.push.revision, nil) }
             guard let pushed = group.push.features[feature] else { return nil }
-            return (group.featureChangedAt[feature] ?? .zero, pushed.enabled)
+            return (group.featureChangedAt[feature] ?? group.formedAt, pushed.enabled)
         }
     }
 
@@ -291,7 +293,7 @@ final class SubscriptionHub: Sendable {
     }
 
     private static func makeGroup(_ key: GroupKey, at state: GateState) -> Group {
-        Group(push: PushState(Resolver(state: state).resolve(Self.representative(of: key)), in: state))
+        Group(push: PushState(Resolver(state: state).resolve(Self.representative(of: key)), in: state), formedAt: state.revision)
     }
 
     private static func instanceScopes(touchedBy summary: BatchSummary) -> Set<Scope> {

@@ -38,6 +38,7 @@ extension GateRecords {
                 case "api": return .api(try decoder.decode(Revisioned<APIDefinition>.self, from: data))
                 case "feature_override": return .featureOverride(try decoder.decode(FeatureOverride.self, from: data))
                 case "api_override": return .apiOverride(try decoder.decode(APIOverride.self, from: data))
+                case "component_build": return .componentBuild(try decoder.decode(ComponentBuild.self, from: data))
                 default: throw GateStoreError("audit record r\(revision.rawValue): unknown kind in \"\(name)\"")
                 }
             } catch let error as GateStoreError {

@@ -56,6 +56,7 @@ enum GateRecords {
         case .api(let value): return Array(try Self.encoder.encode(value))
         case .featureOverride(let value): return try OverrideJSON.encode(value) ?? Array(Self.encoder.encode(value))
         case .apiOverride(let value): return Array(try Self.encoder.encode(value))
+        case .componentBuild(let value): return Array(try Self.encoder.encode(value))
         }
     }
 
@@ -76,7 +77,8 @@ enum GateRecords {
             features: try decode(Revisioned<FeatureDefinition>.self, kind: "feature"),
             apis: try decode(Revisioned<APIDefinition>.self, kind: "api"),
             featureOverrides: try decode(FeatureOverride.self, kind: "feature_override"),
-            apiOverrides: try decode(APIOverride.self, kind: "api_override")
+            apiOverrides: try decode(APIOverride.self, kind: "api_override"),
+            builds: try decode(ComponentBuild.self, kind: "component_build")
         )
     }
 }

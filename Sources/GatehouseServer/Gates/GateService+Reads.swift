@@ -32,6 +32,7 @@ extension GateService {
             $0.feature = feature.value.wire(revision: feature.revision)
             $0.overrides = state.overrides(ofFeature: request.name).map(Self.wire)
             $0.revision = state.revision.rawValue
+            $0.knownBy = state.builds(knowing: request.name).map { "\($0.component) \($0.version)" }
         }
     }
 

@@ -180,6 +180,8 @@ public final class GateService: Sendable {
             case .apiOverride(let key):
                 subjects.insert("api:\(key.selector)")
                 Self.insert(scope: key.scope, into: &subjects)
+            case .componentBuild(let key):
+                subjects.insert("component:\(key.component)")
             }
         }
         return subjects.sorted()
