@@ -66,7 +66,7 @@ public final class GatehouseServer: Service, Sendable {
             history: try await self.retainedHistory(store),
             configuration: .init(
                 historyLimit: self.configuration.subscriptionHistory,
-                mailbox: .init(queueLimit: self.configuration.subscriberQueue, cutoffAfter: self.configuration.subscriberCutoff),
+                queue: .init(queueLimit: self.configuration.subscriberQueue, cutoffAfter: self.configuration.subscriberCutoff),
                 heartbeatInterval: self.configuration.heartbeatInterval
             ),
             logger: self.logger,

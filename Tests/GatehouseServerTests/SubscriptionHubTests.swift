@@ -3,12 +3,15 @@ import GatehouseCore
 import GatehouseRPC
 import Logging
 import NIOCore
+import NIOEmbedded
+import Synchronization
 import Testing
 
 @testable import GatehouseServer
 
-/// The hub and the mailboxes without a network: grouping, one encoding per
-/// group, regrouping on instance overrides, coalescing and the cut-off.
+/// The hub, the outlets and the queues without a network: grouping, one
+/// encoding per group, regrouping on instance overrides, resume, coalescing
+/// and the cut-off. Outlets run on an `EmbeddedEventLoop` with a recording writer.
 @Suite struct SubscriptionHubTests {
     static let catalog = Catalog(
         features: [
@@ -18,54 +21,92 @@ import Testing
         apis: []
     )
 
+    /// A writer that records what it is given; `complete` false leaves writes pending, like a full socket.
+    final class RecordingWriter: Sendable {
+        let loop: EmbeddedEventLoop
+        let complete: Bool
+        private let written = Mutex<[ByteBuffer]>([])
+        private let pending = Mutex<[EventLoopPromise<Void>]>([])
+
+        init(loop: EmbeddedEventLoop, complete: Bool = true) {
+            self.loop = loop
+            self.complete = complete
+        }
+
+        var onLoop: RPCResponseWriter.OnLoop {
+            .init(eventLoop: self.loop) { bytes in
+                self.written.withLock { $0.append(bytes) }
+                if self.complete { return self.loop.makeSucceededFuture(()) }
+                let promise = self.loop.makePromise(of: Void.self)
+                self.pending.withLock { $0.append(promise) }
+                return promise.futureResult
+            }
+        }
+
+        var messages: [ByteBuffer] { self.written.withLock { $0 } }
+
+        func decoded() throws -> [Gatehouse_V1_SubscribeResponse] {
+            try self.messages.map { try ProtobufCoding.decode(Gatehouse_V1_SubscribeResponse.self, from: $0, what: "m") }
+        }
+
+        func failPending() {
+            for promise in self.pending.withLock({ $0 }) { promise.fail(RPCError(.cancelled, "gone")) }
+        }
+    }
+
     static func commit(_ changes: [Change], to state: inout GateState) throws -> BatchSummary {
         let applied = try BatchApplier().apply(ChangeBatch(changes: changes, actor: "t"), to: state, at: UnixMilliseconds(1), liveInstances: [])
         state = applied.state
         return applied.summary
     }
 
-    static func makeHub(_ state: GateState, queueLimit: Int = 64, cutoffAfter: Int = 4096) -> SubscriptionHub {
-        var configuration = SubscriptionHub.Configuration()
-        configuration.mailbox = .init(queueLimit: queueLimit, cutoffAfter: cutoffAfter)
-        return SubscriptionHub(initial: state, history: [], configuration: configuration, logger: Logger(label: "test"), now: { 0 })
+    static func makeHub(_ state: GateState, history: [BatchSummary] = []) -> SubscriptionHub {
+        SubscriptionHub(initial: state, history: history, configuration: .init(), logger: Logger(label: "test"), now: { 0 })
     }
 
     static func instance(_ component: String, _ id: String, _ version: String = "1.31.0") -> InstanceRef {
         InstanceRef(component: component, instanceID: id, version: try! Version(parsing: version))
     }
 
+    static func subscribe(_ hub: SubscriptionHub, _ instance: InstanceRef, writer: RecordingWriter, limits: SubscriberQueue.Limits? = nil) throws -> SubscriberOutlet {
+        let outlet = SubscriberOutlet(writer: writer.onLoop, limits: limits ?? hub.configuration.queue) { _ in }
+        let join = try hub.join(instance, since: nil, outlet: outlet)
+        outlet.start(join, revision: hub.revision)
+        return outlet
+    }
+
     @Test func subscribersWithIdenticalInputsShareOneGroupAndOneEncoding() throws {
         var state = GateState()
         _ = try Self.commit(Self.catalog.features.map(Change.defineFeature), to: &state)
         let hub = Self.makeHub(state)
-        var mailboxes: [String: SubscriberMailbox] = [:]
+        let loop = EmbeddedEventLoop()
+        var writers: [String: RecordingWriter] = [:]
         for (component, id, version) in [("kubelet", "n1", "1.31.0"), ("kubelet", "n2", "1.31.0"), ("kubelet", "n3", "1.30.0"), ("kube-apiserver", "a1", "1.31.0")] {
-            let mailbox = SubscriberMailbox(limits: hub.configuration.mailbox)
-            _ = try hub.join(Self.instance(component, id, version), since: nil, mailbox: mailbox)
-            mailboxes[id] = mailbox
+            let writer = RecordingWriter(loop: loop)
+            _ = try Self.subscribe(hub, Self.instance(component, id, version), writer: writer)
+            writers[id] = writer
         }
         #expect(hub.counts.subscribers == 4 && hub.counts.groups == 3)
+        #expect(writers.values.allSatisfy { $0.messages.count == 1 }, "each got its snapshot")
 
         hub.apply(try Self.commit([.setFeature("A", scope: .component("kubelet"), enabled: true)], to: &state))
-        let n1 = try #require(Self.pending(mailboxes["n1"]!).first)
-        let n2 = try #require(Self.pending(mailboxes["n2"]!).first)
-        guard case .groupDelta(let bytes1, _, _) = n1, case .groupDelta(let bytes2, _, _) = n2 else {
-            Issue.record("expected group deltas, got \(n1) and \(n2)")
-            return
-        }
-        #expect(bytes1.readableBytesView.withUnsafeBytes { $0.baseAddress } == bytes2.readableBytesView.withUnsafeBytes { $0.baseAddress }, "one encoding, shared")
-        #expect(Self.pending(mailboxes["a1"]!).isEmpty, "the apiserver is not affected")
+        loop.run()
+        let n1 = try #require(writers["n1"]!.messages.last)
+        let n2 = try #require(writers["n2"]!.messages.last)
+        #expect(writers["n1"]!.messages.count == 2)
+        #expect(n1.readableBytesView.withUnsafeBytes { $0.baseAddress } == n2.readableBytesView.withUnsafeBytes { $0.baseAddress }, "one encoding, shared")
+        #expect(writers["a1"]!.messages.count == 1, "the apiserver is not affected")
 
         // An override of n1's own moves it to a group of its own, with its new state.
         hub.apply(try Self.commit([.setFeature("K", scope: .instance(component: "kubelet", id: "n1"), enabled: false)], to: &state))
+        loop.run()
         #expect(hub.counts.groups == 4)
-        let moved = Self.pending(mailboxes["n1"]!)
-        guard case .latest(let latest, let revision)? = moved.first else {
-            Issue.record("n1 was not told its new state: \(moved)")
+        guard case .delta(let delta)? = try writers["n1"]!.decoded().last?.message else {
+            Issue.record("n1 was not sent its new state")
             return
         }
-        #expect(latest.features["K"]?.enabled == false && revision == state.revision)
-        #expect(Self.pending(mailboxes["n2"]!).isEmpty)
+        #expect(delta.features.map(\.name) == ["K"] && delta.features.first?.enabled == false && delta.revision == state.revision.rawValue)
+        #expect(writers["n2"]!.messages.count == 2)
     }
 
     @Test func resumeWithinHistoryReplaysOnlyWhatChangedForTheInstance() throws {
@@ -75,8 +116,10 @@ import Testing
         var summaries: [BatchSummary] = []
         summaries.append(try Self.commit([.setFeature("A", scope: .component("kube-apiserver"), enabled: true)], to: &state))
         summaries.append(try Self.commit([.setFeature("A", scope: .component("kubelet"), enabled: true)], to: &state))
-        let hub = SubscriptionHub(initial: state, history: summaries, configuration: .init(), logger: Logger(label: "t"), now: { 0 })
-        let join = try hub.join(Self.instance("kubelet", "n1"), since: start, mailbox: SubscriberMailbox(limits: hub.configuration.mailbox))
+        let hub = Self.makeHub(state, history: summaries)
+        let writer = RecordingWriter(loop: EmbeddedEventLoop())
+        let outlet = SubscriberOutlet(writer: writer.onLoop, limits: hub.configuration.queue) { _ in }
+        let join = try hub.join(Self.instance("kubelet", "n1"), since: start, outlet: outlet)
         #expect(join.resumed)
         let messages = try join.initial.map { try ProtobufCoding.decode(Gatehouse_V1_SubscribeResponse.self, from: $0, what: "m") }
         #expect(messages.count == 2)
@@ -87,53 +130,58 @@ import Testing
         #expect(delta.revision == state.revision.rawValue && delta.baseRevision == start.rawValue)
         #expect(heartbeat.revision == state.revision.rawValue)
 
-        let fresh = try hub.join(Self.instance("kubelet", "n2"), since: Revision(0), mailbox: SubscriberMailbox(limits: hub.configuration.mailbox))
+        let other = SubscriberOutlet(writer: writer.onLoop, limits: hub.configuration.queue) { _ in }
+        let fresh = try hub.join(Self.instance("kubelet", "n2"), since: Revision(0), outlet: other)
         #expect(!fresh.resumed, "revision 0 is older than the two batches kept")
     }
 
-    static func pending(_ mailbox: SubscriberMailbox) -> [SubscriberPush] {
-        var pushes: [SubscriberPush] = []
-        while let push = mailbox.poll() { pushes.append(push) }
-        return pushes
+    @Test func aSubscriberWhoseSocketIsFullIsCoalescedThenCutOff() throws {
+        var state = GateState()
+        _ = try Self.commit(Self.catalog.features.map(Change.defineFeature), to: &state)
+        let hub = Self.makeHub(state)
+        let loop = EmbeddedEventLoop()
+        let stuck = RecordingWriter(loop: loop, complete: false)
+        let outlet = try Self.subscribe(hub, Self.instance("kubelet", "n1"), writer: stuck, limits: .init(queueLimit: 2, cutoffAfter: 6))
+        for index in 0..<6 {
+            hub.apply(try Self.commit([.setFeature("A", scope: .component("kubelet"), enabled: index % 2 == 0)], to: &state))
+        }
+        loop.run()
+        #expect(stuck.messages.count == 1, "only the snapshot is in flight")
+        #expect(outlet.coalesced == 4)
+        var ended: RPCError?
+        outlet.ended.whenSuccess { ended = $0 }
+        hub.apply(try Self.commit([.setFeature("A", scope: .component("kubelet"), enabled: true)], to: &state))
+        loop.run()
+        #expect(ended?.code == .resourceExhausted)
+        stuck.failPending()
     }
 
     static func push(_ revision: UInt64) -> SubscriberPush {
         .groupDelta(ByteBuffer(string: "r\(revision)"), base: Revision(revision - 1), state: PushState(revision: Revision(revision)))
     }
 
-    @Test func aFullMailboxCoalescesIntoTheLatestState() async {
-        let mailbox = SubscriberMailbox(limits: .init(queueLimit: 3, cutoffAfter: 100))
-        for revision in 1...3 { #expect(mailbox.deliver(Self.push(UInt64(revision)))) }
-        mailbox.deliver(.heartbeat(ByteBuffer(string: "hb")))
-        #expect(mailbox.coalescedCount == 0)
-        for revision in 4...10 { mailbox.deliver(Self.push(UInt64(revision))) }
-        #expect(mailbox.coalescedCount == 7)
-        guard case .latest(let state, let revision)? = await mailbox.next() else {
+    @Test func aFullQueueCoalescesIntoTheLatestState() {
+        var queue = SubscriberQueue(limits: .init(queueLimit: 3, cutoffAfter: 100))
+        for revision in 1...3 { #expect(queue.deliver(Self.push(UInt64(revision))) == .queued) }
+        #expect(queue.deliver(.heartbeat(ByteBuffer(string: "hb"))) == .dropped)
+        for revision in 4...10 { #expect(queue.deliver(Self.push(UInt64(revision))) == .coalesced) }
+        guard case .latest(let state, let revision)? = queue.next() else {
             Issue.record("expected the coalesced state")
             return
         }
         #expect(state.revision == 10 && revision == 10)
-        #expect(Self.pending(mailbox).isEmpty, "nothing else is queued: one state replaces ten messages")
+        #expect(queue.next() == nil, "one state replaces ten messages")
     }
 
-    @Test func aSubscriberThatNeverCompletesAWriteIsCutOff() async {
-        let mailbox = SubscriberMailbox(limits: .init(queueLimit: 2, cutoffAfter: 5))
-        for revision in 1...5 { #expect(mailbox.deliver(Self.push(UInt64(revision)))) }
-        mailbox.wrote()
-        for revision in 6...10 { #expect(mailbox.deliver(Self.push(UInt64(revision)))) }
-        #expect(!mailbox.deliver(Self.push(11)), "the sixth change without a write cuts it off")
-        let reason = await mailbox.waitUntilEnded()
-        #expect(reason.code == .resourceExhausted)
-        let next = await mailbox.next()
-        #expect(next == nil)
-    }
-
-    @Test func heartbeatsAreNotQueuedBehindData() {
-        let mailbox = SubscriberMailbox(limits: .init(queueLimit: 8, cutoffAfter: 100))
-        mailbox.deliver(.heartbeat(ByteBuffer(string: "1")))
-        mailbox.deliver(Self.push(1))
-        mailbox.deliver(.heartbeat(ByteBuffer(string: "2")))
-        let pending = Self.pending(mailbox)
-        #expect(pending.count == 2)
+    @Test func aSubscriberThatNeverCompletesAWriteIsCutOff() {
+        var queue = SubscriberQueue(limits: .init(queueLimit: 2, cutoffAfter: 5))
+        for revision in 1...5 { _ = queue.deliver(Self.push(UInt64(revision))) }
+        queue.wrote()
+        for revision in 6...10 { _ = queue.deliver(Self.push(UInt64(revision))) }
+        guard case .cutOff(let error) = queue.deliver(Self.push(11)) else {
+            Issue.record("the sixth change without a write must cut the subscriber off")
+            return
+        }
+        #expect(error.code == .resourceExhausted)
     }
 }

@@ -232,9 +232,14 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             logger: logger
         )
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let writer = RPCResponseWriter { payload in
-            try await loopBound.eventLoop.flatSubmit { loopBound.value.sendResponse(payload, on: streamID) }.get()
-        }
+        let writer = RPCResponseWriter(
+            send: { payload in
+                try await loopBound.eventLoop.flatSubmit { loopBound.value.sendResponse(payload, on: streamID) }.get()
+            },
+            onLoop: .init(eventLoop: context.eventLoop) { payload in
+                loopBound.value.sendResponse(payload, on: streamID)
+            }
+        )
 
         var clientMessages = RPCClientMessages.none
         var continuation: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?

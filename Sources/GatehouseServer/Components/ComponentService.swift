@@ -127,39 +127,57 @@ final class ComponentService: Sendable {
             switch present { case .sinceRevision(let value): Revision(value) }
         }
 
-        let mailbox = SubscriberMailbox(limits: self.hub.configuration.mailbox)
-        let join = try self.hub.join(instance, since: since, mailbox: mailbox)
+        guard let onLoop = writer.onLoop else {
+            throw RPCError(.internal, "this transport cannot push subscriptions")
+        }
         let key = InstanceRegistry.Key(component: instance.component, instanceID: instance.instanceID)
-        if !start.watchOnly {
+        let registry = self.registry
+        let watchOnly = start.watchOnly
+        let outlet = SubscriberOutlet(writer: onLoop, limits: self.hub.configuration.queue) { revision in
+            if !watchOnly { registry.pushed(key, revision: revision) }
+        }
+        let join = try self.hub.join(instance, since: since, outlet: outlet)
+        if !watchOnly {
             self.registry.subscribed(instance, identity: self.authorizer.principal(of: context).name)
         }
-        var logger = context.logger
-        logger[metadataKey: "instance"] = "\(instance)"
+        let logger = {
+            var logger = context.logger
+            logger[metadataKey: "instance"] = "\(instance)"
+            return logger
+        }()
         logger.debug("subscribed", metadata: ["resumed": "\(join.resumed)", "since": "\(since.map { "\($0.rawValue)" } ?? "-")"])
-
         let revision = self.hub.revision
-        let sender = Task {
-            await self.send(join, mailbox: mailbox, writer: writer, key: start.watchOnly ? nil : key, revision: revision)
-        }
-        let acks = Task {
-            do {
-                try await self.readAcks(messages, key: key, watchOnly: start.watchOnly, logger: logger)
-            } catch let error as RPCError {
-                mailbox.end(error)
-            } catch {
-                mailbox.end(RPCError(.invalidArgument, "\(error)"))
+        outlet.eventLoop.execute { outlet.start(join, revision: revision) }
+
+        // Acks arrive on this task; the outlet ends the subscription (a failed write, a cut-off, shutdown).
+        let reason = await withTaskGroup(of: RPCError?.self) { group in
+            group.addTask {
+                do {
+                    try await self.readAcks(messages, key: key, watchOnly: watchOnly, logger: logger)
+                    return nil
+                } catch let error as RPCError {
+                    return error
+                } catch {
+                    return RPCError(.invalidArgument, "\(error)")
+                }
             }
+            group.addTask {
+                await withTaskCancellationHandler {
+                    (try? await outlet.ended.get()) ?? RPCError(.cancelled, "the subscription was cancelled")
+                } onCancel: {
+                    outlet.eventLoop.execute { outlet.finish(RPCError(.cancelled, "the subscription was cancelled")) }
+                }
+            }
+            // A client that half-closes keeps its subscription: wait for a real end.
+            var reason: RPCError?
+            while reason == nil, let next = await group.next() { reason = next }
+            group.cancelAll()
+            return reason ?? RPCError(.cancelled, "the subscription was cancelled")
         }
-        let reason = await withTaskCancellationHandler {
-            await mailbox.waitUntilEnded()
-        } onCancel: {
-            mailbox.end(RPCError(.cancelled, "the subscription was cancelled"))
-        }
-        sender.cancel()
-        acks.cancel()
+        outlet.eventLoop.execute { outlet.finish(reason) }
         self.hub.leave(join.id)
-        if !start.watchOnly { self.registry.unsubscribed(key) }
-        logger.debug("unsubscribed", metadata: ["reason": "\(reason)", "coalesced": "\(mailbox.coalescedCount)"])
+        if !watchOnly { self.registry.unsubscribed(key) }
+        logger.debug("unsubscribed", metadata: ["reason": "\(reason)"])
         throw reason
     }
 
@@ -170,46 +188,6 @@ final class ComponentService: Sendable {
             return InstanceRef(component: probe.component, instanceID: "", version: probe.version)
         }
         return try GateService.mapping { try InstanceRef(validating: start.component, instanceID: start.instanceID, version: start.version) }
-    }
-
-    /// Writes the join's messages, then whatever the hub pushes, until the mailbox ends or a write fails.
-    private func send(_ join: SubscriptionHub.Join, mailbox: SubscriberMailbox, writer: RPCResponseWriter, key: InstanceRegistry.Key?, revision: Revision) async {
-        var sent = join.state
-        do {
-            for message in join.initial { try await writer.write(message) }
-            if let key { self.registry.pushed(key, revision: revision) }
-            mailbox.wrote()
-            while let push = await mailbox.next() {
-                switch push {
-                case .heartbeat(let bytes):
-                    try await writer.write(bytes)
-                case .groupDelta(let bytes, let base, let state):
-                    if base == sent.revision {
-                        try await writer.write(bytes)
-                    } else {
-                        try await self.write(state.delta(from: sent), to: writer)
-                    }
-                    sent = state
-                    if let key { self.registry.pushed(key, revision: state.revision) }
-                case .latest(let state, let revision):
-                    var delta = state.delta(from: sent)
-                    delta.revision = max(revision, state.revision)
-                    try await self.write(delta, to: writer)
-                    sent = state
-                    if let key { self.registry.pushed(key, revision: delta.revision) }
-                }
-                mailbox.wrote()
-            }
-        } catch let error as RPCError {
-            mailbox.end(error)
-        } catch {
-            mailbox.end(RPCError(.internal, "cannot send to the subscriber: \(error)"))
-        }
-    }
-
-    private func write(_ delta: PushDelta, to writer: RPCResponseWriter) async throws {
-        guard !delta.isEmpty else { return }
-        try await writer.write(try ProtobufCoding.encode(delta.wire))
     }
 
     /// Records acks and NACKs until the client half-closes.

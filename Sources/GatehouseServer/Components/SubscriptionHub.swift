@@ -14,12 +14,13 @@ import Synchronization
 /// resolves to the same state, so a committed batch costs one resolution and
 /// one encoding per group, and the same bytes go to every member. Writers
 /// only enqueue the batch (``publish(_:)``); the hub's own task applies it
-/// and fills the subscribers' mailboxes, which never wait on a socket.
+/// and hands each event loop its subscribers' pushes in one `execute`
+/// (``SubscriberOutlet``), so nothing waits on a socket.
 final class SubscriptionHub: Sendable {
     struct Configuration: Sendable {
         /// Committed batches kept for resuming subscribers.
         var historyLimit = 1000
-        var mailbox = SubscriberMailbox.Limits(queueLimit: 64, cutoffAfter: 4096)
+        var queue = SubscriberQueue.Limits(queueLimit: 64, cutoffAfter: 4096)
         var heartbeatInterval: Duration = .seconds(10)
     }
 
@@ -47,7 +48,7 @@ final class SubscriptionHub: Sendable {
 
     struct Member {
         var instance: InstanceRef
-        var mailbox: SubscriberMailbox
+        var outlet: SubscriberOutlet
     }
 
     /// What a new subscriber sends before its mailbox: a snapshot, or the
@@ -119,16 +120,15 @@ final class SubscriptionHub: Sendable {
     /// Ends every subscription with UNAVAILABLE (the server is shutting down) and stops applying batches.
     func close() {
         self.inbox.finish()
-        let mailboxes = self.state.withLock { state in state.groups.values.flatMap { $0.members.values.map(\.mailbox) } }
-        for mailbox in mailboxes {
-            mailbox.end(RPCError(.unavailable, "the server is shutting down; resubscribe with since_revision"))
-        }
+        let outlets = self.state.withLock { state in state.groups.values.flatMap { $0.members.values.map(\.outlet) } }
+        let error = RPCError(.unavailable, "the server is shutting down; resubscribe with since_revision")
+        Self.send(outlets.map { ($0, nil) }) { outlet, _ in outlet.finish(error) }
     }
 
     // MARK: - Subscribers
 
     /// Adds a subscriber; `since` resumes after that revision when the history still covers it.
-    func join(_ instance: InstanceRef, since: Revision?, mailbox: SubscriberMailbox) throws -> Join {
+    func join(_ instance: InstanceRef, since: Revision?, outlet: SubscriberOutlet) throws -> Join {
         try self.state.withLock { state in
             let key = Self.groupKey(instance, in: state.current)
             var group = state.groups[key] ?? Self.makeGroup(key, at: state.current)
@@ -160,7 +160,7 @@ final class SubscriptionHub: Sendable {
                     initial.append(bytes)
                 }
             }
-            group.members[id] = Member(instance: instance, mailbox: mailbox)
+            group.members[id] = Member(instance: instance, outlet: outlet)
             state.groups[key] = group
             state.membership[id] = key
             state.byInstance[instance.scope, default: []].insert(id)
@@ -200,24 +200,43 @@ final class SubscriptionHub: Sendable {
 
     /// Applies one batch (in revision order, holding early ones back); `run()` calls it for each published batch.
     func apply(_ summary: BatchSummary) {
-        self.state.withLock { state in
+        let deliveries = self.state.withLock { state -> [(SubscriberOutlet, SubscriberPush?)] in
+            var deliveries: [(SubscriberOutlet, SubscriberPush?)] = []
             state.early[summary.revision] = summary
             while let next = state.early.removeValue(forKey: state.current.revision.next) {
-                self.advance(&state, by: next)
+                self.advance(&state, by: next, into: &deliveries)
             }
             if state.early.count > 1024 {
                 // A batch never arrived (its committer vanished): skipping ahead keeps subscribers moving.
                 self.logger.error("subscription hub lost a batch; continuing from the next one", metadata: ["revision": "\(state.current.revision.next)"])
                 if let first = state.early.keys.min(), let summary = state.early.removeValue(forKey: first) {
                     state.history = RetainedHistory(limit: state.history.limit)
-                    self.advance(&state, by: summary)
+                    self.advance(&state, by: summary, into: &deliveries)
                 }
+            }
+            return deliveries
+        }
+        Self.send(deliveries) { outlet, push in
+            if let push { outlet.deliver(push) }
+        }
+    }
+
+    /// Runs `body` for each outlet on its own event loop: one `execute` per loop, not per subscriber.
+    static func send(_ deliveries: [(SubscriberOutlet, SubscriberPush?)], _ body: @escaping @Sendable (SubscriberOutlet, SubscriberPush?) -> Void) {
+        var byLoop: [ObjectIdentifier: (loop: any EventLoop, items: [(SubscriberOutlet, SubscriberPush?)])] = [:]
+        for delivery in deliveries {
+            let loop = delivery.0.eventLoop
+            byLoop[ObjectIdentifier(loop), default: (loop, [])].items.append(delivery)
+        }
+        for (loop, items) in byLoop.values {
+            loop.execute {
+                for (outlet, push) in items { body(outlet, push) }
             }
         }
     }
 
     /// One batch: new state, regroup instances whose own overrides changed, one delta per changed group.
-    private func advance(_ state: inout State, by summary: BatchSummary) {
+    private func advance(_ state: inout State, by summary: BatchSummary, into deliveries: inout [(SubscriberOutlet, SubscriberPush?)]) {
         state.current = state.current.replaying(summary)
         state.history.append(summary)
         let revision = state.current.revision
@@ -234,7 +253,7 @@ final class SubscriptionHub: Sendable {
                 group.members[id] = member
                 state.groups[newKey] = group
                 state.membership[id] = newKey
-                member.mailbox.deliver(.latest(group.push, revision: revision))
+                deliveries.append((member.outlet, .latest(group.push, revision: revision)))
             }
         }
 
@@ -255,18 +274,22 @@ final class SubscriptionHub: Sendable {
             for name in delta.touchedFeatures { changed.featureChangedAt[name] = revision }
             for ref in delta.touchedAPIs { changed.apiChangedAt[ref] = revision }
             state.groups[key] = changed
+            let delivery = SubscriberPush.groupDelta(bytes, base: delta.baseRevision, state: push)
             for member in group.members.values {
-                member.mailbox.deliver(.groupDelta(bytes, base: delta.baseRevision, state: push))
+                deliveries.append((member.outlet, delivery))
             }
         }
     }
 
     private func heartbeat() {
-        let (revision, mailboxes) = self.state.withLock { state in
-            (state.current.revision, state.groups.values.flatMap { $0.members.values.map(\.mailbox) })
+        let (revision, outlets) = self.state.withLock { state in
+            (state.current.revision, state.groups.values.flatMap { $0.members.values.map(\.outlet) })
         }
-        guard !mailboxes.isEmpty, let bytes = try? self.heartbeatMessage(revision: revision) else { return }
-        for mailbox in mailboxes { mailbox.deliver(.heartbeat(bytes)) }
+        guard !outlets.isEmpty, let bytes = try? self.heartbeatMessage(revision: revision) else { return }
+        let push = SubscriberPush.heartbeat(bytes)
+        Self.send(outlets.map { ($0, push) }) { outlet, push in
+            if let push { outlet.deliver(push) }
+        }
     }
 
     func heartbeatMessage(revision: Revision) throws -> ByteBuffer {
