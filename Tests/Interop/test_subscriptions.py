@@ -250,3 +250,73 @@ def test_a_subscriber_that_stops_reading_is_bounded_and_cut_off(kubelet_server, 
     reader.close()
     writer.close()
     srv.assert_alive()
+
+
+class Lines:
+    """A process's stdout lines, read in a thread so the pipe never fills."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.lines: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, predicate, what: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for line in self.lines[seen:]:
+                if predicate(line):
+                    return line
+            seen = len(self.lines)
+            time.sleep(0.05)
+        raise AssertionError(f"no line {what} within {timeout}s; got:\n" + "\n".join(self.lines[-30:]))
+
+
+def test_example_component_keeps_its_state_when_the_server_is_killed_and_converges_after(gatehouse_bin, gatectl_bin, tmp_path):
+    example = gatehouse_bin.parent / "example-component"
+    if not example.exists():
+        pytest.skip(f"{example} is not built")
+    srv = start_server(gatehouse_bin, tmp_path / "data")
+    admin = Gatectl(gatectl_bin, srv.admin_conf_path, tmp_path)
+    admin.ok("catalog", "import", str(CATALOG))
+    admin.ok("enable", "InPlacePodVerticalScaling", "--component", "kubelet", "--reason", "before the kill")
+    state_file = tmp_path / "node-1.json"
+    component = subprocess.Popen(
+        [str(example), "--config", str(srv.admin_conf_path), "--component", "kubelet", "--instance", "node-1",
+         "--version", "1.32.0", "--state-file", str(state_file), "--offline-ttl", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = Lines(component)
+    try:
+        out.wait_for(lambda l: l.startswith("booted live at r"), "'booted live'")
+        out.wait_for(lambda l: l.strip() == "InPlacePodVerticalScaling=true", "with the feature on")
+        assert state_file.exists(), "the last-known-good file is written after the state is applied"
+
+        # SIGKILL: no GOAWAY, no trailers. The component keeps its state, then fails alpha closed after the TTL.
+        srv.proc.kill()
+        srv.proc.wait()
+        line = out.wait_for(lambda l: "offline policy: failing closed" in l, "about failing closed")
+        out.wait_for(lambda l: l.strip().startswith("feature InPlacePodVerticalScaling: true -> false"),
+                     "turning the alpha feature off")
+        assert component.poll() is None, "the component keeps running without a server"
+
+        # The server comes back on the same port with a change made meanwhile: the component converges.
+        host, port = srv.host, srv.port
+        again = start_server(gatehouse_bin, tmp_path / "data", ("--listen", f"{host}:{port}"))
+        try:
+            assert again.port == port
+            admin.ok("enable", "PodLevelResources", "--component", "kubelet", "--reason", "after the restart")
+            out.wait_for(lambda l: l.strip().startswith("feature PodLevelResources: false -> true"),
+                         "the change made after the restart", timeout=40)
+            out.wait_for(lambda l: l.strip().startswith("feature InPlacePodVerticalScaling: false -> true"),
+                         "the alpha feature back on", timeout=40)
+            listed = json.loads(admin.ok("components", "kubelet", "-o", "json"))
+            assert listed["instances"][0]["connected"] is True
+        finally:
+            assert again.stop() == 0, again.logs()
+    finally:
+        component.terminate()
+        component.wait(10)

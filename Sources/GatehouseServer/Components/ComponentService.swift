@@ -157,6 +157,8 @@ final class ComponentService: Sendable {
                     return nil
                 } catch let error as RPCError {
                     return error
+                } catch is CancellationError {
+                    return RPCError(.cancelled, "the subscription was cancelled")
                 } catch {
                     return RPCError(.invalidArgument, "\(error)")
                 }
