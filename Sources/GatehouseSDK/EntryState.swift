@@ -13,17 +13,7 @@ public struct FeatureState: Hashable, Sendable {
     }
 }
 
-/// The effective state of one API for this instance.
-public struct APIState: Hashable, Sendable {
-    public var ref: APIRef
-    /// Whether the component serves it.
-    public var enabled: Bool
-    /// The API's stage in the catalog; the offline policy depends on it.
-    public var stage: Stage
-
-    public init(ref: APIRef, enabled: Bool, stage: Stage) {
-        self.ref = ref
-        self.enabled = enabled
-        self.stage = stage
-    }
-}
+/// The effective state of one API for this instance: reference, whether the
+/// component serves it, and its stage (the offline policy depends on it).
+/// The same value the server computes and pushes.
+public typealias APIState = PushedAPI
