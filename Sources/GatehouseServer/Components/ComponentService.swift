@@ -115,13 +115,14 @@ final class ComponentService: Sendable {
             throw RPCError(.invalidArgument, "a subscription's request must be a SubscribeRequest with `start`; acks follow as client messages")
         }
         let instance = try self.subscriber(start)
+        let principal: Principal
         if start.watchOnly {
-            let principal = self.authorizer.principal(of: context)
+            principal = self.authorizer.principal(of: context)
             guard principal.mayActFor(component: instance.component) else {
                 throw RPCError(.permissionDenied, "\(principal.name) may watch only its own component, not \(instance.component)")
             }
         } else {
-            _ = try self.checkActsAsItself(instance.component, context: context)
+            principal = try self.checkActsAsItself(instance.component, context: context)
         }
         let since: Revision? = start.sinceRevisionPresent.map { present in
             switch present { case .sinceRevision(let value): Revision(value) }
@@ -138,7 +139,7 @@ final class ComponentService: Sendable {
         }
         let join = try self.hub.join(instance, since: since, outlet: outlet)
         if !watchOnly {
-            self.registry.subscribed(instance, identity: self.authorizer.principal(of: context).name)
+            self.registry.subscribed(instance, identity: principal.name)
         }
         let logger = {
             var logger = context.logger

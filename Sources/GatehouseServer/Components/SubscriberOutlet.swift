@@ -90,7 +90,8 @@ final class SubscriberOutlet: @unchecked Sendable {
         }
         self.writing = true
         let written = revision
-        self.writer.write(message).hop(to: self.eventLoop).whenComplete { result in
+        // The write's future belongs to this loop: the callback runs here, with the state it guards.
+        self.writer.write(message).whenComplete { result in
             self.writing = false
             switch result {
             case .success:

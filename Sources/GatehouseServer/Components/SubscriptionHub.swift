@@ -131,7 +131,9 @@ final class SubscriptionHub: Sendable {
     func join(_ instance: InstanceRef, since: Revision?, outlet: SubscriberOutlet) throws -> Join {
         try self.state.withLock { state in
             let key = Self.groupKey(instance, in: state.current)
-            var group = state.groups[key] ?? Self.makeGroup(key, at: state.current)
+            // Mutated in place below: a copy of the group would copy its member table on every join.
+            if state.groups[key] == nil { state.groups[key] = Self.makeGroup(key, at: state.current) }
+            let push = state.groups[key]!.push
             let id = state.nextID
             state.nextID += 1
 
@@ -152,19 +154,18 @@ final class SubscriptionHub: Sendable {
                 }
                 initial.append(try self.heartbeatMessage(revision: state.current.revision))
             } else {
-                if let snapshot = group.snapshot, snapshot.revision == state.current.revision, since == nil {
+                if let snapshot = state.groups[key]!.snapshot, snapshot.revision == state.current.revision, since == nil {
                     initial.append(snapshot.bytes)
                 } else {
-                    let bytes = try ProtobufCoding.encode(group.push.wireSnapshot(revision: state.current.revision, reset: since != nil))
-                    if since == nil { group.snapshot = (state.current.revision, bytes) }
+                    let bytes = try ProtobufCoding.encode(push.wireSnapshot(revision: state.current.revision, reset: since != nil))
+                    if since == nil { state.groups[key]!.snapshot = (state.current.revision, bytes) }
                     initial.append(bytes)
                 }
             }
-            group.members[id] = Member(instance: instance, outlet: outlet)
-            state.groups[key] = group
+            state.groups[key]!.members[id] = Member(instance: instance, outlet: outlet)
             state.membership[id] = key
             state.byInstance[instance.scope, default: []].insert(id)
-            return Join(id: id, initial: initial, state: group.push, resumed: resumed)
+            return Join(id: id, initial: initial, state: push, resumed: resumed)
         }
     }
 
@@ -249,11 +250,10 @@ final class SubscriptionHub: Sendable {
                 guard newKey != oldKey else { continue }
                 state.groups[oldKey]?.members[id] = nil
                 if state.groups[oldKey]?.members.isEmpty == true { state.groups[oldKey] = nil }
-                var group = state.groups[newKey] ?? Self.makeGroup(newKey, at: state.current)
-                group.members[id] = member
-                state.groups[newKey] = group
+                if state.groups[newKey] == nil { state.groups[newKey] = Self.makeGroup(newKey, at: state.current) }
+                state.groups[newKey]!.members[id] = member
                 state.membership[id] = newKey
-                deliveries.append((member.outlet, .latest(group.push, revision: revision)))
+                deliveries.append((member.outlet, .latest(state.groups[newKey]!.push, revision: revision)))
             }
         }
 
