@@ -46,8 +46,8 @@ final class TLSConnection {
     /// The context this connection was made from; kept alive as long as the `SSL` is.
     let context: TLSContext
     private let ssl: OpaquePointer
-    private let fromNetwork: OpaquePointer
-    private let toNetwork: OpaquePointer
+    private var fromNetwork: OpaquePointer
+    private var toNetwork: OpaquePointer
     /// Retained while the `SSL` may call the session callback with it.
     private let sessionSlot: SessionCacheSlot?
     /// A problem found while setting the connection up, reported when the handshake starts
@@ -65,14 +65,11 @@ final class TLSConnection {
     ///     cached, and which cached session to offer.
     init(context: TLSContext, serverHostname: String?, sessionKey: String?) {
         OpenSSLErrorQueue.clear()
-        guard let ssl = SSL_new(context.sslContext),
-              let fromNetwork = BIO_new(BIO_s_mem()),
-              let toNetwork = BIO_new(BIO_s_mem())
-        else {
+        guard let ssl = SSL_new(context.sslContext) else {
             preconditionFailure("OpenSSL could not allocate a connection: \(OpenSSLErrorQueue.drain())")
         }
-        // An empty memory BIO means "retry later", not end of file.
-        _ = gh_BIO_set_mem_eof_return(fromNetwork, -1)
+        let fromNetwork = Self.makeMemoryBIO(readable: true)
+        let toNetwork = Self.makeMemoryBIO(readable: false)
         SSL_set_bio(ssl, fromNetwork, toNetwork)  // the SSL now owns both BIOs
         self.ssl = ssl
         self.fromNetwork = fromNetwork
@@ -104,6 +101,41 @@ final class TLSConnection {
 
     deinit {
         SSL_free(self.ssl)  // frees both BIOs too
+    }
+
+    private static func makeMemoryBIO(readable: Bool) -> OpaquePointer {
+        guard let bio = BIO_new(BIO_s_mem()) else {
+            preconditionFailure("OpenSSL could not allocate a memory BIO: \(OpenSSLErrorQueue.drain())")
+        }
+        // An empty incoming BIO means "retry later", not end of file.
+        if readable { _ = gh_BIO_set_mem_eof_return(bio, -1) }
+        return bio
+    }
+
+    /// Gives back the memory the handshake's flights grew the BIOs to.
+    ///
+    /// A memory BIO keeps its largest size for life; the certificate flights
+    /// leave a few KiB in each, which an idle connection (a subscriber) would
+    /// hold forever. Fresh BIOs take over, with any bytes still pending.
+    func releaseHandshakeBuffers() {
+        let fromNetwork = Self.makeMemoryBIO(readable: true)
+        Self.move(from: self.fromNetwork, to: fromNetwork)
+        let toNetwork = Self.makeMemoryBIO(readable: false)
+        Self.move(from: self.toNetwork, to: toNetwork)
+        SSL_set0_rbio(self.ssl, fromNetwork)  // frees the old ones
+        SSL_set0_wbio(self.ssl, toNetwork)
+        self.fromNetwork = fromNetwork
+        self.toNetwork = toNetwork
+    }
+
+    private static func move(from source: OpaquePointer, to destination: OpaquePointer) {
+        let pending = gh_BIO_pending(source)
+        guard pending > 0 else { return }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: pending) { bytes in
+            let read = BIO_read(source, bytes.baseAddress, Int32(pending))
+            let written = BIO_write(destination, bytes.baseAddress, read)
+            precondition(read == Int32(pending) && written == read, "moving \(pending) octets between memory BIOs failed")
+        }
     }
 
     /// SNI and certificate name checking for `name`: SANs of type IP for an
@@ -198,15 +230,24 @@ final class TLSConnection {
 
     // MARK: - Application data
 
+    /// The most plaintext one TLS record carries.
+    private static let maxRecordPlaintext = 16_384
+
     /// Reads the next chunk of plaintext, if a whole record has arrived.
     ///
     /// Also processes post-handshake messages (TLS 1.3 session tickets, which
     /// is when the session callback fills the client's cache).
     func readPlaintext(allocator: ByteBufferAllocator) -> ReadOutcome {
-        var buffer = allocator.buffer(capacity: 16_384)
+        // No more plaintext can come out than is decrypted already plus the
+        // ciphertext waiting: size the buffer to that, not to a whole record,
+        // because what is read may be held (a subscriber's request) for hours.
+        let available = Int(SSL_pending(self.ssl)) + gh_BIO_pending(self.fromNetwork)
+        guard available > 0 else { return .needMoreCiphertext }
+        let capacity = min(available, Self.maxRecordPlaintext)
+        var buffer = allocator.buffer(capacity: capacity)
         var result: Int32 = 0
         OpenSSLErrorQueue.clear()
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16_384) { bytes in
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { bytes in
             result = SSL_read(self.ssl, bytes.baseAddress, Int32(bytes.count))
             return Int(max(result, 0))
         }

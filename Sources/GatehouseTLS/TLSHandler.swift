@@ -225,6 +225,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             ]
         )
         self.sendPendingCiphertext(context: context)
+        self.connection.releaseHandshakeBuffers()
         context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(result))
         self.encryptFlushedWrites(context: context)
         // Application data may have arrived together with the peer's last handshake flight.

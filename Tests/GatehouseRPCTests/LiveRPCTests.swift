@@ -60,6 +60,24 @@ import Testing
                     throw RPCError(.failedPrecondition, "cannot enable X: it needs Y", details: [1, 2])
                 },
                 .unary("/test.Typed/Duration") { (request: Google_Protobuf_Duration, _) in request },
+                // On the event loop: echoes the request and each client message; 0 ends the call, 0xFFFF_FFFF is refused.
+                RPCMethod(path: "/test.Loop/Echo", requestType: "bytes", responseType: "bytes", acceptsClientMessages: true) { request, call in
+                    call.eventLoop.preconditionInEventLoop()
+                    _ = call.writer.write(request)
+                    return RPCLoopCall.Handlers(
+                        message: { message in
+                            switch LiveRPCTests.integer(message) {
+                            case 0: call.finish(nil)
+                            case UInt32.max: throw RPCError(.invalidArgument, "refused \(UInt32.max)")
+                            default: _ = call.writer.write(message)
+                            }
+                        },
+                        ended: { reason in
+                            self.markCancelled("loop \(reason.code)")
+                            call.finish(reason)
+                        }
+                    )
+                },
             ]
         }
     }
@@ -190,6 +208,40 @@ import Testing
             #expect(Self.integer(try await iterator.next() ?? ByteBuffer()) == index)
         }
         #expect(try await iterator.next() == nil, "END_STREAM let the method finish with OK")
+        await client.close()
+        await harness.stop()
+    }
+
+    @Test func anEventLoopCallPushesReadsClientMessagesAndEnds() async throws {
+        let harness = try await Harness.start()
+        let client = try await harness.connect()
+        let stream = try await client.call("/test.Loop/Echo", request: ByteBuffer(integer: UInt32(7)), endStream: false)
+        var iterator = stream.makeAsyncIterator()
+        #expect(Self.integer(try await iterator.next() ?? ByteBuffer()) == 7)
+        for index in 1..<4 as Range<UInt32> {
+            try await stream.send(ByteBuffer(integer: index))
+            #expect(Self.integer(try await iterator.next() ?? ByteBuffer()) == index)
+        }
+        try await stream.send(ByteBuffer(integer: UInt32(0)))
+        #expect(try await iterator.next() == nil, "the method's finish(nil) ends the call with OK")
+        #expect(!harness.probe.wasCancelled("loop CANCELLED"), "a call the method ended is not reported back to it")
+
+        // A refused client message ends the call with its status, and the method hears of it to clean up.
+        let refused = try await client.call("/test.Loop/Echo", request: ByteBuffer(integer: UInt32(1)), endStream: false)
+        var refusedIterator = refused.makeAsyncIterator()
+        _ = try await refusedIterator.next()
+        try await refused.send(ByteBuffer(integer: UInt32.max))
+        await #expect(throws: RPCError(.invalidArgument, "refused \(UInt32.max)")) {
+            while try await refusedIterator.next() != nil {}
+        }
+        #expect(harness.probe.wasCancelled("loop INVALID_ARGUMENT"))
+
+        // The client cancelling ends it from outside.
+        let cancelled = try await client.call("/test.Loop/Echo", request: ByteBuffer(integer: UInt32(2)), endStream: false)
+        var cancelledIterator = cancelled.makeAsyncIterator()
+        _ = try await cancelledIterator.next()
+        cancelled.cancel()
+        try await Self.eventually { harness.probe.wasCancelled("loop CANCELLED") }
         await client.close()
         await harness.stop()
     }

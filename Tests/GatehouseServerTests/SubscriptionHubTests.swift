@@ -33,7 +33,7 @@ import Testing
             self.complete = complete
         }
 
-        var onLoop: RPCResponseWriter.OnLoop {
+        var onLoop: RPCLoopWriter {
             .init(eventLoop: self.loop) { bytes in
                 self.written.withLock { $0.append(bytes) }
                 if self.complete { return self.loop.makeSucceededFuture(()) }

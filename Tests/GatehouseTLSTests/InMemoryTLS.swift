@@ -13,6 +13,8 @@ final class EventRecorder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     var received = ByteBuffer()
+    /// The storage size of each plaintext buffer delivered: what a reader that keeps one would hold.
+    var receivedCapacities: [Int] = []
     var handshakes: [TLSHandshakeResult] = []
     var errors: [any Error] = []
     var becameInactive = false
@@ -22,6 +24,7 @@ final class EventRecorder: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = self.unwrapInboundIn(data)
+        self.receivedCapacities.append(buffer.capacity)
         self.received.writeBuffer(&buffer)
     }
 

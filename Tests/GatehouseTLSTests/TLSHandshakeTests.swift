@@ -78,6 +78,34 @@ struct TLSHandshakeTests {
         #expect(pair.serverEvents.errors.isEmpty)
     }
 
+    @Test("plaintext comes in buffers sized to what arrived, also when records are split across reads")
+    func plaintextBuffersFitWhatArrived() throws {
+        let fixture = try TLSFixture()
+        let pair = try TLSPair(client: fixture.adminContext, server: fixture.serverContext)
+        defer { pair.finish() }
+        try pair.handshake()
+
+        // A small message must not pin a whole record's worth (16 KiB) of memory.
+        _ = pair.client.writeAndFlush(ByteBuffer(string: "ack r42"))
+        try pair.interact()
+        #expect(pair.serverEvents.receivedString == "ack r42")
+        #expect(pair.serverEvents.receivedCapacities.allSatisfy { $0 < 256 }, "\(pair.serverEvents.receivedCapacities)")
+
+        // 40 KiB in three records, fed in 1,000-octet pieces and then octet by octet.
+        let large = ByteBuffer.pattern(count: 40 * 1024)
+        let sent = pair.server.writeAndFlush(large)
+        var ciphertext = ByteBuffer()
+        while var chunk = try pair.server.readOutbound(as: ByteBuffer.self) { ciphertext.writeBuffer(&chunk) }
+        try sent.wait()
+        while ciphertext.readableBytes > 100, let piece = ciphertext.readSlice(length: min(1_000, ciphertext.readableBytes - 100)) {
+            try pair.client.writeInbound(piece)
+        }
+        while let octet = ciphertext.readSlice(length: 1) { try pair.client.writeInbound(octet) }
+        #expect(pair.clientEvents.received == large)
+        #expect(pair.clientEvents.receivedCapacities.allSatisfy { $0 <= 16_384 })
+        #expect(pair.clientEvents.errors.isEmpty)
+    }
+
     @Test("writes made before the handshake are delivered after it, in order, and their promises complete")
     func writesBeforeHandshake() throws {
         let fixture = try TLSFixture()

@@ -6,10 +6,13 @@ import NIOCore
 public struct RPCMethod: Sendable {
     public typealias Unary = @Sendable (ByteBuffer, RPCServerContext) async throws -> ByteBuffer
     public typealias ServerStreaming = @Sendable (ByteBuffer, RPCClientMessages, RPCResponseWriter, RPCServerContext) async throws -> Void
+    /// Sets up a call on its connection's event loop; see ``RPCLoopCall``.
+    public typealias LoopStreaming = @Sendable (ByteBuffer, RPCLoopCall) throws -> RPCLoopCall.Handlers
 
     enum Implementation: Sendable {
         case unary(Unary)
         case serverStreaming(ServerStreaming)
+        case loopStreaming(LoopStreaming)
     }
 
     public let descriptor: RPCMethodDescriptor
@@ -36,6 +39,24 @@ public struct RPCMethod: Sendable {
         )
         self.implementation = .serverStreaming(serverStreaming)
     }
+
+    /// A server-streaming method run on the event loop, for long, mostly idle calls (no task per call).
+    public init(
+        path: String,
+        requestType: String,
+        responseType: String,
+        acceptsClientMessages: Bool = false,
+        onEventLoop: @escaping LoopStreaming
+    ) {
+        self.descriptor = RPCMethodDescriptor(
+            path: path,
+            kind: .serverStreaming,
+            requestType: requestType,
+            responseType: responseType,
+            acceptsClientMessages: acceptsClientMessages
+        )
+        self.implementation = .loopStreaming(onEventLoop)
+    }
 }
 
 extension RPCMethod {
@@ -59,6 +80,16 @@ extension RPCMethod {
                 try check(context)
                 try await handler(request, messages, writer, context)
             }
+        case .loopStreaming(let handler):
+            return RPCMethod(
+                path: self.descriptor.path,
+                requestType: self.descriptor.requestType,
+                responseType: self.descriptor.responseType,
+                acceptsClientMessages: self.descriptor.acceptsClientMessages
+            ) { request, call in
+                try check(call.context)
+                return try handler(request, call)
+            }
         }
     }
 }
@@ -66,6 +97,9 @@ extension RPCMethod {
 /// The method table: path → method. The dispatch of every call goes through it.
 public struct RPCRouter: Sendable {
     public private(set) var methods: [String: RPCMethod] = [:]
+    /// The descriptors by path, kept alongside so that every connection's
+    /// state machine shares this one table instead of building its own.
+    private(set) var descriptorsByPath: [String: RPCMethodDescriptor] = [:]
 
     public init(_ methods: [RPCMethod] = []) {
         for method in methods { self.register(method) }
@@ -76,6 +110,7 @@ public struct RPCRouter: Sendable {
         precondition(self.methods[method.descriptor.path] == nil, "method \(method.descriptor.path) registered twice")
         precondition(Self.isValidPath(method.descriptor.path), "method path \(method.descriptor.path) is not /<package>.<Service>/<Method>")
         self.methods[method.descriptor.path] = method
+        self.descriptorsByPath[method.descriptor.path] = method.descriptor
     }
 
     public mutating func register(contentsOf methods: [RPCMethod]) {

@@ -12,16 +12,21 @@ public struct RPCServerDrainEvent: Sendable {
 ///
 /// Every protocol decision is `ServerConnectionStateMachine`'s; this handler
 /// only turns frames into its events and performs the actions it returns.
-/// Each call runs in its own task; results come back to the event loop.
+/// Each call runs in its own task, and its results come back to the event
+/// loop; long-lived pushes (``RPCLoopCall``) run on the loop itself.
 final class RPCServerConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = Frame
 
-    /// A method running in its task.
+    /// A method running: in its task, or driven on this event loop.
     private struct RunningCall {
+        enum Body {
+            case task(Task<Void, Never>, clientMessages: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?)
+            case onLoop(RPCLoopCall)
+        }
+
         let path: String
-        let task: Task<Void, Never>
-        let clientMessages: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
+        let body: Body
     }
 
     private var stateMachine: ServerConnectionStateMachine
@@ -45,7 +50,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
                 supportedVersions: RPCProtocol.versions,
                 settings: limits.helloSettings,
                 maxConcurrentStreams: limits.maxConcurrentCallsPerConnection,
-                methods: router.methods.mapValues(\.descriptor)
+                methods: router.descriptorsByPath
             )
         )
     }
@@ -232,14 +237,22 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             logger: logger
         )
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let writer = RPCResponseWriter(
-            send: { payload in
-                try await loopBound.eventLoop.flatSubmit { loopBound.value.sendResponse(payload, on: streamID) }.get()
-            },
-            onLoop: .init(eventLoop: context.eventLoop) { payload in
+        let implementation = method.implementation
+        if case .loopStreaming(let handler) = implementation {
+            let writer = RPCLoopWriter(eventLoop: context.eventLoop) { payload in
                 loopBound.value.sendResponse(payload, on: streamID)
             }
-        )
+            let call = RPCLoopCall(context: callContext, writer: writer) { status in
+                loopBound.value.callReturned(streamID, status: status, response: nil)
+            }
+            self.calls[streamID] = RunningCall(path: headers.path, body: .onLoop(call))
+            self.openCallsChanged()
+            call.start(handler, request: request)
+            return
+        }
+        let writer = RPCResponseWriter { payload in
+            try await loopBound.eventLoop.flatSubmit { loopBound.value.sendResponse(payload, on: streamID) }.get()
+        }
 
         var clientMessages = RPCClientMessages.none
         var continuation: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
@@ -250,7 +263,6 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             if clientClosed { messagesContinuation.finish() }
         }
 
-        let implementation = method.implementation
         let task = Task {
             let status: RPCStatus
             var unaryResponse: ByteBuffer?
@@ -261,22 +273,19 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
                     unaryResponse = try await handler(request, callContext)
                 case .serverStreaming(let handler):
                     try await handler(request, clientMessages, writer, callContext)
+                case .loopStreaming:
+                    preconditionFailure("event-loop methods run without a task")
                 }
                 status = .ok
-            } catch let error as RPCError {
-                status = error.status
-            } catch is CancellationError {
-                status = RPCStatus(code: .cancelled, message: "the call was cancelled")
             } catch {
-                callContext.logger.error("method failed", metadata: ["error": "\(error)"])
-                status = RPCStatus(code: .internal, message: "internal error")
+                status = RPCError(error, in: callContext).status
             }
             let response = status.isOK ? unaryResponse : nil
             loopBound.eventLoop.execute {
                 loopBound.value.callReturned(streamID, status: status, response: response)
             }
         }
-        self.calls[streamID] = RunningCall(path: headers.path, task: task, clientMessages: continuation)
+        self.calls[streamID] = RunningCall(path: headers.path, body: .task(task, clientMessages: continuation))
         self.openCallsChanged()
     }
 
@@ -299,7 +308,17 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     }
 
     private func deliverClientMessage(_ streamID: StreamID, payload: ByteBuffer, endStream: Bool) {
-        guard let continuation = self.calls[streamID]?.clientMessages else { return }
+        switch self.calls[streamID]?.body {
+        case .task(_, clientMessages: let continuation?):
+            self.yield(payload, endStream: endStream, to: continuation, on: streamID)
+        case .onLoop(let call):
+            call.received(payload)  // a half-close ends nothing: the server decides when the stream ends
+        case .task(_, clientMessages: nil), nil:
+            break
+        }
+    }
+
+    private func yield(_ payload: ByteBuffer, endStream: Bool, to continuation: AsyncThrowingStream<ByteBuffer, any Error>.Continuation, on streamID: StreamID) {
         if case .dropped = continuation.yield(payload) {
             let status = RPCStatus(code: .resourceExhausted, message: "more than \(RPCClientMessages.bufferLimit) client messages unread")
             self.perform(self.stateMachine.callFinished(streamID, status: status))
@@ -327,9 +346,14 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     /// Stops a call's task and timers; sends nothing.
     private func stopCall(_ streamID: StreamID) {
         self.deadlines.removeValue(forKey: streamID)?.cancel()
-        if let call = self.calls.removeValue(forKey: streamID) {
-            call.clientMessages?.finish()
-            call.task.cancel()
+        switch self.calls.removeValue(forKey: streamID)?.body {
+        case .task(let task, let clientMessages):
+            clientMessages?.finish()
+            task.cancel()
+        case .onLoop(let call):
+            call.endedByConnection(RPCError(.cancelled, "the call has ended"))
+        case nil:
+            break
         }
         self.openCallsChanged()
     }

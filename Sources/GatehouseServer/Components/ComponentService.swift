@@ -104,12 +104,16 @@ final class ComponentService: Sendable {
             requestType: Gatehouse_V1_SubscribeRequest.protoMessageName,
             responseType: Gatehouse_V1_SubscribeResponse.protoMessageName,
             acceptsClientMessages: true
-        ) { payload, messages, writer, context in
-            try await self.subscribe(payload, messages: messages, writer: writer, context: context)
+        ) { payload, call in
+            try self.subscribe(payload, call: call)
         }
     }
 
-    private func subscribe(_ payload: ByteBuffer, messages: RPCClientMessages, writer: RPCResponseWriter, context: RPCServerContext) async throws {
+    /// Joins the hub and returns; the subscription then lives on its event
+    /// loop (`SubscriberOutlet`), holding no task while it idles. Acks come in
+    /// through the returned handlers.
+    private func subscribe(_ payload: ByteBuffer, call: RPCLoopCall) throws -> RPCLoopCall.Handlers {
+        let context = call.context
         let request = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "request")
         guard case .start(let start) = request.message else {
             throw RPCError(.invalidArgument, "a subscription's request must be a SubscribeRequest with `start`; acks follow as client messages")
@@ -128,60 +132,36 @@ final class ComponentService: Sendable {
             switch present { case .sinceRevision(let value): Revision(value) }
         }
 
-        guard let onLoop = writer.onLoop else {
-            throw RPCError(.internal, "this transport cannot push subscriptions")
-        }
         let key = InstanceRegistry.Key(component: instance.component, instanceID: instance.instanceID)
         let registry = self.registry
         let watchOnly = start.watchOnly
-        let outlet = SubscriberOutlet(writer: onLoop, limits: self.hub.configuration.queue) { revision in
+        let outlet = SubscriberOutlet(writer: call.writer, limits: self.hub.configuration.queue) { revision in
             if !watchOnly { registry.pushed(key, revision: revision) }
         }
         let join = try self.hub.join(instance, since: since, outlet: outlet)
         if !watchOnly {
             self.registry.subscribed(instance, identity: principal.name)
         }
-        let logger = {
-            var logger = context.logger
-            logger[metadataKey: "instance"] = "\(instance)"
-            return logger
-        }()
+        var logger = context.logger
+        logger[metadataKey: "instance"] = "\(instance)"
         logger.debug("subscribed", metadata: ["resumed": "\(join.resumed)", "since": "\(since.map { "\($0.rawValue)" } ?? "-")"])
-        let revision = self.hub.revision
-        outlet.eventLoop.execute { outlet.start(join, revision: revision) }
+        outlet.start(join, revision: self.hub.revision)
 
-        // Acks arrive on this task; the outlet ends the subscription (a failed write, a cut-off, shutdown).
-        let reason = await withTaskGroup(of: RPCError?.self) { group in
-            group.addTask {
-                do {
-                    try await self.readAcks(messages, key: key, watchOnly: watchOnly, logger: logger)
-                    return nil
-                } catch let error as RPCError {
-                    return error
-                } catch is CancellationError {
-                    return RPCError(.cancelled, "the subscription was cancelled")
-                } catch {
-                    return RPCError(.invalidArgument, "\(error)")
-                }
-            }
-            group.addTask {
-                await withTaskCancellationHandler {
-                    (try? await outlet.ended.get()) ?? RPCError(.cancelled, "the subscription was cancelled")
-                } onCancel: {
-                    outlet.eventLoop.execute { outlet.finish(RPCError(.cancelled, "the subscription was cancelled")) }
-                }
-            }
-            // A client that half-closes keeps its subscription: wait for a real end.
-            var reason: RPCError?
-            while reason == nil, let next = await group.next() { reason = next }
-            group.cancelAll()
-            return reason ?? RPCError(.cancelled, "the subscription was cancelled")
+        // However it ends (a failed write, a cut-off, shutdown, the call ending), the outlet says why once.
+        outlet.ended.assumeIsolated().whenSuccess { [hub = self.hub] reason in
+            hub.leave(join.id)
+            if !watchOnly { registry.unsubscribed(key) }
+            logger.debug("unsubscribed", metadata: ["reason": "\(reason)"])
+            call.finish(reason)
         }
-        outlet.eventLoop.execute { outlet.finish(reason) }
-        self.hub.leave(join.id)
-        if !watchOnly { self.registry.unsubscribed(key) }
-        logger.debug("unsubscribed", metadata: ["reason": "\(reason)"])
-        throw reason
+        return RPCLoopCall.Handlers(
+            message: { payload in
+                try self.receiveAck(payload, key: key, watchOnly: watchOnly, logger: logger)
+            },
+            ended: { reason in
+                outlet.finish(reason)
+            }
+        )
     }
 
     /// The instance a subscription is for; a watch may name only the component.
@@ -193,33 +173,31 @@ final class ComponentService: Sendable {
         return try GateService.mapping { try InstanceRef(validating: start.component, instanceID: start.instanceID, version: start.version) }
     }
 
-    /// Records acks and NACKs until the client half-closes.
-    private func readAcks(_ messages: RPCClientMessages, key: InstanceRegistry.Key, watchOnly: Bool, logger: Logger) async throws {
-        for try await payload in messages {
-            let message = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "client message")
-            guard case .ack(let ack) = message.message else {
-                throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks")
-            }
-            guard !watchOnly else {
-                throw RPCError(.invalidArgument, "a watch-only subscription sends no acks")
-            }
-            let revision = Revision(ack.revision)
-            let current = self.hub.revision
-            guard revision <= current else {
-                throw RPCError(.invalidArgument, "ack for r\(ack.revision), but the server is at r\(current.rawValue)")
-            }
-            if case .error(let error) = ack.errorPresent {
-                logger.warning(
-                    "instance rejected a revision",
-                    metadata: ["revision": "\(ack.revision)", "reason": "\(error.reason)", "message": "\(error.message)"]
-                )
-                self.registry.nacked(
-                    key,
-                    .init(revision: revision, reason: error.reason, message: error.message, entries: error.entries, timeUnixMilliseconds: 0)
-                )
-            } else {
-                self.registry.acked(key, revision: revision)
-            }
+    /// Records one ack or NACK.
+    private func receiveAck(_ payload: ByteBuffer, key: InstanceRegistry.Key, watchOnly: Bool, logger: Logger) throws {
+        let message = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "client message")
+        guard case .ack(let ack) = message.message else {
+            throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks")
+        }
+        guard !watchOnly else {
+            throw RPCError(.invalidArgument, "a watch-only subscription sends no acks")
+        }
+        let revision = Revision(ack.revision)
+        let current = self.hub.revision
+        guard revision <= current else {
+            throw RPCError(.invalidArgument, "ack for r\(ack.revision), but the server is at r\(current.rawValue)")
+        }
+        if case .error(let error) = ack.errorPresent {
+            logger.warning(
+                "instance rejected a revision",
+                metadata: ["revision": "\(ack.revision)", "reason": "\(error.reason)", "message": "\(error.message)"]
+            )
+            self.registry.nacked(
+                key,
+                .init(revision: revision, reason: error.reason, message: error.message, entries: error.entries, timeUnixMilliseconds: 0)
+            )
+        } else {
+            self.registry.acked(key, revision: revision)
         }
     }
 

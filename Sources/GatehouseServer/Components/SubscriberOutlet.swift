@@ -13,7 +13,7 @@ import NIOCore
 /// is touched only on `eventLoop` (checked), hence `@unchecked Sendable`.
 final class SubscriberOutlet: @unchecked Sendable {
     let eventLoop: any EventLoop
-    private let writer: RPCResponseWriter.OnLoop
+    private let writer: RPCLoopWriter
     /// Told each revision written, for `Components/List`.
     private let pushed: @Sendable (Revision) -> Void
     private var queue: SubscriberQueue
@@ -25,7 +25,7 @@ final class SubscriberOutlet: @unchecked Sendable {
     private var isEnded = false
     private let end: EventLoopPromise<RPCError>
 
-    init(writer: RPCResponseWriter.OnLoop, limits: SubscriberQueue.Limits, pushed: @escaping @Sendable (Revision) -> Void) {
+    init(writer: RPCLoopWriter, limits: SubscriberQueue.Limits, pushed: @escaping @Sendable (Revision) -> Void) {
         self.eventLoop = writer.eventLoop
         self.writer = writer
         self.pushed = pushed

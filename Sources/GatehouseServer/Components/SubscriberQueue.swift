@@ -40,7 +40,8 @@ struct SubscriberQueue: Sendable {
     }
 
     let limits: Limits
-    private var items = CircularBuffer<SubscriberPush>()
+    /// Small at first: most subscribers idle with nothing queued.
+    private var items = CircularBuffer<SubscriberPush>(initialCapacity: 2)
     /// Set once the queue overflowed: replaces everything that was queued.
     private var latest: (state: PushState, revision: Revision)?
     private var changesSinceWrite = 0
