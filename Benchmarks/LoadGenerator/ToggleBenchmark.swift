@@ -6,7 +6,14 @@ import GatehouseClient
 struct ToggleBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "toggles",
-        abstract: "Durable toggles/s and p50/p99 latency at 1, 16, 64, 256 concurrent writers (one mTLS connection each)."
+        abstract: "Durable toggles/s and p50/p99 latency at 1, 16, 64, 256 concurrent writers over mTLS.",
+        discussion: """
+            Each writer toggles its own instance override in a loop, one Set call at a time.
+            By default every writer has its own connection, as separate clients would. With
+            --connections N the writers share N connections round robin, their calls
+            multiplexed as streams (as etcd's benchmark shares --conns among --clients); the
+            server's --max-calls-per-connection must allow writers/N calls on each.
+            """
     )
 
     @Option(help: "Client config of an operator or admin.")
@@ -18,6 +25,9 @@ struct ToggleBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds per writer count.")
     var seconds = 10.0
 
+    @Option(help: "Connections the writers share, round robin; 0 gives each writer its own.")
+    var connections = 0
+
     @Option(help: "The server's pid, to report its CPU time per toggle.")
     var serverPid: Int32?
 
@@ -26,15 +36,18 @@ struct ToggleBenchmark: AsyncParsableCommand {
         let setup = try await Writers.connect(count: 1, configPath: self.config)
         try await Writers.defineFeatures(["BenchToggle"], using: setup[0])
         await setup[0].close()
+        print(self.connections > 0 ? "writers share up to \(self.connections) connections" : "one connection per writer")
         print("writers  toggles/s   p50 ms   p99 ms   server CPU µs/toggle   load generator CPU µs/toggle")
         for count in counts {
-            let clients = try await Writers.connect(count: count, configPath: self.config)
+            let connectionCount = self.connections > 0 ? min(self.connections, count) : count
+            let clients = try await Writers.connect(count: connectionCount, configPath: self.config)
             let cpuBefore = self.serverPid.flatMap(ProcessCPU.seconds(pid:))
             let ownBefore = ProcessCPU.seconds(pid: getpid())
             let started = ContinuousClock.now
             let deadline = started + .milliseconds(Int64(self.seconds * 1000))
             let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-                for (index, client) in clients.enumerated() {
+                for index in 0..<count {
+                    let client = clients[index % clients.count]
                     group.addTask {
                         var samples: [Double] = []
                         var on = false

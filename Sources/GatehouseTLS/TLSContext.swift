@@ -152,6 +152,9 @@ public final class TLSContext: @unchecked Sendable {
         var options = gh_SSL_OP_NO_RENEGOTIATION() | gh_SSL_OP_NO_COMPRESSION()
         if role == .server {
             options |= gh_SSL_OP_CIPHER_SERVER_PREFERENCE()
+            // One TLS 1.3 ticket per handshake (OpenSSL sends two): a client resumes with one,
+            // and each costs an encryption and a record.
+            _ = SSL_CTX_set_num_tickets(context, 1)
         }
         _ = gh_SSL_CTX_set_options(context, options)
         // The handler may hand SSL_write a different buffer address on retry,

@@ -86,6 +86,9 @@ public final class RPCServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            // Most connections idle between small frames (a subscriber's acks), and NIO keeps each
+            // one's receive buffer between reads: start small and grow only for bulk reads.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536))
             .childChannelInitializer { [self] channel in
                 self.initializeConnection(channel)
             }
