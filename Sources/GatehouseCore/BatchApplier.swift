@@ -110,11 +110,10 @@ public struct BatchApplier: Sendable {
     /// identical kubelets cost one resolution, not thousands. Only valid
     /// without rollouts, which may treat every replica differently.
     static func representatives(of liveInstances: [InstanceRef], before: GateState, after: GateState) -> [InstanceRef] {
-        let own = before.instanceScopesWithOverrides.union(after.instanceScopesWithOverrides)
         var distinct: [InstanceRef] = []
         var chosen: [ReplicaClass: InstanceRef] = [:]
         for instance in liveInstances {
-            if own.contains(instance.scope) {
+            if before.hasOverrides(at: instance.scope) || after.hasOverrides(at: instance.scope) {
                 distinct.append(instance)
                 continue
             }
@@ -281,7 +280,7 @@ private struct Work {
             if let enabled { override.enabled = enabled }
             override.parameters.merge(parameters) { $1 }
             override.stamp = self.stamp
-            self.next.featureOverrides[key] = override
+            self.next.setFeatureOverride(override, forKey: key)
             self.touched.insert(.featureOverride(key))
             self.namedFeatures.append(name)
             self.featureTargets.insert(name)
@@ -290,7 +289,7 @@ private struct Work {
         case .clearFeature(let name, let scope):
             try Self.checkScope(scope, change: change)
             let key = FeatureOverrideKey(feature: name, scope: scope)
-            if self.next.featureOverrides.removeValue(forKey: key) != nil || self.state.featureOverrides[key] != nil {
+            if self.next.setFeatureOverride(nil, forKey: key) != nil || self.state.featureOverrides[key] != nil {
                 self.touched.insert(.featureOverride(key))
             }
             self.namedFeatures.append(name)
@@ -299,12 +298,12 @@ private struct Work {
         case .setAPI(let selector, let scope, let enabled):
             try Self.checkScope(scope, change: change)
             let key = APIOverrideKey(selector: selector, scope: scope)
-            self.next.apiOverrides[key] = APIOverride(selector: selector, scope: scope, enabled: enabled, stamp: self.stamp)
+            self.next.setAPIOverride(APIOverride(selector: selector, scope: scope, enabled: enabled, stamp: self.stamp), forKey: key)
             self.touched.insert(.apiOverride(key))
         case .clearAPI(let selector, let scope):
             try Self.checkScope(scope, change: change)
             let key = APIOverrideKey(selector: selector, scope: scope)
-            if self.next.apiOverrides.removeValue(forKey: key) != nil || self.state.apiOverrides[key] != nil {
+            if self.next.setAPIOverride(nil, forKey: key) != nil || self.state.apiOverrides[key] != nil {
                 self.touched.insert(.apiOverride(key))
             }
         case .defineFeature(let definition):
@@ -326,7 +325,7 @@ private struct Work {
             }
             self.touched.insert(.feature(name))
             for key in self.next.featureOverrides.keys where key.feature == name {
-                self.next.featureOverrides.removeValue(forKey: key)
+                self.next.setFeatureOverride(nil, forKey: key)
                 self.touched.insert(.featureOverride(key))
             }
             self.catalogChanged = true
@@ -353,7 +352,7 @@ private struct Work {
     mutating func removeOrphanedAPIOverrides() throws(GateError) {
         guard self.removedAPI else { return }
         for (key, _) in self.next.apiOverrides where !self.next.selectsAnyAPI(key.selector) {
-            self.next.apiOverrides.removeValue(forKey: key)
+            self.next.setAPIOverride(nil, forKey: key)
             self.touched.insert(.apiOverride(key))
         }
     }

@@ -26,19 +26,6 @@ extension GateState {
         return state
     }
 
-    /// Every instance scope that has a feature or API override of its own.
-    public var instanceScopesWithOverrides: Set<Scope> {
-        var scopes: Set<Scope> = []
-        for key in self.featureOverrides.keys { if case .instance = key.scope { scopes.insert(key.scope) } }
-        for key in self.apiOverrides.keys { if case .instance = key.scope { scopes.insert(key.scope) } }
-        return scopes
-    }
-
-    /// Whether any feature or API override is set at exactly `scope`.
-    public func hasOverrides(at scope: Scope) -> Bool {
-        self.featureOverrides.keys.contains { $0.scope == scope } || self.apiOverrides.keys.contains { $0.scope == scope }
-    }
-
     private mutating func set(_ key: ObjectKey, to object: StoredObject?) {
         switch (key, object) {
         case (.feature(let name), .feature(let value)?):
@@ -50,13 +37,13 @@ extension GateState {
         case (.api(let ref), _):
             self.apis[ref] = nil
         case (.featureOverride(let overrideKey), .featureOverride(let value)?):
-            self.featureOverrides[overrideKey] = value
+            self.setFeatureOverride(value, forKey: overrideKey)
         case (.featureOverride(let overrideKey), _):
-            self.featureOverrides[overrideKey] = nil
+            self.setFeatureOverride(nil, forKey: overrideKey)
         case (.apiOverride(let overrideKey), .apiOverride(let value)?):
-            self.apiOverrides[overrideKey] = value
+            self.setAPIOverride(value, forKey: overrideKey)
         case (.apiOverride(let overrideKey), _):
-            self.apiOverrides[overrideKey] = nil
+            self.setAPIOverride(nil, forKey: overrideKey)
         case (.componentBuild(let buildKey), .componentBuild(let value)?):
             self.builds[buildKey] = value
         case (.componentBuild(let buildKey), _):

@@ -13,8 +13,13 @@ public struct GateState: Hashable, Sendable {
     public internal(set) var features: [String: Revisioned<FeatureDefinition>]
     /// API definitions by group/version/resource.
     public internal(set) var apis: [APIRef: Revisioned<APIDefinition>]
-    public internal(set) var featureOverrides: [FeatureOverrideKey: FeatureOverride]
-    public internal(set) var apiOverrides: [APIOverrideKey: APIOverride]
+    public private(set) var featureOverrides: [FeatureOverrideKey: FeatureOverride]
+    public private(set) var apiOverrides: [APIOverrideKey: APIOverride]
+    /// How many overrides, feature and API, each scope holds: whether a
+    /// replica has overrides of its own is then one lookup, not a scan of
+    /// every override (the skew guard and the subscription hub ask it per
+    /// replica). Kept by the two setters below, the only writers of overrides.
+    private var overrideCounts: [Scope: Int]
     /// What each registered component build knows (see `ComponentBuild`); resolution ignores it.
     public internal(set) var builds: [ComponentBuildKey: ComponentBuild]
 
@@ -25,6 +30,7 @@ public struct GateState: Hashable, Sendable {
         self.apis = [:]
         self.featureOverrides = [:]
         self.apiOverrides = [:]
+        self.overrideCounts = [:]
         self.builds = [:]
     }
 
@@ -43,6 +49,42 @@ public struct GateState: Hashable, Sendable {
         self.featureOverrides = Dictionary(featureOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
         self.apiOverrides = Dictionary(apiOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
         self.builds = Dictionary(builds.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        self.overrideCounts = [:]
+        for key in self.featureOverrides.keys { self.overrideCounts[key.scope, default: 0] += 1 }
+        for key in self.apiOverrides.keys { self.overrideCounts[key.scope, default: 0] += 1 }
+    }
+
+    /// Whether any feature or API override is set at exactly `scope`.
+    public func hasOverrides(at scope: Scope) -> Bool {
+        self.overrideCounts[scope] != nil
+    }
+
+    /// Sets or (with `nil`) clears one feature override; returns the one it replaced.
+    @discardableResult
+    mutating func setFeatureOverride(_ value: FeatureOverride?, forKey key: FeatureOverrideKey) -> FeatureOverride? {
+        let previous = value.map { self.featureOverrides.updateValue($0, forKey: key) } ?? self.featureOverrides.removeValue(forKey: key)
+        self.countOverride(at: key.scope, added: value != nil, replaced: previous != nil)
+        return previous
+    }
+
+    /// Sets or (with `nil`) clears one API override; returns the one it replaced.
+    @discardableResult
+    mutating func setAPIOverride(_ value: APIOverride?, forKey key: APIOverrideKey) -> APIOverride? {
+        let previous = value.map { self.apiOverrides.updateValue($0, forKey: key) } ?? self.apiOverrides.removeValue(forKey: key)
+        self.countOverride(at: key.scope, added: value != nil, replaced: previous != nil)
+        return previous
+    }
+
+    private mutating func countOverride(at scope: Scope, added: Bool, replaced: Bool) {
+        switch (added, replaced) {
+        case (true, false):
+            self.overrideCounts[scope, default: 0] += 1
+        case (false, true):
+            let remaining = (self.overrideCounts[scope] ?? 1) - 1
+            self.overrideCounts[scope] = remaining > 0 ? remaining : nil
+        case (true, true), (false, false):
+            break
+        }
     }
 
     /// The catalog part of the state, sorted (features by name, APIs by reference).

@@ -137,6 +137,34 @@ struct PropertyTests {
         }
     }
 
+    @Test func theOverrideIndexAgreesWithTheOverridesAfterEveryBatch() async {
+        await propertyCheck(count: 300, input: Scenario.generator) { scenario in
+            var states = [scenario.state]
+            if let next = try? BatchApplier().apply(scenario.nextBatch, to: scenario.state, at: UnixMilliseconds(99), liveInstances: scenario.instances) {
+                states.append(next.state)
+                states.append(scenario.state.replaying(next.summary))
+                states.append(next.state.reverting(next.summary))
+            }
+            for state in states {
+                let scopes = Set(state.featureOverrides.keys.map(\.scope)).union(state.apiOverrides.keys.map(\.scope))
+                let probes = scopes.union(scenario.instances.map(\.scope)).union([.global]).union(scenario.instances.map { .component($0.component) })
+                for scope in probes {
+                    #expect(state.hasOverrides(at: scope) == scopes.contains(scope), "\(scope)")
+                }
+                // A state rebuilt from its records (as the store does) is equal, index included.
+                let rebuilt = GateState(
+                    revision: state.revision,
+                    features: Array(state.features.values),
+                    apis: Array(state.apis.values),
+                    featureOverrides: Array(state.featureOverrides.values),
+                    apiOverrides: Array(state.apiOverrides.values),
+                    builds: Array(state.builds.values)
+                )
+                #expect(rebuilt == state)
+            }
+        }
+    }
+
     static let featureGatesInput = Gen<Character>.letter.string(of: 1...8)
         .array(of: 0...6)
 

@@ -56,7 +56,7 @@ struct ResolverTests {
         // Built directly: the applier would refuse this override.
         var state = Fixtures.state
         let stamp = ChangeStamp(revision: 2, actor: "x", reason: "", time: Fixtures.time)
-        state.featureOverrides[FeatureOverrideKey(feature: "C", scope: .global)] = FeatureOverride(feature: "C", scope: .global, enabled: false, stamp: stamp)
+        state.setFeatureOverride(FeatureOverride(feature: "C", scope: .global, enabled: false, stamp: stamp), forKey: FeatureOverrideKey(feature: "C", scope: .global))
         #expect(feature("C", in: state, for: node) == ResolvedFeature(name: "C", enabled: true, reason: .locked))
     }
 
@@ -65,7 +65,7 @@ struct ResolverTests {
         var state = Fixtures.state
         state.features["G"] = Revisioned(FeatureDefinition(name: "G", stage: .alpha, defaultEnabled: true, dependencies: ["A"]), revision: 1)
         let stamp = ChangeStamp(revision: 2, actor: "x", reason: "", time: Fixtures.time)
-        state.featureOverrides[FeatureOverrideKey(feature: "A", scope: .global)] = FeatureOverride(feature: "A", scope: .global, enabled: true, stamp: stamp)
+        state.setFeatureOverride(FeatureOverride(feature: "A", scope: .global, enabled: true, stamp: stamp), forKey: FeatureOverrideKey(feature: "A", scope: .global))
         let resolved = Resolver(state: state).resolve(node)
         #expect(resolved.features["A"] == ResolvedFeature(name: "A", enabled: false, reason: .dependencyDisabled("B")))
         #expect(resolved.features["G"] == ResolvedFeature(name: "G", enabled: false, reason: .dependencyDisabled("A")))

@@ -241,7 +241,7 @@ final class SubscriptionHub: Sendable {
         state.current = state.current.replaying(summary)
         state.history.append(summary)
         let revision = state.current.revision
-        let resolver = Resolver(state: state.current)
+        lazy var resolver = Resolver(state: state.current)  // only when some group needs it: writes with no subscribers pay nothing
 
         for scope in Self.instanceScopes(touchedBy: summary) {
             for id in state.byInstance[scope] ?? [] {
