@@ -28,6 +28,9 @@ struct ToggleBenchmark: AsyncParsableCommand {
     @Option(help: "Connections the writers share, round robin; 0 gives each writer its own.")
     var connections = 0
 
+    @Option(help: "Instance overrides to set first (on another component), to see how toggles scale with the state's size.")
+    var preloadOverrides = 0
+
     @Option(help: "The server's pid, to report its CPU time per toggle.")
     var serverPid: Int32?
 
@@ -35,6 +38,7 @@ struct ToggleBenchmark: AsyncParsableCommand {
         let counts = self.writers.split(separator: ",").compactMap { Int($0) }
         let setup = try await Writers.connect(count: 1, configPath: self.config)
         try await Writers.defineFeatures(["BenchToggle"], using: setup[0])
+        try await Writers.preloadOverrides(self.preloadOverrides, feature: "BenchToggle", using: setup[0])
         await setup[0].close()
         print(self.connections > 0 ? "writers share up to \(self.connections) connections" : "one connection per writer")
         print("writers  toggles/s   p50 ms   p99 ms   server CPU µs/toggle   load generator CPU µs/toggle")

@@ -26,6 +26,22 @@ enum Writers {
         }
     }
 
+    /// Sets `count` instance overrides of `feature` on component `bench-preload`, 500 per batch.
+    static func preloadOverrides(_ count: Int, feature: String, using client: GatehouseClient) async throws {
+        guard count > 0 else { return }
+        for start in stride(from: 0, to: count, by: 500) {
+            let batch = ChangeBatch(
+                changes: (start..<min(start + 500, count)).map {
+                    .setFeature(feature, scope: .instance(component: "bench-preload", id: "p\($0)"), enabled: true)
+                },
+                reason: "load generator preload",
+                actor: ""
+            )
+            let _: Gatehouse_V1_SetResponse = try await client.connection.unary("/gatehouse.v1.Features/Set", batch.wireSetRequest)
+        }
+        print("preloaded \(count) instance overrides")
+    }
+
     /// One Set request enabling or disabling `features` at an instance scope, as one batch.
     static func setRequest(features: [String], component: String, instance: String, enabled: Bool, reason: String) -> Gatehouse_V1_SetRequest {
         let batch = ChangeBatch(

@@ -31,6 +31,12 @@ enum OverrideJSON {
     /// Appends `text` as a JSON string literal (RFC 8259 escapes).
     static func appendString(_ text: String, to json: inout String) {
         json += "\""
+        // Names, scopes and most reasons need no escape: append them whole, not scalar by scalar.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            json += text
+            json += "\""
+            return
+        }
         for scalar in text.unicodeScalars {
             switch scalar {
             case "\"": json += "\\\""
