@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // C shim over the system OpenSSL (Debian's libssl-dev).
@@ -33,7 +34,11 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         // The pure domain: features, APIs, overrides, resolution, safe changes. No I/O, no clock.
-        .target(name: "GatehouseCore"),
+        // Overrides live in persistent hash trees, so a batch's new state shares all but what it changed.
+        .target(
+            name: "GatehouseCore",
+            dependencies: [.product(name: "HashTreeCollections", package: "swift-collections")]
+        ),
         // Domain values to and from their protobuf messages, for the server and the SDK.
         .target(
             name: "GatehouseWire",

@@ -9,11 +9,16 @@ extension GateState {
     /// The state after `summary`'s batch: every object it names set to its value after.
     public func replaying(_ summary: BatchSummary) -> GateState {
         var state = self
-        for change in summary.changes {
-            state.set(change.key, to: change.after)
-        }
-        state.revision = summary.revision
+        state.replay(summary)
         return state
+    }
+
+    /// Replays `summary` in place: a state held only here is not copied.
+    public mutating func replay(_ summary: BatchSummary) {
+        for change in summary.changes {
+            self.set(change.key, to: change.after)
+        }
+        self.revision = summary.revision
     }
 
     /// The state before `summary`'s batch: every object it names set back to its value before.

@@ -1,3 +1,5 @@
+import HashTreeCollections
+
 /// Everything Gatehouse stores, as one immutable value: the catalog, the overrides, the revision.
 ///
 /// Overrides are keyed by (target, scope), so resolution finds the override
@@ -13,13 +15,17 @@ public struct GateState: Hashable, Sendable {
     public internal(set) var features: [String: Revisioned<FeatureDefinition>]
     /// API definitions by group/version/resource.
     public internal(set) var apis: [APIRef: Revisioned<APIDefinition>]
-    public private(set) var featureOverrides: [FeatureOverrideKey: FeatureOverride]
-    public private(set) var apiOverrides: [APIOverrideKey: APIOverride]
+    /// Persistent hash trees, not dictionaries: every batch builds its new
+    /// state from the published one, which readers still hold, and a
+    /// dictionary would be copied whole (O(overrides) per toggle, milliseconds
+    /// at 10,000 overrides); a tree copies only the path to what changed.
+    public private(set) var featureOverrides: TreeDictionary<FeatureOverrideKey, FeatureOverride>
+    public private(set) var apiOverrides: TreeDictionary<APIOverrideKey, APIOverride>
     /// How many overrides, feature and API, each scope holds: whether a
     /// replica has overrides of its own is then one lookup, not a scan of
     /// every override (the skew guard and the subscription hub ask it per
     /// replica). Kept by the two setters below, the only writers of overrides.
-    private var overrideCounts: [Scope: Int]
+    private var overrideCounts: TreeDictionary<Scope, Int>
     /// What each registered component build knows (see `ComponentBuild`); resolution ignores it.
     public internal(set) var builds: [ComponentBuildKey: ComponentBuild]
 
@@ -46,8 +52,8 @@ public struct GateState: Hashable, Sendable {
         self.revision = revision
         self.features = Dictionary(features.map { ($0.value.name, $0) }, uniquingKeysWith: { $1 })
         self.apis = Dictionary(apis.map { ($0.value.ref, $0) }, uniquingKeysWith: { $1 })
-        self.featureOverrides = Dictionary(featureOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
-        self.apiOverrides = Dictionary(apiOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        self.featureOverrides = TreeDictionary(featureOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
+        self.apiOverrides = TreeDictionary(apiOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
         self.builds = Dictionary(builds.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
         self.overrideCounts = [:]
         for key in self.featureOverrides.keys { self.overrideCounts[key.scope, default: 0] += 1 }

@@ -144,7 +144,7 @@ final class SubscriptionHub: Sendable {
                 var replayed = state.history.state(at: since, from: state.current)
                 var sent = PushState(Resolver(state: replayed).resolve(instance), in: replayed)
                 for summary in state.history.batches(after: since) {
-                    replayed = replayed.replaying(summary)
+                    replayed.replay(summary)
                     let next = PushState(Resolver(state: replayed).resolve(instance), in: replayed)
                     let delta = next.delta(from: sent)
                     if !delta.isEmpty {
@@ -238,7 +238,7 @@ final class SubscriptionHub: Sendable {
 
     /// One batch: new state, regroup instances whose own overrides changed, one delta per changed group.
     private func advance(_ state: inout State, by summary: BatchSummary, into deliveries: inout [(SubscriberOutlet, SubscriberPush?)]) {
-        state.current = state.current.replaying(summary)
+        state.current.replay(summary)  // in place: assigning `replaying`'s result would copy every override
         state.history.append(summary)
         let revision = state.current.revision
         lazy var resolver = Resolver(state: state.current)  // only when some group needs it: writes with no subscribers pay nothing
