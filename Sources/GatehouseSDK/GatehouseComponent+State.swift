@@ -120,8 +120,9 @@ extension GatehouseComponent {
                 self.logger.warning("the state handler rejected r\(revision); keeping r\(self.snapshot.revision)", metadata: ["error": "\(error)"])
                 return .rejected(revision: revision, error: Self.ackError(for: error))
             }
-            if next.live { self.wentLive(next, wasLive: wasLive) }
+            // Saved before boot is reported: a component that boots live can already restart without the server.
             self.saveLastKnownGood(next.cache)
+            if next.live { self.wentLive(next, wasLive: wasLive) }
             return .applied(revision: revision)
         }
     }
