@@ -39,6 +39,9 @@ struct SubscriberBenchmark: AsyncParsableCommand {
     @Option(help: "The server's pid, for its CPU time and RSS.")
     var serverPid: Int32?
 
+    @Option(help: "Seconds to keep each count's subscribers connected and idle after its rounds (to measure writes meanwhile).")
+    var hold = 0.0
+
     func run() async throws {
         let config = try ClientConfigLoader.load(path: self.config)
         let admin = try await GatehouseClient.connect(config: config, defaultTimeout: .seconds(60))
@@ -96,6 +99,10 @@ struct SubscriberBenchmark: AsyncParsableCommand {
                              ToggleBenchmark.percentile(fromSend, 0.99))
                     + cpu
             )
+            if self.hold > 0 {
+                print("holding \(count) idle subscribers for \(self.hold) s")
+                try await Task.sleep(for: .milliseconds(Int64(self.hold * 1000)))
+            }
             for subscriber in subscribers { subscriber.cancel() }
             try await Task.sleep(for: .seconds(1))
         }

@@ -41,6 +41,16 @@ public struct BatchApplier: Sendable {
         at time: UnixMilliseconds,
         liveInstances: [InstanceRef]
     ) throws(GateError) -> AppliedBatch {
+        try self.apply(batch, to: state, at: time, live: LiveReplicas(liveInstances))
+    }
+
+    /// As ``apply(_:to:at:liveInstances:)``, with the live replicas already indexed (the server keeps them so).
+    public func apply(
+        _ batch: ChangeBatch,
+        to state: GateState,
+        at time: UnixMilliseconds,
+        live: LiveReplicas
+    ) throws(GateError) -> AppliedBatch {
         guard !batch.changes.isEmpty else {
             throw GateError(.invalidArgument, "the batch has no changes; send at least one", reason: "EMPTY_BATCH")
         }
@@ -64,7 +74,7 @@ public struct BatchApplier: Sendable {
         }
         try work.checkFeatureOverrides()
         try work.checkAPIOverrides()
-        try self.checkDependenciesAndSkew(work, liveInstances: liveInstances)
+        try self.checkDependenciesAndSkew(work, live: live)
 
         let changes = work.touched.sorted().compactMap { key -> ObjectChange? in
             let before = state.object(key)
@@ -76,10 +86,12 @@ public struct BatchApplier: Sendable {
 
     // MARK: - Dependencies and version skew
 
-    private func checkDependenciesAndSkew(_ work: Work, liveInstances: [InstanceRef]) throws(GateError) {
+    private func checkDependenciesAndSkew(_ work: Work, live: LiveReplicas) throws(GateError) {
         var points: Set<ResolutionPoint> = []
         let scopes: [Scope] = work.catalogChanged ? [.global] : work.featureScopes
-        let replicas = self.rollouts == nil ? Self.representatives(of: liveInstances, before: work.state, after: work.next) : liveInstances
+        // Only replicas the changed scopes cover can break; the rest need not even be listed.
+        let covered = live.covered(by: scopes)
+        let replicas = self.rollouts == nil ? Self.representatives(of: covered, before: work.state, after: work.next) : covered
         for scope in scopes {
             points.formUnion(Self.points(coveredBy: scope, liveInstances: replicas))
         }

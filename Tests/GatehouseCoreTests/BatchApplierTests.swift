@@ -134,6 +134,29 @@ struct BatchApplierTests {
         _ = try Fixtures.apply([.setFeature("K", scope: .instance(component: "kubelet", id: "node-1"), enabled: true)], to: state, live: live)
     }
 
+    @Test func skewGuardLooksOnlyAtTheReplicasTheChangeCovers() throws {
+        let live = [Fixtures.node("node-1", Version(1, 31, 2)), Fixtures.node("node-7", Version(1, 30, 4)), Fixtures.node("node-9", Version(1, 32, 0))]
+        let component = Fixtures.refusal([.setFeature("K", scope: .component("kubelet"), enabled: true)], to: state, live: live)
+        #expect(component?.reason == "VERSION_SKEW")
+        #expect(component?.message.hasPrefix("cannot enable K on kubelet/node-7") == true)
+        let old = Fixtures.refusal([.setFeature("K", scope: .instance(component: "kubelet", id: "node-7"), enabled: true)], to: state, live: live)
+        #expect(old?.reason == "VERSION_SKEW")
+        _ = try Fixtures.apply([.setFeature("K", scope: .instance(component: "kubelet", id: "node-9"), enabled: true)], to: state, live: live)
+    }
+
+    @Test func liveReplicasCoverWhatAScopeReaches() {
+        let kubelets = [Fixtures.node("node-1", Version(1, 31, 2)), Fixtures.node("node-7", Version(1, 30, 4))]
+        let scheduler = InstanceRef(component: "kube-scheduler", instanceID: "s-1", version: Version(1, 31, 0))
+        let live = LiveReplicas(kubelets + [scheduler])
+        #expect(Set(live.covered(by: [.global])) == Set(kubelets + [scheduler]))
+        #expect(Set(live.covered(by: [.component("kubelet")])) == Set(kubelets))
+        #expect(live.covered(by: [.instance(component: "kubelet", id: "node-7")]) == [kubelets[1]])
+        #expect(live.covered(by: [.instance(component: "kubelet", id: "node-404")]).isEmpty)
+        let mixed = live.covered(by: [.component("kubelet"), .instance(component: "kubelet", id: "node-1"), .instance(component: "kube-scheduler", id: "s-1"), .instance(component: "kube-scheduler", id: "s-1")])
+        #expect(mixed.count == 3 && Set(mixed) == Set(kubelets + [scheduler]), "each replica once")
+        #expect(live.instance(component: "kube-scheduler", id: "s-1") == scheduler)
+    }
+
     @Test func parameterRefusals() {
         let unknown = Fixtures.refusal([.setFeature("D", scope: .global, enabled: nil, parameters: ["zz": .int(1)])], to: state)
         #expect(unknown?.code == .invalidArgument)

@@ -56,7 +56,15 @@ final class InstanceRegistry: Sendable {
 
     static let nacksKept = 8
 
-    private let records = Mutex<[Key: Record]>([:])
+    /// The records, and the live replicas indexed for the skew guard: rebuilt
+    /// only after a replica connects, disconnects or changes version, not on
+    /// every change committed (acks and pushes leave it alone).
+    private struct State {
+        var records: [Key: Record] = [:]
+        var live: LiveReplicas?
+    }
+
+    private let state = Mutex(State())
     private let now: @Sendable () -> Int64
 
     init(now: @escaping @Sendable () -> Int64) {
@@ -109,23 +117,30 @@ final class InstanceRegistry: Sendable {
 
     /// Records sorted by component then instance id.
     func list(component: String? = nil, connectedOnly: Bool = false) -> [Record] {
-        self.records.withLock { records in
-            records.values.filter { record in
+        self.state.withLock { state in
+            state.records.values.filter { record in
                 (component == nil || record.key.component == component) && (!connectedOnly || record.connected)
             }
         }.sorted { $0.key < $1.key }
     }
 
-    /// The connected instances, for the version-skew guard.
-    func liveInstances() -> [InstanceRef] {
-        self.records.withLock { records in records.values.filter(\.connected).map(\.instance) }
+    /// The connected instances, indexed for the version-skew guard; the same
+    /// value until one connects, disconnects or changes version.
+    func liveReplicas() -> LiveReplicas {
+        self.state.withLock { state in
+            if let live = state.live { return live }
+            let live = LiveReplicas(state.records.values.filter(\.connected).map(\.instance))
+            state.live = live
+            return live
+        }
     }
 
     private func update(_ instance: InstanceRef, identity: String, _ body: (inout Record) -> Void) {
         let now = self.now()
         let key = Key(component: instance.component, instanceID: instance.instanceID)
-        self.records.withLock { records in
-            var record = records[key] ?? Record(
+        self.state.withLock { state in
+            let previous = state.records[key]
+            var record = previous ?? Record(
                 key: key,
                 version: "",
                 identity: identity,
@@ -139,16 +154,19 @@ final class InstanceRegistry: Sendable {
             record.identity = identity
             record.lastSeenUnixMilliseconds = now
             body(&record)
-            records[key] = record
+            if previous?.connected != record.connected || previous?.parsedVersion != record.parsedVersion { state.live = nil }
+            state.records[key] = record
         }
     }
 
     private func modify(_ key: Key, _ body: (inout Record, Int64) -> Void) {
         let now = self.now()
-        self.records.withLock { records in
-            guard var record = records[key] else { return }
+        self.state.withLock { state in
+            guard var record = state.records[key] else { return }
+            let wasConnected = record.connected
             body(&record, now)
-            records[key] = record
+            if record.connected != wasConnected { state.live = nil }
+            state.records[key] = record
         }
     }
 }

@@ -79,7 +79,7 @@ extension GateService {
         if request.instanceID.isEmpty {
             effective = resolver.resolve(scope: .component(request.component))
         } else {
-            let version = self.liveInstances().first { $0.component == request.component && $0.instanceID == request.instanceID }?.version
+            let version = self.liveReplicas().instance(component: request.component, id: request.instanceID)?.version
             effective = resolver.resolve(InstanceRef(component: request.component, instanceID: request.instanceID, version: version))
         }
         var response = effective.wireExplanation

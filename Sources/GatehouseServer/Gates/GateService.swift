@@ -17,7 +17,7 @@ public final class GateService: Sendable {
     let store: any GateStore<GateState>
     let authorizer: Authorizer
     /// The replicas a change must not leave behind (skew guard); registrations feed it.
-    let liveInstances: @Sendable () -> [InstanceRef]
+    let liveReplicas: @Sendable () -> LiveReplicas
     /// Milliseconds since the Unix epoch: the only clock, injected.
     let now: @Sendable () -> Int64
     /// Told of every committed batch, once durable (subscriptions); must not block.
@@ -26,13 +26,13 @@ public final class GateService: Sendable {
     public init(
         store: any GateStore<GateState>,
         authorizer: Authorizer,
-        liveInstances: @escaping @Sendable () -> [InstanceRef] = { [] },
+        liveReplicas: @escaping @Sendable () -> LiveReplicas = { .none },
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
         committed: @escaping @Sendable (BatchSummary) -> Void = { _ in }
     ) {
         self.store = store
         self.authorizer = authorizer
-        self.liveInstances = liveInstances
+        self.liveReplicas = liveReplicas
         self.now = now
         self.committed = committed
     }
@@ -66,7 +66,7 @@ public final class GateService: Sendable {
         guard !request.dryRun else {
             let state = self.state
             let applied = try Self.mapping {
-                try BatchApplier().apply(batch, to: state, at: UnixMilliseconds(self.now()), liveInstances: self.liveInstances())
+                try BatchApplier().apply(batch, to: state, at: UnixMilliseconds(self.now()), live: self.liveReplicas())
             }
             return .with {
                 $0.revision = state.revision.rawValue
@@ -132,11 +132,11 @@ public final class GateService: Sendable {
     /// Validates and commits a batch in the store's writer; durable when it returns.
     func commit(_ batch: ChangeBatch, context: RPCServerContext) async throws -> Committed<BatchSummary> {
         let time = UnixMilliseconds(self.now())
-        let live = self.liveInstances()
+        let live = self.liveReplicas()
         let method = context.path
         do {
             let committed = try await self.store.submit { state, _ in
-                let applied = try BatchApplier().apply(batch, to: state, at: time, liveInstances: live)
+                let applied = try BatchApplier().apply(batch, to: state, at: time, live: live)
                 let changes = applied.summary.changes
                 guard !changes.isEmpty else { return .unchanged(applied.summary) }
                 let encoded = try GateRecords.encode(changes)
