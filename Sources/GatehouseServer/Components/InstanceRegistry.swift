@@ -162,11 +162,11 @@ final class InstanceRegistry: Sendable {
     private func modify(_ key: Key, _ body: (inout Record, Int64) -> Void) {
         let now = self.now()
         self.state.withLock { state in
-            guard var record = state.records[key] else { return }
-            let wasConnected = record.connected
-            body(&record, now)
-            if record.connected != wasConnected { state.live = nil }
-            state.records[key] = record
+            // In place: every push and ack lands here, and a record copied out and back costs two hashes and its fields' retains.
+            guard let index = state.records.index(forKey: key) else { return }
+            let wasConnected = state.records.values[index].connected
+            body(&state.records.values[index], now)
+            if state.records.values[index].connected != wasConnected { state.live = nil }
         }
     }
 }
