@@ -224,9 +224,6 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             preconditionFailure("the state machine started \(headers.path), which the router does not have")
         }
         let streamID = headers.streamID
-        var logger = self.logger
-        logger[metadataKey: "rpc.method"] = "\(headers.path)"
-        logger[metadataKey: "rpc.stream"] = "\(streamID)"
         let deadline = headers.timeoutMilliseconds > 0 ? context.eventLoop.now + .milliseconds(Int64(headers.timeoutMilliseconds)) : nil
         let callContext = RPCServerContext(
             path: headers.path,
@@ -234,7 +231,8 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             deadline: deadline,
             peer: self.peer,
             remoteAddress: context.channel.remoteAddress,
-            logger: logger
+            logger: self.logger,
+            streamID: streamID
         )
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let implementation = method.implementation

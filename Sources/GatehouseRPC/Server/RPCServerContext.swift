@@ -12,15 +12,41 @@ public struct RPCServerContext: Sendable {
     /// The caller's certificate identity, from the TLS handshake.
     public let peer: TLSPeerIdentity?
     public let remoteAddress: SocketAddress?
-    /// Carries the connection's and call's metadata (peer, path, stream).
-    public var logger: Logger
+    /// The connection's logger (peer metadata); ``logger`` adds the call's.
+    private let connectionLogger: Logger
+    /// The call's stream, for the logs; 0 when unknown.
+    private let streamID: UInt32
 
-    public init(path: String, metadata: Metadata, deadline: NIODeadline?, peer: TLSPeerIdentity?, remoteAddress: SocketAddress?, logger: Logger) {
+    public init(
+        path: String,
+        metadata: Metadata,
+        deadline: NIODeadline?,
+        peer: TLSPeerIdentity?,
+        remoteAddress: SocketAddress?,
+        logger: Logger,
+        streamID: UInt32 = 0
+    ) {
         self.path = path
         self.metadata = metadata
         self.deadline = deadline
         self.peer = peer
         self.remoteAddress = remoteAddress
-        self.logger = logger
+        self.connectionLogger = logger
+        self.streamID = streamID
     }
+
+    /// Carries the connection's and the call's metadata (peer, path, stream).
+    ///
+    /// Built when asked for, not per call: a log handler may reformat all
+    /// its metadata on every key set, which is a measurable share of a
+    /// toggle's CPU when nothing is logged.
+    public var logger: Logger {
+        var logger = self.connectionLogger
+        logger[metadataKey: "rpc.method"] = "\(self.path)"
+        if self.streamID != 0 { logger[metadataKey: "rpc.stream"] = "\(self.streamID)" }
+        return logger
+    }
+
+    /// The level below which nothing is logged: check it before building ``logger`` on a hot path.
+    public var logLevel: Logger.Level { self.connectionLogger.logLevel }
 }

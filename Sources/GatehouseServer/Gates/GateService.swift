@@ -152,10 +152,12 @@ public final class GateService: Sendable {
                 return .commit(applied.state, records: encoded.records, audit: audit, value: applied.summary)
             }
             if committed.changed { self.committed(committed.value) }
-            context.logger.debug(
-                "batch committed",
-                metadata: ["revision": "\(committed.revision)", "actor": "\(batch.actor)", "changes": "\(committed.value.changes.count)"]
-            )
+            if context.logLevel <= .debug {
+                context.logger.debug(
+                    "batch committed",
+                    metadata: ["revision": "\(committed.revision)", "actor": "\(batch.actor)", "changes": "\(committed.value.changes.count)"]
+                )
+            }
             return committed
         } catch let error as GateError {
             throw error.rpcError
