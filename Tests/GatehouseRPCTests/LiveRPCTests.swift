@@ -14,6 +14,8 @@ import Testing
     /// Test methods on raw payloads; their server-side events are recorded.
     final class Probe: Sendable {
         let cancelled = NIOLockedValueBox<Set<String>>([])
+        /// Why each event-loop call ended, in order, as its method heard it.
+        let loopEnds = NIOLockedValueBox<[RPCStatus.Code]>([])
 
         func markCancelled(_ name: String) {
             _ = self.cancelled.withLockedValue { $0.insert(name) }
@@ -73,7 +75,7 @@ import Testing
                             }
                         },
                         ended: { reason in
-                            self.markCancelled("loop \(reason.code)")
+                            self.loopEnds.withLockedValue { $0.append(reason.code) }
                             call.finish(reason)
                         }
                     )
@@ -224,7 +226,7 @@ import Testing
         }
         try await stream.send(ByteBuffer(integer: UInt32(0)))
         #expect(try await iterator.next() == nil, "the method's finish(nil) ends the call with OK")
-        #expect(!harness.probe.wasCancelled("loop CANCELLED"), "a call the method ended is not reported back to it")
+        #expect(harness.probe.loopEnds.withLockedValue { $0 }.isEmpty, "a call the method ended is not reported back to it")
 
         // A refused client message ends the call with its status, and the method hears of it to clean up.
         let refused = try await client.call("/test.Loop/Echo", request: ByteBuffer(integer: UInt32(1)), endStream: false)
@@ -234,15 +236,32 @@ import Testing
         await #expect(throws: RPCError(.invalidArgument, "refused \(UInt32.max)")) {
             while try await refusedIterator.next() != nil {}
         }
-        #expect(harness.probe.wasCancelled("loop INVALID_ARGUMENT"))
+        #expect(harness.probe.loopEnds.withLockedValue { $0 } == [.invalidArgument])
 
         // The client cancelling ends it from outside.
         let cancelled = try await client.call("/test.Loop/Echo", request: ByteBuffer(integer: UInt32(2)), endStream: false)
         var cancelledIterator = cancelled.makeAsyncIterator()
         _ = try await cancelledIterator.next()
         cancelled.cancel()
-        try await Self.eventually { harness.probe.wasCancelled("loop CANCELLED") }
+        try await Self.eventually { harness.probe.loopEnds.withLockedValue { $0 } == [.invalidArgument, .cancelled] }
+
+        // So does its deadline, and the method hears of it.
+        let expiring = try await client.call("/test.Loop/Echo", request: ByteBuffer(integer: UInt32(3)), endStream: false, timeout: .milliseconds(200))
+        let expired = await #expect(throws: RPCError.self) {
+            for try await _ in expiring {}
+        }
+        #expect(expired?.code == .deadlineExceeded, "the client's own deadline or the server's trailers: \(String(describing: expired))")
+        // Both ends keep the deadline: the server's timer or the client's CANCEL may arrive first.
+        try await Self.eventually { harness.probe.loopEnds.withLockedValue { $0 }.count == 3 }
+        #expect([.deadlineExceeded, .cancelled].contains(harness.probe.loopEnds.withLockedValue { $0 }.last))
+
+        // And the connection closing.
+        let orphaned = try await client.call("/test.Loop/Echo", request: ByteBuffer(integer: UInt32(4)), endStream: false)
+        var orphanedIterator = orphaned.makeAsyncIterator()
+        _ = try await orphanedIterator.next()
         await client.close()
+        try await Self.eventually { harness.probe.loopEnds.withLockedValue { $0 }.count == 4 }
+        #expect(harness.probe.loopEnds.withLockedValue { $0 }.last == .unavailable)
         await harness.stop()
     }
 

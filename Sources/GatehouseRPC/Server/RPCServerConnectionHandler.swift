@@ -127,9 +127,9 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         for streamID in self.stateMachine.channelClosed() {
-            self.stopCall(streamID)
+            self.stopCall(streamID, reason: Self.connectionClosed)
         }
-        for streamID in Array(self.calls.keys) { self.stopCall(streamID) }
+        for streamID in Array(self.calls.keys) { self.stopCall(streamID, reason: Self.connectionClosed) }
         self.helloTimeout?.cancel()
         self.keepaliveTask?.cancel()
         self.logger.debug("connection closed")
@@ -162,13 +162,13 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             self.deliverClientMessage(streamID, payload: payload, endStream: endStream)
         case .cancelCall(let streamID, let closeConnection):
             self.logger.debug("call cancelled by the client", metadata: ["rpc.stream": "\(streamID)"])
-            self.stopCall(streamID)
+            self.stopCall(streamID, reason: RPCError(.cancelled, "the client cancelled the call"))
             if closeConnection { context.close(promise: nil) }
         case .endCall(let trailers, let closeConnection):
             if let path = self.calls[trailers.streamID]?.path {
                 self.logCallFailure(path: path, trailers: trailers)
             }
-            self.stopCall(trailers.streamID)
+            self.stopCall(trailers.streamID, reason: RPCError(status: trailers.status))
             self.write(.trailers(trailers), thenClose: closeConnection, context: context)
         case .closeWithGoAway(let goAway):
             if goAway.errorCode != .noError {
@@ -342,14 +342,16 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     }
 
     /// Stops a call's task and timers; sends nothing.
-    private func stopCall(_ streamID: StreamID) {
+    private static let connectionClosed = RPCError(.unavailable, "the connection closed")
+
+    private func stopCall(_ streamID: StreamID, reason: RPCError) {
         self.deadlines.removeValue(forKey: streamID)?.cancel()
         switch self.calls.removeValue(forKey: streamID)?.body {
         case .task(let task, let clientMessages):
             clientMessages?.finish()
             task.cancel()
         case .onLoop(let call):
-            call.endedByConnection(RPCError(.cancelled, "the call has ended"))
+            call.endedByConnection(reason)
         case nil:
             break
         }
