@@ -30,14 +30,7 @@ public struct RPCMethod: Sendable {
         acceptsClientMessages: Bool = false,
         serverStreaming: @escaping ServerStreaming
     ) {
-        self.descriptor = RPCMethodDescriptor(
-            path: path,
-            kind: .serverStreaming,
-            requestType: requestType,
-            responseType: responseType,
-            acceptsClientMessages: acceptsClientMessages
-        )
-        self.implementation = .serverStreaming(serverStreaming)
+        self.init(streaming: .serverStreaming(serverStreaming), path: path, requestType: requestType, responseType: responseType, acceptsClientMessages: acceptsClientMessages)
     }
 
     /// A server-streaming method run on the event loop, for long, mostly idle calls (no task per call).
@@ -48,6 +41,10 @@ public struct RPCMethod: Sendable {
         acceptsClientMessages: Bool = false,
         onEventLoop: @escaping LoopStreaming
     ) {
+        self.init(streaming: .loopStreaming(onEventLoop), path: path, requestType: requestType, responseType: responseType, acceptsClientMessages: acceptsClientMessages)
+    }
+
+    private init(streaming implementation: Implementation, path: String, requestType: String, responseType: String, acceptsClientMessages: Bool) {
         self.descriptor = RPCMethodDescriptor(
             path: path,
             kind: .serverStreaming,
@@ -55,7 +52,13 @@ public struct RPCMethod: Sendable {
             responseType: responseType,
             acceptsClientMessages: acceptsClientMessages
         )
-        self.implementation = .loopStreaming(onEventLoop)
+        self.implementation = implementation
+    }
+
+    /// The same method with another implementation of the same kind (for interceptors).
+    private init(_ descriptor: RPCMethodDescriptor, _ implementation: Implementation) {
+        self.descriptor = descriptor
+        self.implementation = implementation
     }
 }
 
@@ -66,30 +69,20 @@ extension RPCMethod {
     public func checked(by check: @escaping @Sendable (RPCServerContext) throws -> Void) -> RPCMethod {
         switch self.implementation {
         case .unary(let handler):
-            return RPCMethod(path: self.descriptor.path, requestType: self.descriptor.requestType, responseType: self.descriptor.responseType) { request, context in
+            return RPCMethod(self.descriptor, .unary { request, context in
                 try check(context)
                 return try await handler(request, context)
-            }
+            })
         case .serverStreaming(let handler):
-            return RPCMethod(
-                path: self.descriptor.path,
-                requestType: self.descriptor.requestType,
-                responseType: self.descriptor.responseType,
-                acceptsClientMessages: self.descriptor.acceptsClientMessages
-            ) { request, messages, writer, context in
+            return RPCMethod(self.descriptor, .serverStreaming { request, messages, writer, context in
                 try check(context)
                 try await handler(request, messages, writer, context)
-            }
+            })
         case .loopStreaming(let handler):
-            return RPCMethod(
-                path: self.descriptor.path,
-                requestType: self.descriptor.requestType,
-                responseType: self.descriptor.responseType,
-                acceptsClientMessages: self.descriptor.acceptsClientMessages
-            ) { request, call in
+            return RPCMethod(self.descriptor, .loopStreaming { request, call in
                 try check(call.context)
                 return try handler(request, call)
-            }
+            })
         }
     }
 }
