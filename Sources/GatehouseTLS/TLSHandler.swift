@@ -58,7 +58,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var state: State = .idle
     private let connection: TLSConnection
     /// Writes not yet encrypted; the mark is the last one a `flush` covered.
-    private var bufferedWrites = MarkedCircularBuffer<BufferedWrite>(initialCapacity: 8)
+    private var bufferedWrites = MarkedCircularBuffer<BufferedWrite>(initialCapacity: 2)  // idle connections are the many
     private var handshakeTimeoutTask: Scheduled<Void>?
     private let logger: Logger
 

@@ -142,26 +142,39 @@ final class ComponentService: Sendable {
         if !watchOnly {
             self.registry.subscribed(instance, identity: principal.name)
         }
-        var logger = context.logger
-        logger[metadataKey: "instance"] = "\(instance)"
-        logger.debug("subscribed", metadata: ["resumed": "\(join.resumed)", "since": "\(since.map { "\($0.rawValue)" } ?? "-")"])
+        // No logger is kept per subscription (thousands idle): one is built when there is something to log.
+        if context.logLevel <= .debug {
+            Self.logger(for: call, instance).debug(
+                "subscribed",
+                metadata: ["resumed": "\(join.resumed)", "since": "\(since.map { "\($0.rawValue)" } ?? "-")"]
+            )
+        }
         outlet.start(join, revision: self.hub.revision)
 
         // However it ends (a failed write, a cut-off, shutdown, the call ending), the outlet says why once.
         outlet.ended.assumeIsolated().whenSuccess { [hub = self.hub] reason in
             hub.leave(join.id)
             if !watchOnly { registry.unsubscribed(key) }
-            logger.debug("unsubscribed", metadata: ["reason": "\(reason)"])
+            if call.context.logLevel <= .debug {
+                Self.logger(for: call, instance).debug("unsubscribed", metadata: ["reason": "\(reason)"])
+            }
             call.finish(reason)
         }
         return RPCLoopCall.Handlers(
             message: { payload in
-                try self.receiveAck(payload, key: key, watchOnly: watchOnly, logger: logger)
+                try self.receiveAck(payload, key: key, watchOnly: watchOnly) { Self.logger(for: call, instance) }
             },
             ended: { reason in
                 outlet.finish(reason)
             }
         )
+    }
+
+    /// The call's logger with the subscriber named.
+    private static func logger(for call: RPCLoopCall, _ instance: InstanceRef) -> Logger {
+        var logger = call.context.logger
+        logger[metadataKey: "instance"] = "\(instance)"
+        return logger
     }
 
     /// The instance a subscription is for; a watch may name only the component.
@@ -174,7 +187,7 @@ final class ComponentService: Sendable {
     }
 
     /// Records one ack or NACK.
-    private func receiveAck(_ payload: ByteBuffer, key: InstanceRegistry.Key, watchOnly: Bool, logger: Logger) throws {
+    private func receiveAck(_ payload: ByteBuffer, key: InstanceRegistry.Key, watchOnly: Bool, logger: () -> Logger) throws {
         let message = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "client message")
         guard case .ack(let ack) = message.message else {
             throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks")
@@ -188,7 +201,7 @@ final class ComponentService: Sendable {
             throw RPCError(.invalidArgument, "ack for r\(ack.revision), but the server is at r\(current.rawValue)")
         }
         if case .error(let error) = ack.errorPresent {
-            logger.warning(
+            logger().warning(
                 "instance rejected a revision",
                 metadata: ["revision": "\(ack.revision)", "reason": "\(error.reason)", "message": "\(error.message)"]
             )
