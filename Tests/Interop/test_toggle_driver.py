@@ -1,0 +1,116 @@
+"""The C toggle benchmark driver (Benchmarks/ToggleDriver) against a live server.
+
+It is built with its build.sh, run for a second at 1 and 4 writers, and its
+writes are then read back with the Python client: the table alone would not
+show that the toggles really landed. It must also refuse a server whose
+certificate does not verify, saying so.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import gatehouse_wire as wire
+from conftest import REPO
+
+BUILD = REPO / "Benchmarks" / "ToggleDriver" / "build.sh"
+HEADER = "writers  toggles/s   p50 ms   p99 ms   server CPU µs/toggle   driver CPU µs/toggle"
+ROW = re.compile(r"^(\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+|-)\s+(\d+)$")
+GET = "/gatehouse.v1.Features/Get"
+
+
+@pytest.fixture(scope="module")
+def driver() -> Path:
+    """The driver binary, built (or found up to date) by build.sh."""
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) on this machine")
+    built = subprocess.run([str(BUILD)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, f"build.sh failed ({built.returncode}):\n{built.stdout}\n{built.stderr}"
+    path = Path(built.stdout.strip().splitlines()[-1])
+    assert path.is_file(), f"build.sh printed {path!r}, which is not a file"
+    return path
+
+
+def write_config(path: Path, conf: dict, **changes: str) -> Path:
+    """A client config like the server's admin.conf, with some keys replaced or added."""
+    values = {**{k: conf[k] for k in ("server", "ca", "certificate", "key")}, **changes}
+    path.write_text("# test config\n" + "".join(f"{k}: {v}\n" for k, v in values.items()))
+    return path
+
+
+def run_driver(driver: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(driver), "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_driver_measures_and_its_writes_land(driver, fresh_server, pb):
+    run = run_driver(driver, fresh_server.admin_conf_path, "--writers", "1,4", "--seconds", "1",
+                     "--server-pid", str(fresh_server.proc.pid))
+    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}\n{fresh_server.logs()}"
+    lines = run.stdout.splitlines()
+    assert HEADER in lines, run.stdout
+    rows = [ROW.match(line) for line in lines[lines.index(HEADER) + 1:]]
+    assert all(rows) and len(rows) == 2, f"expected two table rows:\n{run.stdout}"
+    assert [int(r.group(1)) for r in rows] == [1, 4]
+    for r in rows:
+        assert int(r.group(2)) > 0, f"no toggles measured:\n{run.stdout}"
+        assert float(r.group(3)) <= float(r.group(4)), f"p50 above p99:\n{run.stdout}"
+        assert r.group(5) != "-", f"--server-pid given but no server CPU reported:\n{run.stdout}"
+
+    # The writes are there: BenchToggle as the Swift tool defines it, with an
+    # instance override for each writer, set by the driver's Set calls.
+    with fresh_server.connect() as c:
+        result = c.unary(GET, pb.features.GetFeatureRequest(name="BenchToggle").SerializeToString(),
+                         timeout_ms=10000)
+        assert result.status == wire.OK, result.message
+        response = pb.features.GetFeatureResponse.FromString(result.response())
+    assert response.feature.stage == pb.features.STAGE_ALPHA
+    assert not response.feature.default_enabled
+    assert response.feature.description == "load generator feature"
+    overrides = {o.scope.instance.instance_id: o for o in response.overrides
+                 if o.scope.WhichOneof("scope") == "instance" and o.scope.instance.component == "bench"}
+    assert set(overrides) == {"w0", "w1", "w2", "w3"}, sorted(overrides)
+    w0 = overrides["w0"]
+    assert w0.WhichOneof("enabled_present") == "enabled"
+    assert w0.reason == "benchmark"
+    assert w0.revision > 0
+    fresh_server.assert_alive()
+
+
+@pytest.fixture(scope="module")
+def other_ca_cert(tmp_path_factory) -> Path:
+    """A freshly made CA certificate that did not sign the server's certificate."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl CLI not installed")
+    d: Path = tmp_path_factory.mktemp("driver-other-ca")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Not The Gatehouse CA",
+                    "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                   check=True, capture_output=True, cwd=d)
+    return d / "ca.crt"
+
+
+@pytest.mark.parametrize("trust", ["another CA", "the server's own certificate"])
+def test_driver_refuses_a_server_certificate_that_does_not_verify(driver, server, other_ca_cert, tmp_path, trust):
+    ca = other_ca_cert if trust == "another CA" else server.data_dir / "pki" / "server.crt"
+    assert ca.exists(), ca
+    config = write_config(tmp_path / "wrong-ca.conf", server.admin_conf, ca=str(ca))
+    run = run_driver(driver, config, "--writers", "1", "--seconds", "1")
+    assert run.returncode != 0, f"the driver accepted a server it cannot verify:\n{run.stdout}\n{run.stderr}"
+    assert "certificate verification failed" in run.stderr, run.stderr
+    assert HEADER not in run.stdout, "it measured nothing, so it prints no table"
+    server.assert_alive()
+
+
+def test_driver_checks_the_name_the_certificate_carries(driver, server, tmp_path):
+    config = write_config(tmp_path / "wrong-name.conf", server.admin_conf, server_name="not-gatehouse.example")
+    run = run_driver(driver, config, "--writers", "1", "--seconds", "1")
+    assert run.returncode != 0, f"the driver accepted a certificate for another name:\n{run.stdout}\n{run.stderr}"
+    assert "certificate verification failed" in run.stderr and "hostname mismatch" in run.stderr, run.stderr
