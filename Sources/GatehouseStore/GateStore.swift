@@ -16,23 +16,44 @@ public protocol GateStore<State>: Sendable {
     /// The latest committed state; returns at once even while a commit is being written.
     var snapshot: StoreSnapshot<State> { get }
 
-    /// Runs `transform` against the latest state and commits its change durably.
+    /// Runs `transform` against the latest state and commits its change durably,
+    /// then calls `completion` with the outcome.
     ///
-    /// Returns once the change is on disk (or, for ``Transformation/unchanged(_:)``,
-    /// once the state the transform saw is). Throws the transform's own error
-    /// if it refused, or a ``StoreError`` if the write failed, in which case
-    /// nothing of the batch was applied. Cancelling the caller does not
-    /// withdraw a submission the writer has already queued.
+    /// `completion` runs once the change is on disk (or, for
+    /// ``Transformation/unchanged(_:)``, once the state the transform saw is),
+    /// with the transform's own error if it refused, or a ``StoreError`` if the
+    /// write failed, in which case nothing of the batch was applied. It is
+    /// called on the store's writer, in revision order, so it must be quick and
+    /// must not block: callers on an event loop hop back to it. The `async`
+    /// ``submit(_:)`` is built on this.
     ///
     /// - Parameter transform: called once, on the writer, with the state and
     ///   the revision its change would get; must be quick and must not block.
     func submit<Value: Sendable>(
-        _ transform: @escaping @Sendable (_ state: State, _ nextRevision: Revision) throws -> Transformation<State, Value>
-    ) async throws -> Committed<Value>
+        _ transform: @escaping @Sendable (_ state: State, _ nextRevision: Revision) throws -> Transformation<State, Value>,
+        completion: @escaping @Sendable (Result<Committed<Value>, any Error>) -> Void
+    )
 
     /// Committed audit records matching `query`, newest first.
     func history(_ query: AuditQuery) async throws -> [AuditRecord]
 
     /// Commits what was already submitted, refuses later submissions, and releases the database.
     func close() async
+}
+
+extension GateStore {
+    /// Runs `transform` against the latest state and commits its change durably.
+    ///
+    /// Returns once the change is on disk; throws as
+    /// ``submit(_:completion:)`` completes. Cancelling the caller before the
+    /// submission is queued refuses it (`CancellationError`); after, it does
+    /// not withdraw it.
+    public func submit<Value: Sendable>(
+        _ transform: @escaping @Sendable (_ state: State, _ nextRevision: Revision) throws -> Transformation<State, Value>
+    ) async throws -> Committed<Value> {
+        try Task.checkCancellation()
+        return try await withCheckedThrowingContinuation { continuation in
+            self.submit(transform) { continuation.resume(with: $0) }
+        }
+    }
 }

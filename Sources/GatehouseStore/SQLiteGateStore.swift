@@ -70,9 +70,10 @@ public final class SQLiteGateStore<State: Sendable>: GateStore {
     }
 
     public func submit<Value: Sendable>(
-        _ transform: @escaping @Sendable (_ state: State, _ nextRevision: Revision) throws -> Transformation<State, Value>
-    ) async throws -> Committed<Value> {
-        try await self.writer.submit(transform)
+        _ transform: @escaping @Sendable (_ state: State, _ nextRevision: Revision) throws -> Transformation<State, Value>,
+        completion: @escaping @Sendable (Result<Committed<Value>, any Error>) -> Void
+    ) {
+        self.writer.submit(transform, completion: completion)
     }
 
     public func history(_ query: AuditQuery) async throws -> [AuditRecord] {

@@ -70,13 +70,12 @@ final class GroupCommitWriter<State: Sendable>: Sendable {
         return statistics
     }
 
+    /// Queues `transform`; `completion` is called on the writer's queue once the outcome is known.
     func submit<Value: Sendable>(
-        _ transform: @escaping @Sendable (State, Revision) throws -> Transformation<State, Value>
-    ) async throws -> Committed<Value> {
-        try Task.checkCancellation()
-        return try await withCheckedThrowingContinuation { continuation in
-            self.enqueue(Submission.wrapping(transform, continuation: continuation))
-        }
+        _ transform: @escaping @Sendable (State, Revision) throws -> Transformation<State, Value>,
+        completion: @escaping @Sendable (Result<Committed<Value>, any Error>) -> Void
+    ) {
+        self.enqueue(Submission.wrapping(transform, completion: completion))
     }
 
     /// Refuses new submissions, lets the writer finish those already queued, then closes the database.

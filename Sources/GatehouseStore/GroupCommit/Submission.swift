@@ -1,4 +1,4 @@
-/// A queued submission, its caller's continuation captured inside and its result type erased,
+/// A queued submission, its caller's completion captured inside and its result type erased,
 /// so submissions of every result type share one queue.
 struct Submission<State: Sendable>: Sendable {
     /// Runs the caller's transform against the working state and the revision its change would get.
@@ -6,10 +6,10 @@ struct Submission<State: Sendable>: Sendable {
     /// Fails the caller without running its transform (store closed or unavailable).
     let fail: @Sendable (any Error) -> Void
 
-    /// Wraps `transform` and the continuation that waits for its outcome.
+    /// Wraps `transform` and the completion that waits for its outcome.
     static func wrapping<Value: Sendable>(
         _ transform: @escaping @Sendable (State, Revision) throws -> Transformation<State, Value>,
-        continuation: CheckedContinuation<Committed<Value>, any Error>
+        completion: @escaping @Sendable (Result<Committed<Value>, any Error>) -> Void
     ) -> Submission<State> {
         Submission(
             stage: { state, nextRevision in
@@ -17,7 +17,7 @@ struct Submission<State: Sendable>: Sendable {
                 do {
                     transformation = try transform(state, nextRevision)
                 } catch {
-                    continuation.resume(throwing: error)
+                    completion(.failure(error))
                     return .refused
                 }
                 let value = transformation.value
@@ -27,15 +27,15 @@ struct Submission<State: Sendable>: Sendable {
                     complete: { outcome in
                         switch outcome {
                         case .success(let revision):
-                            continuation.resume(returning: Committed(revision: revision, changed: changed, value: value))
+                            completion(.success(Committed(revision: revision, changed: changed, value: value)))
                         case .failure(let error):
-                            continuation.resume(throwing: error)
+                            completion(.failure(error))
                         }
                     }
                 )
             },
             fail: { error in
-                continuation.resume(throwing: error)
+                completion(.failure(error))
             }
         )
     }
