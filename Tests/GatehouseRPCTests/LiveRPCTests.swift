@@ -1,3 +1,4 @@
+import Dispatch
 import GatehouseTLS
 import GatehouseTestUtils
 import Logging
@@ -62,6 +63,23 @@ import Testing
                     throw RPCError(.failedPrecondition, "cannot enable X: it needs Y", details: [1, 2])
                 },
                 .unary("/test.Typed/Duration") { (request: Google_Protobuf_Duration, _) in request },
+                // Unary on the event loop: answers after the request's milliseconds, from another thread, as a store's writer would; 0xFFFF_FFFF fails.
+                RPCMethod(path: "/test.Loop/Later", requestType: "bytes", responseType: "bytes") { request, _, eventLoop in
+                    eventLoop.preconditionInEventLoop()
+                    let milliseconds = LiveRPCTests.integer(request) ?? 0
+                    guard milliseconds != UInt32.max else {
+                        return eventLoop.makeFailedFuture(RPCError(.failedPrecondition, "refused on the loop"))
+                    }
+                    let promise = eventLoop.makePromise(of: ByteBuffer.self)
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(milliseconds))) {
+                        self.markCancelled("later answered \(milliseconds)")
+                        promise.succeed(request)
+                    }
+                    return promise.futureResult
+                },
+                .unaryOnEventLoop("/test.TypedLoop/Duration") { (request: Google_Protobuf_Duration, _, eventLoop) in
+                    eventLoop.makeSucceededFuture(request)
+                },
                 // On the event loop: echoes the request and each client message; 0 ends the call, 0xFFFF_FFFF is refused.
                 RPCMethod(path: "/test.Loop/Echo", requestType: "bytes", responseType: "bytes", acceptsClientMessages: true) { request, call in
                     call.eventLoop.preconditionInEventLoop()
@@ -264,6 +282,35 @@ import Testing
         await client.close()
         try await Self.eventually { harness.probe.loopEnds.withLockedValue { $0 }.count == 4 }
         #expect(harness.probe.loopEnds.withLockedValue { $0 }.last == .unavailable)
+        await harness.stop()
+    }
+
+    @Test func aUnaryCallOnTheEventLoopAnswersFailsAndOutlivesItsCaller() async throws {
+        let harness = try await Harness.start()
+        let client = try await harness.connect()
+        #expect(Self.integer(try await client.unary("/test.Loop/Later", request: ByteBuffer(integer: UInt32(10)))) == 10)
+        await #expect(throws: RPCError(.failedPrecondition, "refused on the loop")) {
+            _ = try await client.unary("/test.Loop/Later", request: ByteBuffer(integer: UInt32.max))
+        }
+        let duration = try await client.unary("/test.TypedLoop/Duration", Google_Protobuf_Duration(seconds: 4), as: Google_Protobuf_Duration.self)
+        #expect(duration.seconds == 4)
+        let undecodable = await #expect(throws: RPCError.self) {
+            _ = try await client.unary("/test.TypedLoop/Duration", request: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF]))
+        }
+        #expect(undecodable?.code == .invalidArgument)
+
+        // Past its deadline, and cancelled by its caller: the answer that comes later is dropped, and the connection goes on.
+        let expired = await #expect(throws: RPCError.self) {
+            _ = try await client.unary("/test.Loop/Later", request: ByteBuffer(integer: UInt32(300)), timeout: .milliseconds(50))
+        }
+        #expect(expired?.code == .deadlineExceeded)
+        let task = Task { try await client.unary("/test.Loop/Later", request: ByteBuffer(integer: UInt32(301))) }
+        try await Task.sleep(for: .milliseconds(50))
+        task.cancel()
+        await #expect(throws: RPCError.self) { try await task.value }
+        try await Self.eventually { harness.probe.wasCancelled("later answered 300") && harness.probe.wasCancelled("later answered 301") }
+        #expect(Self.integer(try await client.unary("/test.Loop/Later", request: ByteBuffer(integer: UInt32(1)))) == 1)
+        await client.close()
         await harness.stop()
     }
 

@@ -13,6 +13,22 @@ extension RPCMethod {
         }
     }
 
+    /// A unary method on protobuf messages, started on the connection's event loop (see ``RPCMethod/init(path:requestType:responseType:unaryOnEventLoop:)``).
+    public static func unaryOnEventLoop<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ path: String,
+        _ handler: @escaping @Sendable (Request, RPCServerContext, any EventLoop) -> EventLoopFuture<Response>
+    ) -> RPCMethod {
+        RPCMethod(path: path, requestType: Request.protoMessageName, responseType: Response.protoMessageName) { payload, context, eventLoop in
+            let request: Request
+            do {
+                request = try ProtobufCoding.decode(Request.self, from: payload, what: "request")
+            } catch {
+                return eventLoop.makeFailedFuture(error)
+            }
+            return handler(request, context, eventLoop).flatMapThrowing { try ProtobufCoding.encode($0) }
+        }
+    }
+
     /// A server-streaming method on protobuf messages that takes no client messages.
     public static func serverStreaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ path: String,

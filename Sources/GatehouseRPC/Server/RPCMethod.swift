@@ -8,9 +8,12 @@ public struct RPCMethod: Sendable {
     public typealias ServerStreaming = @Sendable (ByteBuffer, RPCClientMessages, RPCResponseWriter, RPCServerContext) async throws -> Void
     /// Sets up a call on its connection's event loop; see ``RPCLoopCall``.
     public typealias LoopStreaming = @Sendable (ByteBuffer, RPCLoopCall) throws -> RPCLoopCall.Handlers
+    /// Starts a unary call on its connection's event loop (the third argument) and returns its response.
+    public typealias LoopUnary = @Sendable (ByteBuffer, RPCServerContext, any EventLoop) -> EventLoopFuture<ByteBuffer>
 
     enum Implementation: Sendable {
         case unary(Unary)
+        case loopUnary(LoopUnary)
         case serverStreaming(ServerStreaming)
         case loopStreaming(LoopStreaming)
     }
@@ -21,6 +24,15 @@ public struct RPCMethod: Sendable {
     public init(path: String, requestType: String, responseType: String, unary: @escaping Unary) {
         self.descriptor = RPCMethodDescriptor(path: path, kind: .unary, requestType: requestType, responseType: responseType)
         self.implementation = .unary(unary)
+    }
+
+    /// A unary method started on the event loop, for short calls that only
+    /// hand work to another thread and wait for its answer (a store write):
+    /// no task is created, and the call costs two thread hops fewer. The
+    /// method must not block the loop.
+    public init(path: String, requestType: String, responseType: String, unaryOnEventLoop: @escaping LoopUnary) {
+        self.descriptor = RPCMethodDescriptor(path: path, kind: .unary, requestType: requestType, responseType: responseType)
+        self.implementation = .loopUnary(unaryOnEventLoop)
     }
 
     public init(
@@ -72,6 +84,15 @@ extension RPCMethod {
             return RPCMethod(self.descriptor, .unary { request, context in
                 try check(context)
                 return try await handler(request, context)
+            })
+        case .loopUnary(let handler):
+            return RPCMethod(self.descriptor, .loopUnary { request, context, eventLoop in
+                do {
+                    try check(context)
+                } catch {
+                    return eventLoop.makeFailedFuture(error)
+                }
+                return handler(request, context, eventLoop)
             })
         case .serverStreaming(let handler):
             return RPCMethod(self.descriptor, .serverStreaming { request, messages, writer, context in

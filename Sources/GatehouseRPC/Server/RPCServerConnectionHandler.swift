@@ -12,8 +12,9 @@ public struct RPCServerDrainEvent: Sendable {
 ///
 /// Every protocol decision is `ServerConnectionStateMachine`'s; this handler
 /// only turns frames into its events and performs the actions it returns.
-/// Each call runs in its own task, and its results come back to the event
-/// loop; long-lived pushes (``RPCLoopCall``) run on the loop itself.
+/// A call runs in its own task, and its results come back to the event
+/// loop; unary methods that only wait on another thread (store writes) and
+/// long-lived pushes (``RPCLoopCall``) run on the loop itself.
 final class RPCServerConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = Frame
@@ -22,6 +23,8 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     private struct RunningCall {
         enum Body {
             case task(Task<Void, Never>, clientMessages: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?)
+            /// A unary call started on the loop, waiting for its future: nothing to cancel.
+            case unaryOnLoop
             case onLoop(RPCLoopCall)
         }
 
@@ -236,6 +239,20 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         )
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let implementation = method.implementation
+        if case .loopUnary(let handler) = implementation {
+            self.calls[streamID] = RunningCall(path: headers.path, body: .unaryOnLoop)
+            self.openCallsChanged()
+            // The future may complete on another thread (a store's writer): hop back to the loop.
+            handler(request, callContext, context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
+                switch result {
+                case .success(let response):
+                    loopBound.value.callReturned(streamID, status: .ok, response: response)
+                case .failure(let error):
+                    loopBound.value.callReturned(streamID, status: RPCError(error, in: callContext).status, response: nil)
+                }
+            }
+            return
+        }
         if case .loopStreaming(let handler) = implementation {
             let writer = RPCLoopWriter(eventLoop: context.eventLoop) { payload in
                 loopBound.value.sendResponse(payload, on: streamID)
@@ -271,7 +288,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
                     unaryResponse = try await handler(request, callContext)
                 case .serverStreaming(let handler):
                     try await handler(request, clientMessages, writer, callContext)
-                case .loopStreaming:
+                case .loopStreaming, .loopUnary:
                     preconditionFailure("event-loop methods run without a task")
                 }
                 status = .ok
@@ -311,7 +328,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             self.yield(payload, endStream: endStream, to: continuation, on: streamID)
         case .onLoop(let call):
             call.received(payload)  // a half-close ends nothing: the server decides when the stream ends
-        case .task(_, clientMessages: nil), nil:
+        case .task(_, clientMessages: nil), .unaryOnLoop, nil:
             break
         }
     }
@@ -352,7 +369,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             task.cancel()
         case .onLoop(let call):
             call.endedByConnection(reason)
-        case nil:
+        case .unaryOnLoop, nil:
             break
         }
         self.openCallsChanged()
