@@ -5,6 +5,7 @@ import GatehouseRPC
 import GatehouseStore
 import GatehouseWire
 import Logging
+import NIOCore
 import Yams
 
 /// `gatehouse.v1.Features` and `gatehouse.v1.Apis`: the catalog, overrides,
@@ -51,7 +52,8 @@ public final class GateService: Sendable {
             .unary("/gatehouse.v1.Apis/List", self.listAPIs),
             .unary("/gatehouse.v1.Apis/Get", self.getAPI),
         ]
-        let operate: [RPCMethod] = [.unary("/gatehouse.v1.Features/Set", self.set)]
+        // Set starts on the event loop: it only hands the batch to the store's writer and waits.
+        let operate: [RPCMethod] = [.unaryOnEventLoop("/gatehouse.v1.Features/Set", self.set)]
         let administer: [RPCMethod] = [
             .unary("/gatehouse.v1.Features/Define", self.defineFeature),
             .unary("/gatehouse.v1.Features/ImportCatalog", self.importCatalog),
@@ -61,22 +63,32 @@ public final class GateService: Sendable {
             + administer.map { self.guarded(.administer, $0) }
     }
 
-    private func set(_ request: Gatehouse_V1_SetRequest, context: RPCServerContext) async throws -> Gatehouse_V1_SetResponse {
-        let batch = try Self.mapping { try ChangeBatch(wire: request, actor: self.actor(context)) }
+    private func set(_ request: Gatehouse_V1_SetRequest, context: RPCServerContext, eventLoop: any EventLoop) -> EventLoopFuture<Gatehouse_V1_SetResponse> {
+        let batch: ChangeBatch
+        do {
+            batch = try Self.mapping { try ChangeBatch(wire: request, actor: self.actor(context)) }
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
         guard !request.dryRun else {
             let state = self.state
-            let applied = try Self.mapping {
-                try BatchApplier().apply(batch, to: state, at: UnixMilliseconds(self.now()), live: self.liveReplicas())
-            }
-            return .with {
-                $0.revision = state.revision.rawValue
-                $0.applied = applied.summary.changes.map(Self.describe)
+            return eventLoop.makeCompletedFuture {
+                let applied = try Self.mapping {
+                    try BatchApplier().apply(batch, to: state, at: UnixMilliseconds(self.now()), live: self.liveReplicas())
+                }
+                return .with {
+                    $0.revision = state.revision.rawValue
+                    $0.applied = applied.summary.changes.map(Self.describe)
+                }
             }
         }
-        let committed = try await self.commit(batch, context: context)
-        return .with {
-            $0.revision = committed.revision.rawValue
-            $0.applied = committed.value.changes.map(Self.describe)
+        let promise = eventLoop.makePromise(of: Committed<BatchSummary>.self)
+        self.commit(batch, context: context) { promise.completeWith($0) }
+        return promise.futureResult.map { committed in
+            .with {
+                $0.revision = committed.revision.rawValue
+                $0.applied = committed.value.changes.map(Self.describe)
+            }
         }
     }
 
@@ -131,39 +143,56 @@ public final class GateService: Sendable {
 
     /// Validates and commits a batch in the store's writer; durable when it returns.
     func commit(_ batch: ChangeBatch, context: RPCServerContext) async throws -> Committed<BatchSummary> {
+        try Task.checkCancellation()
+        return try await withCheckedThrowingContinuation { continuation in
+            self.commit(batch, context: context) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Validates and commits a batch in the store's writer; `completion` runs
+    /// on the writer once the batch is durable (subscribers already told) or refused.
+    ///
+    /// Errors reach `completion` as `RPCError`s: the domain's refusal with its
+    /// code, a store failure as UNAVAILABLE (logged here).
+    func commit(_ batch: ChangeBatch, context: RPCServerContext, completion: @escaping @Sendable (Result<Committed<BatchSummary>, any Error>) -> Void) {
         let time = UnixMilliseconds(self.now())
         let live = self.liveReplicas()
         let method = context.path
-        do {
-            let committed = try await self.store.submit { state, _ in
-                let applied = try BatchApplier().apply(batch, to: state, at: time, live: live)
-                let changes = applied.summary.changes
-                guard !changes.isEmpty else { return .unchanged(applied.summary) }
-                let encoded = try GateRecords.encode(changes)
-                let audit = AuditEntry(
-                    timeUnixMilliseconds: time.rawValue,
-                    actor: batch.actor,
-                    method: method,
-                    reason: batch.reason,
-                    before: encoded.before,
-                    after: encoded.after,
-                    subjects: Self.subjects(of: changes)
-                )
-                return .commit(applied.state, records: encoded.records, audit: audit, value: applied.summary)
+        self.store.submit({ state, _ in
+            let applied = try BatchApplier().apply(batch, to: state, at: time, live: live)
+            let changes = applied.summary.changes
+            guard !changes.isEmpty else { return .unchanged(applied.summary) }
+            let encoded = try GateRecords.encode(changes)
+            let audit = AuditEntry(
+                timeUnixMilliseconds: time.rawValue,
+                actor: batch.actor,
+                method: method,
+                reason: batch.reason,
+                before: encoded.before,
+                after: encoded.after,
+                subjects: Self.subjects(of: changes)
+            )
+            return .commit(applied.state, records: encoded.records, audit: audit, value: applied.summary)
+        }) { result in
+            switch result {
+            case .success(let committed):
+                // On the writer, in revision order: subscribers see batches in the order they committed.
+                if committed.changed { self.committed(committed.value) }
+                if context.logLevel <= .debug {
+                    context.logger.debug(
+                        "batch committed",
+                        metadata: ["revision": "\(committed.revision)", "actor": "\(batch.actor)", "changes": "\(committed.value.changes.count)"]
+                    )
+                }
+                completion(.success(committed))
+            case .failure(let error as GateError):
+                completion(.failure(error.rpcError))
+            case .failure(let error as StoreError):
+                context.logger.error("store failed", metadata: ["error": "\(error)"])
+                completion(.failure(RPCError(.unavailable, "the change was not saved: the store failed (\(error.isDiskFull ? "disk full" : "I/O error")); retry later")))
+            case .failure(let error):
+                completion(.failure(error))
             }
-            if committed.changed { self.committed(committed.value) }
-            if context.logLevel <= .debug {
-                context.logger.debug(
-                    "batch committed",
-                    metadata: ["revision": "\(committed.revision)", "actor": "\(batch.actor)", "changes": "\(committed.value.changes.count)"]
-                )
-            }
-            return committed
-        } catch let error as GateError {
-            throw error.rpcError
-        } catch let error as StoreError {
-            context.logger.error("store failed", metadata: ["error": "\(error)"])
-            throw RPCError(.unavailable, "the change was not saved: the store failed (\(error.isDiskFull ? "disk full" : "I/O error")); retry later")
         }
     }
 
