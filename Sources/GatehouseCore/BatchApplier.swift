@@ -258,12 +258,7 @@ private struct Work {
     /// The features this batch names plus every feature that needs one of
     /// them, directly or not, sorted: the only ones whose resolution it can change.
     func affectedFeatures() -> [String] {
-        var dependents: [String: [String]] = [:]
-        for (name, feature) in self.next.features {
-            for dependency in feature.value.dependencies {
-                dependents[dependency, default: []].append(name)
-            }
-        }
+        let dependents = self.next.dependents
         var affected = self.featureTargets
         var queue = Array(self.featureTargets)
         while let name = queue.popLast() {

@@ -12,7 +12,13 @@ public struct GateState: Hashable, Sendable {
     /// The revision of the last committed batch.
     public internal(set) var revision: Revision
     /// Feature definitions by name.
-    public internal(set) var features: [String: Revisioned<FeatureDefinition>]
+    public internal(set) var features: [String: Revisioned<FeatureDefinition>] {
+        didSet { self.dependents = Self.dependents(of: self.features) }
+    }
+    /// For each feature, the features that need it directly, sorted. Derived
+    /// from `features` and rebuilt with it (catalog changes are rare), so a
+    /// toggle finds what it can break without scanning the whole catalog.
+    private(set) var dependents: [String: [String]]
     /// API definitions by group/version/resource.
     public internal(set) var apis: [APIRef: Revisioned<APIDefinition>]
     /// Persistent hash trees, not dictionaries: every batch builds its new
@@ -33,6 +39,7 @@ public struct GateState: Hashable, Sendable {
     public init() {
         self.revision = .zero
         self.features = [:]
+        self.dependents = [:]
         self.apis = [:]
         self.featureOverrides = [:]
         self.apiOverrides = [:]
@@ -51,6 +58,7 @@ public struct GateState: Hashable, Sendable {
     ) {
         self.revision = revision
         self.features = Dictionary(features.map { ($0.value.name, $0) }, uniquingKeysWith: { $1 })
+        self.dependents = Self.dependents(of: self.features)
         self.apis = Dictionary(apis.map { ($0.value.ref, $0) }, uniquingKeysWith: { $1 })
         self.featureOverrides = TreeDictionary(featureOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
         self.apiOverrides = TreeDictionary(apiOverrides.map { ($0.key, $0) }, uniquingKeysWith: { $1 })
@@ -58,6 +66,16 @@ public struct GateState: Hashable, Sendable {
         self.overrideCounts = [:]
         for key in self.featureOverrides.keys { self.overrideCounts[key.scope, default: 0] += 1 }
         for key in self.apiOverrides.keys { self.overrideCounts[key.scope, default: 0] += 1 }
+    }
+
+    private static func dependents(of features: [String: Revisioned<FeatureDefinition>]) -> [String: [String]] {
+        var dependents: [String: [String]] = [:]
+        for (name, feature) in features {
+            for dependency in feature.value.dependencies {
+                dependents[dependency, default: []].append(name)
+            }
+        }
+        return dependents.mapValues { $0.sorted() }
     }
 
     /// Whether any feature or API override is set at exactly `scope`.
