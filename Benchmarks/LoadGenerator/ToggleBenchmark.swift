@@ -16,7 +16,7 @@ struct ToggleBenchmark: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Client config of an operator or admin.")
+    @Option(help: "Client config of an admin (the benchmark first defines its feature, BenchToggle).")
     var config: String
 
     @Option(help: "Writer counts to measure, comma separated.")

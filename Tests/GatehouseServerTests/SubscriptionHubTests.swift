@@ -148,11 +148,11 @@ import Testing
         loop.run()
         #expect(stuck.messages.count == 1, "only the snapshot is in flight")
         #expect(outlet.coalesced == 4)
-        var ended: RPCError?
-        outlet.ended.whenSuccess { ended = $0 }
+        let ended = Mutex<RPCError?>(nil)
+        outlet.ended.whenSuccess { reason in ended.withLock { $0 = reason } }
         hub.apply(try Self.commit([.setFeature("A", scope: .component("kubelet"), enabled: true)], to: &state))
         loop.run()
-        #expect(ended?.code == .resourceExhausted)
+        #expect(ended.withLock { $0?.code } == .resourceExhausted)
         stuck.failPending()
     }
 
