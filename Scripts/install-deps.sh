@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Gatehouse needs and this machine lacks:
 # Debian's OpenSSL and SQLite headers and pkg-config (TLS, the store), protoc (generated code and the
-# Python interop client), and the Python packages of Tests/Interop.
+# Python interop client), protobuf-c (the C toggle driver the interop suite builds), and the Python
+# packages of Tests/Interop.
 # Idempotent and quiet when everything is already there.
 #
 #   Scripts/install-deps.sh            # build and test needs
@@ -11,7 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(libssl-dev libsqlite3-dev pkg-config)
 if [ "${1:-}" != "--runtime" ]; then
-    packages+=(protobuf-compiler openssl)
+    packages+=(protobuf-compiler openssl libprotobuf-c-dev protobuf-c-compiler)
 fi
 
 missing=()
