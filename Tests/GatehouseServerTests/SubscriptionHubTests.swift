@@ -109,6 +109,37 @@ import Testing
         #expect(writers["n2"]!.messages.count == 2)
     }
 
+    @Test func aBatchResolvesOnlyTheGroupsWhoseInputsItWrote() throws {
+        var state = GateState()
+        _ = try Self.commit(Self.catalog.features.map(Change.defineFeature), to: &state)
+        _ = try Self.commit([.setFeature("K", scope: .instance(component: "kubelet", id: "n9"), enabled: false)], to: &state)
+        let hub = Self.makeHub(state)
+        let loop = EmbeddedEventLoop()
+        let writers = (0..<4).map { _ in RecordingWriter(loop: loop) }
+        // Groups: kubelet (n1, n2), kubelet/n9 (its own override), kube-apiserver.
+        for (index, (component, id)) in [("kubelet", "n1"), ("kubelet", "n2"), ("kubelet", "n9"), ("kube-apiserver", "a1")].enumerated() {
+            _ = try Self.subscribe(hub, Self.instance(component, id), writer: writers[index])
+        }
+        #expect(hub.counts.groups == 3)
+
+        func resolutions(_ changes: [Change]) throws -> Int {
+            let before = hub.groupsResolved
+            hub.apply(try Self.commit(changes, to: &state))
+            loop.run()
+            return hub.groupsResolved - before
+        }
+        #expect(try resolutions([.setFeature("A", scope: .instance(component: "kubelet", id: "n9"), enabled: true)]) == 1, "only n9's own group")
+        #expect(try resolutions([.setFeature("A", scope: .instance(component: "kubelet", id: "n5"), enabled: true)]) == 0, "an instance nobody subscribes as")
+        #expect(try resolutions([.setFeature("A", scope: .component("kube-apiserver"), enabled: true)]) == 1)
+        #expect(try resolutions([.setFeature("K", scope: .component("kubelet"), enabled: false)]) == 2, "the shared kubelet group and n9's")
+        #expect(try resolutions([.setFeature("A", scope: .global, enabled: true)]) == 3)
+        #expect(try resolutions([.defineFeature(FeatureDefinition(name: "B", stage: .beta, defaultEnabled: true))]) == 3, "a catalog change reaches everyone")
+        // What each subscriber was sent is still exactly what changed for it.
+        #expect(try writers[0].decoded().count == 4, "snapshot, K off, A on, B defined")
+        #expect(try writers[2].decoded().count == 3, "snapshot, A on at n9, B defined: K off at the component and A on globally change nothing for n9")
+        #expect(try writers[3].decoded().count == 3, "snapshot, A on, B defined (A global changes nothing: already on)")
+    }
+
     @Test func resumeWithinHistoryReplaysOnlyWhatChangedForTheInstance() throws {
         var state = GateState()
         _ = try Self.commit(Self.catalog.features.map(Change.defineFeature), to: &state)

@@ -71,6 +71,8 @@ final class SubscriptionHub: Sendable {
         /// Instance scope → subscriber ids, to regroup when that instance's own overrides change.
         var byInstance: [Scope: Set<UInt64>] = [:]
         var nextID: UInt64 = 1
+        /// Group resolutions done for committed batches, for tests that prove a batch resolves only what it reaches.
+        var groupsResolved = 0
     }
 
     let configuration: Configuration
@@ -197,6 +199,11 @@ final class SubscriptionHub: Sendable {
         self.state.withLock { ($0.membership.count, $0.groups.count) }
     }
 
+    /// How many group resolutions committed batches have cost so far.
+    var groupsResolved: Int {
+        self.state.withLock { $0.groupsResolved }
+    }
+
     // MARK: - Applying batches
 
     /// Applies one batch (in revision order, holding early ones back); `run()` calls it for each published batch.
@@ -257,7 +264,11 @@ final class SubscriptionHub: Sendable {
             }
         }
 
-        for (key, group) in state.groups where group.push.revision < revision {
+        // Only groups whose inputs the batch wrote can change: a toggle on one
+        // replica resolves that replica's group, not every group subscribed.
+        let reach = BatchReach(summary)
+        for (key, group) in state.groups where group.push.revision < revision && reach.affects(component: key.component, instanceID: key.instanceID ?? "") {
+            state.groupsResolved += 1
             let push = PushState(resolver.resolve(Self.representative(of: key)), in: state.current)
             let delta = push.delta(from: group.push)
             guard !delta.isEmpty else { continue }
