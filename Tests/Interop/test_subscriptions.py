@@ -200,7 +200,8 @@ def test_a_subscriber_that_stops_reading_is_bounded_and_cut_off(kubelet_server, 
         except Exception:  # noqa: BLE001 - the connection closes at the end of the test
             pass
 
-    threading.Thread(target=read_all, daemon=True).start()
+    reading = threading.Thread(target=read_all, daemon=True)
+    reading.start()
 
     # 160 changes of 64 KiB each: 10 MiB for every kubelet, more than socket buffers hold.
     before = rss_kib(srv.proc.pid)
@@ -247,6 +248,12 @@ def test_a_subscriber_that_stops_reading_is_bounded_and_cut_off(kubelet_server, 
             revisions.append(message.delta.revision)
         assert revisions == list(range(last - 4, last + 1))
         resumed.cancel()
+    # End the reading thread before closing its connection: OpenSSL aborts the
+    # process when one thread closes an SSL socket that another is reading.
+    # Shutting the TCP socket down (not the SSL layer) makes that read fail.
+    socket.socket.shutdown(reader.sock, socket.SHUT_RDWR)
+    reading.join(timeout=10)
+    assert not reading.is_alive()
     reader.close()
     writer.close()
     srv.assert_alive()
