@@ -23,8 +23,9 @@ public protocol GateStore<State>: Sendable {
     /// ``Transformation/unchanged(_:)``, once the state the transform saw is),
     /// with the transform's own error if it refused, or a ``StoreError`` if the
     /// write failed, in which case nothing of the batch was applied. It is
-    /// called on the store's writer, in revision order, so it must be quick and
-    /// must not block: callers on an event loop hop back to it. The `async`
+    /// called on the store's writer, in revision order (or at once, on the
+    /// caller's thread, when the store is closed), so it must be quick and must
+    /// not block: callers on an event loop hop back to it. The `async`
     /// ``submit(_:)`` is built on this.
     ///
     /// - Parameter transform: called once, on the writer, with the state and

@@ -150,7 +150,8 @@ public final class GateService: Sendable {
     }
 
     /// Validates and commits a batch in the store's writer; `completion` runs
-    /// on the writer once the batch is durable (subscribers already told) or refused.
+    /// on the writer once the batch is durable (subscribers already told) or
+    /// refused (at once, on this thread, when the store is closed).
     ///
     /// Errors reach `completion` as `RPCError`s: the domain's refusal with its
     /// code, a store failure as UNAVAILABLE (logged here).
