@@ -49,13 +49,8 @@
 //
 // Build with build.sh next to this file; run with --help for the options.
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -65,53 +60,24 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
+#include "driver_common.h"
 #include "gatehouse/v1/components.pb-c.h"
 #include "gatehouse/v1/errors.pb-c.h"
 #include "gatehouse/v1/features.pb-c.h"
 
 // ---------------------------------------------------------------------------
-// Protocol constants (PROTOCOL.md sections 2-5)
+// What the benchmark sends: the requests of SubscriberBenchmark.swift (the frame
+// constants, ALPN and method paths are in ../DriverCommon/driver_common.h)
 // ---------------------------------------------------------------------------
 
-#define HEADER_LEN 10
-#define PROTOCOL_VERSION 1
-#define OUR_MAX_FRAME_SIZE 1048576u    // announced in our HELLO; larger frames are refused
-#define PEER_DEFAULT_MAX_FRAME 16384u  // what a peer that announces no MAX_FRAME_SIZE accepts
-
-enum frame_type { FT_HELLO = 0, FT_HEADERS, FT_MESSAGE, FT_TRAILERS, FT_CANCEL, FT_PING, FT_GOAWAY };
-static const char *const FRAME_NAMES[] = {"HELLO", "HEADERS", "MESSAGE", "TRAILERS", "CANCEL", "PING", "GOAWAY"};
-static const uint8_t DEFINED_FLAGS[] = {0, 0, 0x01, 0, 0, 0x01, 0};  // any other flag bit is a PROTOCOL_ERROR
-#define FLAG_END_STREAM 0x01
-#define FLAG_ACK 0x01
-#define SETTING_MAX_FRAME_SIZE 1
-
-enum { NO_ERROR = 0, PROTOCOL_ERROR = 1, FRAME_SIZE_ERROR = 2 };  // GOAWAY codes we send
-static const char *const ERROR_NAMES[] = {"NO_ERROR", "PROTOCOL_ERROR", "FRAME_SIZE_ERROR",
-                                          "UNSUPPORTED_VERSION", "INTERNAL_ERROR", "TIMEOUT"};
-static const char *const STATUS_NAMES[] = {
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-    "UNAUTHENTICATED"};
-
-// ---------------------------------------------------------------------------
-// What the benchmark sends: the requests of SubscriberBenchmark.swift
-// ---------------------------------------------------------------------------
-
-#define ALPN_ID "gatehouse/1"
 #define FEATURE_NAME "BenchFanout"
 #define COMPONENT "bench-fanout"
 #define INSTANCE_VERSION "1.0.0"
 #define SET_REASON "fan-out benchmark"
-#define DEFINE_PATH "/gatehouse.v1.Features/Define"
-#define SET_PATH "/gatehouse.v1.Features/Set"
 #define SUBSCRIBE_PATH "/gatehouse.v1.Components/Subscribe"
 #define SUBSCRIBE_STREAM 1  // a subscriber's connection carries that one call
 
@@ -125,47 +91,8 @@ static const char *const STATUS_NAMES[] = {
 #define CLOSE_PAUSE_MS 1000.0  // after closing a count's subscribers
 
 // ---------------------------------------------------------------------------
-// Small helpers: time, CPU, memory, errors
+// Server memory
 // ---------------------------------------------------------------------------
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-/// This process's CPU time (user + system), in seconds.
-static double own_cpu_seconds(void) {
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-/// Another process's CPU time (utime + stime of /proc/PID/stat), in seconds; -1 when unreadable.
-static double process_cpu_seconds(long pid) {
-    char path[64], text[4096];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) return -1;
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    // Field 2, the command, is in parentheses and may hold spaces: count from
-    // the last ')'. utime is field 14, stime 15.
-    char *p = strrchr(text, ')');
-    if (p == NULL) return -1;
-    unsigned long long utime = 0, stime = 0;
-    int field = 2;
-    char *save = NULL;
-    for (char *tok = strtok_r(p + 1, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-        if (++field == 14) utime = strtoull(tok, NULL, 10);
-        if (field == 15) {
-            stime = strtoull(tok, NULL, 10);
-            return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-        }
-    }
-    return -1;
-}
 
 /// Another process's resident memory (VmRSS of /proc/PID/status), in KiB; -1 when unreadable.
 static long process_rss_kib(long pid) {
@@ -184,135 +111,6 @@ static long process_rss_kib(long pid) {
     return kib;
 }
 
-/// Prints "subscriber_driver: <message>" and exits with status 1.
-__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *format, ...) {
-    va_list args;
-    va_start(args, format);
-    fflush(stdout);
-    fputs("subscriber_driver: ", stderr);
-    vfprintf(stderr, format, args);
-    fputc('\n', stderr);
-    va_end(args);
-    exit(1);
-}
-
-static void *xrealloc(void *p, size_t size) {
-    void *q = realloc(p, size);
-    if (q == NULL && size > 0) die("out of memory");
-    return q;
-}
-
-/// OpenSSL's queued errors as one line ("; "-separated), emptying the queue; "" when none.
-static const char *openssl_errors(void) {
-    static char text[1024];
-    size_t used = 0;
-    text[0] = '\0';
-    unsigned long code;
-    while ((code = ERR_get_error()) != 0) {
-        char one[256];
-        ERR_error_string_n(code, one, sizeof one);
-        int n = snprintf(text + used, sizeof text - used, "%s%s", used ? "; " : "", one);
-        if (n < 0 || (size_t)n >= sizeof text - used) break;
-        used += (size_t)n;
-    }
-    return text;
-}
-
-/// Well-formed UTF-8 as RFC 3629 defines it: no overlong forms, no surrogates, nothing past U+10FFFF.
-static int valid_utf8(const uint8_t *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        uint32_t c = s[i], cp, min;
-        size_t len;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07, min = 0x10000;
-        else return 0;
-        if (i + len > n) return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        i += len;
-    }
-    return 1;
-}
-
-// ---------------------------------------------------------------------------
-// Byte buffers and big-endian fields
-// ---------------------------------------------------------------------------
-
-/// A growable byte buffer; bytes [off, len) are the ones not yet consumed (or sent).
-struct buf {
-    uint8_t *data;
-    size_t off, len, cap;
-};
-
-/// Room for `extra` more bytes at the end; consumed bytes are dropped first.
-static void buf_reserve(struct buf *b, size_t extra) {
-    if (b->off > 0 && (b->off == b->len || b->len + extra > b->cap)) {
-        memmove(b->data, b->data + b->off, b->len - b->off);
-        b->len -= b->off;
-        b->off = 0;
-    }
-    if (b->len + extra > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + extra) cap *= 2;
-        b->data = xrealloc(b->data, cap);
-        b->cap = cap;
-    }
-}
-
-/// Forgets the contents; gives the memory back when it grew large (an idle
-/// subscriber should not keep a snapshot-sized buffer).
-static void buf_clear(struct buf *b) {
-    b->off = b->len = 0;
-    if (b->cap > 16384) {
-        free(b->data);
-        b->data = NULL;
-        b->cap = 0;
-    }
-}
-
-static void put_u8(struct buf *b, uint8_t v) {
-    buf_reserve(b, 1);
-    b->data[b->len++] = v;
-}
-
-static void put_u16(struct buf *b, uint16_t v) {
-    buf_reserve(b, 2);
-    b->data[b->len++] = (uint8_t)(v >> 8);
-    b->data[b->len++] = (uint8_t)v;
-}
-
-static void put_u32(struct buf *b, uint32_t v) {
-    buf_reserve(b, 4);
-    for (int shift = 24; shift >= 0; shift -= 8) b->data[b->len++] = (uint8_t)(v >> shift);
-}
-
-static void put_bytes(struct buf *b, const void *p, size_t n) {
-    buf_reserve(b, n);
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-/// The 10-octet frame header.
-static void put_header(struct buf *b, uint32_t length, uint8_t type, uint8_t flags, uint32_t stream_id) {
-    put_u32(b, length);
-    put_u8(b, type);
-    put_u8(b, flags);
-    put_u32(b, stream_id);
-}
-
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get_u32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 // ---------------------------------------------------------------------------
 // Options and the client config
 // ---------------------------------------------------------------------------
@@ -326,14 +124,7 @@ static struct {
     long server_pid;  // 0: not given
 } opt = {.rounds = 20, .connect_concurrency = 128};
 
-static struct {
-    char *server, *ca, *certificate, *key, *server_name;  // as the config file gives them
-    char *host, *port;                                    // `server`, split
-    char *verify_name;      // what the server certificate must name: server_name, else host
-    int verify_name_is_ip;  // checked as an IP address SAN, and no SNI sent
-    struct sockaddr_storage addr;
-    socklen_t addr_len;
-} cfg;
+static struct dc_config cfg;  // from the client config file
 
 static void usage(FILE *to) {
     fputs(
@@ -416,7 +207,7 @@ static void parse_options(int argc, char **argv) {
     }
     char *list = strdup(counts), *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        opt.counts = xrealloc(opt.counts, (size_t)(opt.n_counts + 1) * sizeof *opt.counts);
+        opt.counts = dc_xrealloc(opt.counts, (size_t)(opt.n_counts + 1) * sizeof *opt.counts);
         opt.counts[opt.n_counts++] = parse_positive("--counts", tok);
     }
     free(list);
@@ -424,125 +215,6 @@ static void parse_options(int argc, char **argv) {
         fputs("subscriber_driver: --counts lists no count\n", stderr);
         exit(2);
     }
-}
-
-/// Trims blanks (and a line end) at both ends, in place.
-static char *trim(char *s) {
-    while (*s == ' ' || *s == '\t') s++;
-    char *e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) *--e = '\0';
-    return s;
-}
-
-/// A path from the config; a relative one is taken from the config file's directory.
-static char *config_relative(const char *value) {
-    const char *slash = strrchr(opt.config_path, '/');
-    if (value[0] == '/' || slash == NULL) return strdup(value);
-    size_t dir = (size_t)(slash - opt.config_path) + 1;
-    char *path = xrealloc(NULL, dir + strlen(value) + 1);
-    memcpy(path, opt.config_path, dir);
-    strcpy(path + dir, value);
-    return path;
-}
-
-/// Reads the client config (`key: value` lines, `#` comments, values optionally quoted).
-static void load_config(void) {
-    FILE *f = fopen(opt.config_path, "r");
-    if (f == NULL) die("cannot read client config %s: %s", opt.config_path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    for (int number = 1; getline(&line, &cap, f) != -1; number++) {
-        char *s = trim(line);
-        if (*s == '\0' || *s == '#') continue;
-        char *colon = strchr(s, ':');
-        if (colon == NULL) die("client config %s line %d: expected \"key: value\"", opt.config_path, number);
-        *colon = '\0';
-        char *key = trim(s), *value = trim(colon + 1);
-        if (*value == '"' || *value == '\'') {  // quoted: up to the closing quote
-            char *close = strchr(value + 1, *value);
-            if (close == NULL) die("client config %s line %d: unterminated quote", opt.config_path, number);
-            *close = '\0';
-            value++;
-        } else {  // unquoted: a " #" starts a comment
-            for (char *h = value + 1; *value && *h; h++) {
-                if (*h == '#' && (h[-1] == ' ' || h[-1] == '\t')) {
-                    *h = '\0';
-                    break;
-                }
-            }
-            value = trim(value);
-        }
-        if (strcmp(key, "server") == 0) cfg.server = strdup(value);
-        else if (strcmp(key, "ca") == 0) cfg.ca = config_relative(value);
-        else if (strcmp(key, "certificate") == 0) cfg.certificate = config_relative(value);
-        else if (strcmp(key, "key") == 0) cfg.key = config_relative(value);
-        else if (strcmp(key, "server_name") == 0) cfg.server_name = strdup(value);
-        // other keys are ignored, as the Swift client's loader ignores them
-    }
-    free(line);
-    fclose(f);
-    if (!cfg.server || !*cfg.server || !cfg.ca || !cfg.certificate || !cfg.key)
-        die("client config %s is not valid: it needs server, ca, certificate and key", opt.config_path);
-
-    // server: "host:port" or "[v6]:port"
-    char *s = strdup(cfg.server), *port;
-    if (s[0] == '[') {
-        char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':') die("server \"%s\" is not [host]:port", cfg.server);
-        *close = '\0';
-        cfg.host = s + 1;
-        port = close + 2;
-    } else {
-        char *colon = strrchr(s, ':');
-        if (colon == NULL) die("server \"%s\" has no port; expected host:port", cfg.server);
-        *colon = '\0';
-        cfg.host = s;
-        port = colon + 1;
-    }
-    char *end;
-    long p = strtol(port, &end, 10);
-    if (*cfg.host == '\0' || end == port || *end != '\0' || p < 1 || p > 65535)
-        die("server \"%s\" is not host:port", cfg.server);
-    cfg.port = port;
-    cfg.verify_name = cfg.server_name && *cfg.server_name ? cfg.server_name : cfg.host;
-    unsigned char ip[16];
-    cfg.verify_name_is_ip =
-        inet_pton(AF_INET, cfg.verify_name, ip) == 1 || inet_pton(AF_INET6, cfg.verify_name, ip) == 1;
-}
-
-/// Resolves the server once. A name with several addresses (localhost: ::1
-/// and 127.0.0.1) keeps the first that accepts a TCP connection.
-static void resolve_server(void) {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *list;
-    int rc = getaddrinfo(cfg.host, cfg.port, &hints, &list);
-    if (rc != 0) die("cannot resolve %s: %s", cfg.host, gai_strerror(rc));
-    char why[256] = "no address";
-    for (struct addrinfo *a = list; a != NULL; a = a->ai_next) {
-        int err = 0;
-        if (list->ai_next != NULL) {  // several: probe (one address needs no probe)
-            int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-            if (fd < 0) continue;
-            if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-                err = errno;
-                if (err == EINPROGRESS) {
-                    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-                    socklen_t len = sizeof err;
-                    if (poll(&pfd, 1, 5000) != 1) err = ETIMEDOUT;
-                    else getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-                }
-            }
-            close(fd);
-        }
-        if (err == 0) {
-            memcpy(&cfg.addr, a->ai_addr, a->ai_addrlen);
-            cfg.addr_len = a->ai_addrlen;
-            freeaddrinfo(list);
-            return;
-        }
-        snprintf(why, sizeof why, "%s", strerror(err));
-    }
-    freeaddrinfo(list);
-    die("cannot connect to %s: %s", cfg.server, why);
 }
 
 // ---------------------------------------------------------------------------
@@ -579,7 +251,7 @@ struct conn {
     enum conn_state state;
     uint32_t events;     // the epoll interest registered now
     int want_write;      // OpenSSL wants to be called again when the socket is writable
-    struct buf in, out;  // a frame received only in part; bytes not sent yet
+    struct dc_buf in, out;  // a frame received only in part; bytes not sent yet
     uint32_t peer_max_frame;
     double started_ms;  // when the connection, or the admin's open call, started
     // admin
@@ -627,70 +299,38 @@ __attribute__((noreturn, format(printf, 3, 4))) static void protocol_failure(str
     va_start(args, format);
     vsnprintf(detail, sizeof detail, format, args);
     va_end(args);
-    struct buf b = {0};
-    size_t n = strlen(detail);
-    put_header(&b, (uint32_t)(8 + n), FT_GOAWAY, 0, 0);
-    put_u32(&b, 0);  // we process no server-opened streams
-    put_u16(&b, (uint16_t)code);
-    put_u16(&b, (uint16_t)n);
-    put_bytes(&b, detail, n);
-    if (c->out.off == c->out.len && SSL_write(c->ssl, b.data, (int)b.len) > 0) SSL_shutdown(c->ssl);
-    die("%s: %s from the server: %s", conn_name(c), ERROR_NAMES[code], detail);
+    dc_send_goaway(c->ssl, &c->out, code, detail);
+    dc_die("%s: %s from the server: %s", conn_name(c), DC_ERROR_NAMES[code], detail);
 }
 
 /// Ends the run for a failed TLS operation, saying why as precisely as OpenSSL knows.
 __attribute__((noreturn)) static void tls_failure(struct conn *c, const char *during, int ret) {
     int saved_errno = errno;
-    int err = SSL_get_error(c->ssl, ret);
-    long verify = SSL_get_verify_result(c->ssl);
-    const char *errors = openssl_errors();
     const char *hint = c->role == ROLE_SUBSCRIBER && c->state <= CS_AWAIT_HELLO
                            ? " (does the server allow this many connections? see its --max-connections)"
                            : "";
-    if (verify != X509_V_OK)
-        die("%s: certificate verification failed for the server %s (checked against the CA %s, for the %s "
-            "\"%s\"): %s",
-            conn_name(c), cfg.server, cfg.ca, cfg.verify_name_is_ip ? "IP address" : "name", cfg.verify_name,
-            X509_verify_cert_error_string(verify));
-    if (err == SSL_ERROR_ZERO_RETURN)
-        die("%s: the server closed the connection (close_notify) %s%s", conn_name(c), during, hint);
-    if (err == SSL_ERROR_SYSCALL && *errors == '\0')
-        die("%s: the connection to %s ended %s: %s%s", conn_name(c), cfg.server, during,
-            saved_errno ? strerror(saved_errno) : "unexpected end of stream", hint);
-    die("%s: TLS error %s with %s: %s%s", conn_name(c), during, cfg.server, *errors ? errors : "unknown",
-        c->state == CS_AWAIT_HELLO ? " (the server refused the connection after the handshake; is our "
-                                     "certificate from its CA and allowed by its policy?)"
-                                   : hint);
+    dc_tls_failure(c->ssl, &cfg, conn_name(c), during, ret, saved_errno, c->state == CS_AWAIT_HELLO, hint);
 }
 
 /// Registers the epoll interest the connection needs now, when it changed.
 static void update_interest(struct conn *c) {
     uint32_t want = c->state == CS_CONNECTING ? EPOLLOUT
                                               : EPOLLIN | (c->want_write || c->out.off < c->out.len ? EPOLLOUT : 0);
-    if (want == c->events) return;
-    struct epoll_event ev = {.events = want, .data.ptr = c};
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) != 0) die("epoll_ctl: %s", strerror(errno));
-    c->events = want;
+    dc_set_interest(epoll_fd, c->fd, c, &c->events, want);
 }
 
 /// Sends what `out` holds, as far as the socket takes it.
 static void flush(struct conn *c) {
-    c->want_write = 0;
-    while (c->out.off < c->out.len) {
-        int n = SSL_write(c->ssl, c->out.data + c->out.off, (int)(c->out.len - c->out.off));
-        if (n > 0) {
-            c->out.off += (size_t)n;
-            continue;
-        }
-        int err = SSL_get_error(c->ssl, n);
-        if (err == SSL_ERROR_WANT_WRITE) {
-            c->want_write = 1;
-            return;
-        }
-        if (err == SSL_ERROR_WANT_READ) return;  // retried at the next readable event
-        tls_failure(c, "while sending", n);
+    int ret;
+    switch (dc_flush(c->ssl, &c->out, &c->want_write, &ret)) {
+    case DC_IO_DONE:
+        dc_buf_clear(&c->out);
+        break;
+    case DC_IO_WAIT:
+        break;
+    case DC_IO_FAILED:
+        tls_failure(c, "while sending", ret);
     }
-    buf_clear(&c->out);
 }
 
 /// Queues a call's HEADERS (no deadline, no metadata) and its first MESSAGE
@@ -699,18 +339,9 @@ static void queue_call(struct conn *c, uint32_t stream_id, const char *path, con
                        int end_stream) {
     size_t size = protobuf_c_message_get_packed_size(request);
     if (size > c->peer_max_frame)
-        die("%s: RESOURCE_EXHAUSTED: a %zu-octet request exceeds the server's maximum frame size %u", conn_name(c),
+        dc_die("%s: RESOURCE_EXHAUSTED: a %zu-octet request exceeds the server's maximum frame size %u", conn_name(c),
             size, c->peer_max_frame);
-    size_t path_len = strlen(path);
-    struct buf *b = &c->out;
-    put_header(b, (uint32_t)(2 + path_len + 4 + 2), FT_HEADERS, 0, stream_id);
-    put_u16(b, (uint16_t)path_len);
-    put_bytes(b, path, path_len);
-    put_u32(b, 0);  // timeout_ms: none, as the Swift tool's calls
-    put_u16(b, 0);  // no metadata
-    put_header(b, (uint32_t)size, FT_MESSAGE, end_stream ? FLAG_END_STREAM : 0, stream_id);
-    buf_reserve(b, size);
-    b->len += protobuf_c_message_pack(request, b->data + b->len);
+    dc_queue_call(&c->out, stream_id, path, request, size, end_stream);
 }
 
 /// The admin connection opens a unary call; `call_done` or a failure ends it.
@@ -721,7 +352,7 @@ static void start_unary(struct conn *c, const char *path, const ProtobufCMessage
     c->responses = 0;
     queue_call(c, c->call_stream, path, request, 1);
     c->state = CS_IN_CALL;
-    c->started_ms = now_ms();
+    c->started_ms = dc_now_ms();
     flush(c);
     update_interest(c);
 }
@@ -739,7 +370,7 @@ static void start_subscription(struct conn *c) {
     request.start = &start;
     queue_call(c, SUBSCRIBE_STREAM, SUBSCRIBE_PATH, &request.base, 0);  // the stream stays open for acks
     c->state = CS_SUBSCRIBING;
-    c->started_ms = now_ms();  // the snapshot is awaited from here
+    c->started_ms = dc_now_ms();  // the snapshot is awaited from here
     flush(c);
 }
 
@@ -747,23 +378,8 @@ static void start_subscription(struct conn *c) {
 __attribute__((noreturn)) static void call_failed(struct conn *c, const char *what, uint16_t status,
                                                   const uint8_t *message, size_t message_len,
                                                   const uint8_t *details, size_t details_len) {
-    char extra[1024] = "";
-    size_t used = 0;
-    Gatehouse__V1__ErrorDetails *d =
-        details_len ? gatehouse__v1__error_details__unpack(NULL, details_len, details) : NULL;
-    if (d != NULL) {
-        if (*d->reason) used += (size_t)snprintf(extra, sizeof extra, " [reason %s", d->reason);
-        for (size_t i = 0; i < d->n_metadata && used < sizeof extra; i++)
-            used += (size_t)snprintf(extra + used, sizeof extra - used, "%s%s=%s", used ? ", " : " [",
-                                     d->metadata[i]->key, d->metadata[i]->value);
-        for (size_t i = 0; i < d->n_field_violations && used < sizeof extra; i++)
-            used += (size_t)snprintf(extra + used, sizeof extra - used, "%s%s: %s", used ? ", " : " [",
-                                     d->field_violations[i]->field, d->field_violations[i]->description);
-        if (used > 0 && used < sizeof extra - 1) strcat(extra, "]");
-        gatehouse__v1__error_details__free_unpacked(d, NULL);
-    }
-    die("%s: %s %s: %s (%u): %.*s%s", conn_name(c), what, status == 0 ? "ended" : "failed",
-        status <= 16 ? STATUS_NAMES[status] : "UNKNOWN", status, (int)message_len, (const char *)message, extra);
+    dc_call_failed(conn_name(c), what, status == 0 ? "ended" : "failed", status, message, message_len, details,
+                   details_len);
 }
 
 /// BenchFanout's state in a list of effective features: 0 or 1, -1 when absent.
@@ -776,7 +392,7 @@ static int bench_state(Gatehouse__V1__EffectiveFeature **features, size_t n) {
 /// Records that subscriber `c` has the awaited revision, with what its delta said of BenchFanout.
 static void got_awaited(struct conn *c, const struct arrival *a) {
     if (a->bench_enabled != awaited_enabled)
-        die("%s: the delta at r%llu %s, but the Set made it %s", conn_name(c), (unsigned long long)a->revision,
+        dc_die("%s: the delta at r%llu %s, but the Set made it %s", conn_name(c), (unsigned long long)a->revision,
             a->bench_enabled < 0 ? "does not list " FEATURE_NAME
                                  : (a->bench_enabled ? FEATURE_NAME " enabled" : FEATURE_NAME " disabled"),
             awaited_enabled ? "enabled" : "disabled");
@@ -789,14 +405,14 @@ static void got_awaited(struct conn *c, const struct arrival *a) {
 static void subscription_message(struct conn *c, const uint8_t *p, uint32_t len, double at_ms) {
     messages++;
     Gatehouse__V1__SubscribeResponse *m = gatehouse__v1__subscribe_response__unpack(NULL, len, p);
-    if (m == NULL) die("%s: a message on its subscription does not decode as SubscribeResponse", conn_name(c));
+    if (m == NULL) dc_die("%s: a message on its subscription does not decode as SubscribeResponse", conn_name(c));
     switch (m->message_case) {
     case GATEHOUSE__V1__SUBSCRIBE_RESPONSE__MESSAGE_SNAPSHOT: {
-        if (c->state != CS_SUBSCRIBING) die("%s: a second snapshot (r%llu) on its subscription", conn_name(c),
+        if (c->state != CS_SUBSCRIBING) dc_die("%s: a second snapshot (r%llu) on its subscription", conn_name(c),
                                             (unsigned long long)m->snapshot->revision);
         c->snapshot_enabled = bench_state(m->snapshot->features, m->snapshot->n_features);
         if (c->snapshot_enabled < 0)
-            die("%s: its snapshot at r%llu does not list %s (every component should have it)", conn_name(c),
+            dc_die("%s: its snapshot at r%llu does not list %s (every component should have it)", conn_name(c),
                 (unsigned long long)m->snapshot->revision, FEATURE_NAME);
         c->reached = m->snapshot->revision;
         c->state = CS_SUBSCRIBED;
@@ -805,10 +421,10 @@ static void subscription_message(struct conn *c, const uint8_t *p, uint32_t len,
     }
     case GATEHOUSE__V1__SUBSCRIBE_RESPONSE__MESSAGE_DELTA: {
         const Gatehouse__V1__Delta *d = m->delta;
-        if (c->state != CS_SUBSCRIBED) die("%s: a delta before its snapshot", conn_name(c));
+        if (c->state != CS_SUBSCRIBED) dc_die("%s: a delta before its snapshot", conn_name(c));
         // PROTOCOL.md 6.1: a base later than what this stream reached means a change was missed.
         if (d->base_revision > c->reached)
-            die("%s: the delta at r%llu has base r%llu, but this subscriber only reached r%llu (a change was "
+            dc_die("%s: the delta at r%llu has base r%llu, but this subscriber only reached r%llu (a change was "
                 "missed)",
                 conn_name(c), (unsigned long long)d->revision, (unsigned long long)d->base_revision,
                 (unsigned long long)c->reached);
@@ -822,51 +438,36 @@ static void subscription_message(struct conn *c, const uint8_t *p, uint32_t len,
         break;
     }
     case GATEHOUSE__V1__SUBSCRIBE_RESPONSE__MESSAGE_HEARTBEAT:
-        if (c->state != CS_SUBSCRIBED) die("%s: a heartbeat before its snapshot", conn_name(c));
+        if (c->state != CS_SUBSCRIBED) dc_die("%s: a heartbeat before its snapshot", conn_name(c));
         if (m->heartbeat->revision > c->reached) c->reached = m->heartbeat->revision;
         break;
     default:
-        die("%s: a SubscribeResponse with no message set", conn_name(c));
+        dc_die("%s: a SubscribeResponse with no message set", conn_name(c));
     }
     gatehouse__v1__subscribe_response__free_unpacked(m, NULL);
 }
 
 /// One server MESSAGE on the admin's open unary call: decode its response.
 static void admin_response(struct conn *c, const uint8_t *p, uint32_t len) {
-    if (++c->responses > 1) die("%s: more than one response to %s", conn_name(c), c->call_path);
-    if (strcmp(c->call_path, SET_PATH) == 0) {
+    if (++c->responses > 1) dc_die("%s: more than one response to %s", conn_name(c), c->call_path);
+    if (strcmp(c->call_path, DC_SET_PATH) == 0) {
         Gatehouse__V1__SetResponse *r = gatehouse__v1__set_response__unpack(NULL, len, p);
-        if (r == NULL) die("%s: the response to %s does not decode as SetResponse", conn_name(c), SET_PATH);
+        if (r == NULL) dc_die("%s: the response to %s does not decode as SetResponse", conn_name(c), DC_SET_PATH);
         c->set_revision = r->revision;
         gatehouse__v1__set_response__free_unpacked(r, NULL);
     } else {
         Gatehouse__V1__DefineFeatureResponse *r = gatehouse__v1__define_feature_response__unpack(NULL, len, p);
-        if (r == NULL) die("%s: the response to %s does not decode as DefineFeatureResponse", conn_name(c), DEFINE_PATH);
+        if (r == NULL)
+            dc_die("%s: the response to %s does not decode as DefineFeatureResponse", conn_name(c), DC_DEFINE_PATH);
         gatehouse__v1__define_feature_response__free_unpacked(r, NULL);
     }
 }
 
 /// The server's HELLO: exactly version 1, and its settings (only MAX_FRAME_SIZE matters here).
 static void server_hello(struct conn *c, const uint8_t *p, uint32_t len) {
-    if (c->state != CS_AWAIT_HELLO) protocol_failure(c, PROTOCOL_ERROR, "a second HELLO");
-    if (len < 5 || memcmp(p, "GHWP", 4) != 0) protocol_failure(c, PROTOCOL_ERROR, "HELLO magic is not GHWP");
-    uint32_t n = p[4], at = 5;
-    if (n < 1) protocol_failure(c, PROTOCOL_ERROR, "HELLO lists no version");
-    if (len < at + 2 * n + 1) protocol_failure(c, PROTOCOL_ERROR, "HELLO payload shorter than its fields");
-    if (n != 1 || get_u16(p + at) != PROTOCOL_VERSION)
-        protocol_failure(c, PROTOCOL_ERROR, "the server's HELLO must choose exactly version 1");
-    at += 2 * n;
-    uint32_t m = p[at++];
-    if (len != at + 6 * m)
-        protocol_failure(c, PROTOCOL_ERROR, "HELLO payload %s than its fields", len < at + 6 * m ? "shorter" : "longer");
-    c->peer_max_frame = PEER_DEFAULT_MAX_FRAME;
-    for (uint32_t i = 0; i < m; i++, at += 6) {
-        uint32_t value = get_u32(p + at + 2);
-        if (get_u16(p + at) != SETTING_MAX_FRAME_SIZE) continue;  // others do not matter here; unknown ids ignored
-        if (value < 16384 || value > 16777215)
-            protocol_failure(c, PROTOCOL_ERROR, "MAX_FRAME_SIZE %u outside 16384 … 16777215", value);
-        c->peer_max_frame = value;  // a repeated id takes its last value
-    }
+    if (c->state != CS_AWAIT_HELLO) protocol_failure(c, DC_PROTOCOL_ERROR, "a second HELLO");
+    struct dc_fault f;
+    if (dc_parse_server_hello(p, len, &c->peer_max_frame, &f)) protocol_failure(c, f.code, "%s", f.why);
     if (c->role == ROLE_ADMIN) {
         c->state = CS_READY;
     } else {
@@ -879,31 +480,22 @@ static void server_hello(struct conn *c, const uint8_t *p, uint32_t len) {
 /// Acts on one whole frame whose header passed check_header; `at_ms` is when it was read.
 static void handle_frame(struct conn *c, uint8_t type, uint8_t flags, uint32_t stream_id, const uint8_t *p,
                          uint32_t len, double at_ms) {
-    const char *name = FRAME_NAMES[type];
-    if (type == FT_HEADERS || type == FT_CANCEL) protocol_failure(c, PROTOCOL_ERROR, "%s is sent by clients only", name);
-    if (c->state == CS_AWAIT_HELLO && type != FT_HELLO && type != FT_GOAWAY)
-        protocol_failure(c, PROTOCOL_ERROR, "the server's first frame is %s, not HELLO", name);
+    const char *name = DC_FRAME_NAMES[type];
+    struct dc_fault f;
+    if (dc_check_frame_from_server(type, c->state == CS_AWAIT_HELLO, &f)) protocol_failure(c, f.code, "%s", f.why);
     switch (type) {
-    case FT_HELLO:
+    case DC_FT_HELLO:
         server_hello(c, p, len);
         return;
-    case FT_PING:
-        if (!(flags & FLAG_ACK)) {  // answer at once: ACK with the same 8 octets
-            put_header(&c->out, 8, FT_PING, FLAG_ACK, 0);
-            put_bytes(&c->out, p, 8);
+    case DC_FT_PING:
+        if (!(flags & DC_FLAG_ACK)) {  // answer at once: ACK with the same 8 octets
+            dc_queue_ping_ack(&c->out, p);
             flush(c);
         }
         return;
-    case FT_GOAWAY: {
-        if (len < 8) protocol_failure(c, PROTOCOL_ERROR, "GOAWAY payload shorter than its fields");
-        uint16_t code = get_u16(p + 4), debug_len = get_u16(p + 6);
-        if (len != 8u + debug_len)
-            protocol_failure(c, PROTOCOL_ERROR, "GOAWAY payload %s than its fields", len < 8u + debug_len ? "shorter" : "longer");
-        if (!valid_utf8(p + 8, debug_len)) protocol_failure(c, PROTOCOL_ERROR, "GOAWAY debug is not valid UTF-8");
-        die("%s: the server sent GOAWAY %s (%u): %.*s%s", conn_name(c), code <= 5 ? ERROR_NAMES[code] : "?", code,
-            (int)debug_len, (const char *)(p + 8),
-            c->state == CS_AWAIT_HELLO ? " (it refused our HELLO)" : " (it is leaving; the run cannot go on)");
-    }
+    case DC_FT_GOAWAY:
+        dc_goaway_from_server(p, len, conn_name(c), c->state == CS_AWAIT_HELLO, &f);  // returns only if malformed
+        protocol_failure(c, f.code, "%s", f.why);
     default:
         break;  // MESSAGE, TRAILERS
     }
@@ -911,57 +503,43 @@ static void handle_frame(struct conn *c, uint8_t type, uint8_t flags, uint32_t s
     // MESSAGE and TRAILERS belong to the admin's open call or to the subscription.
     int open = c->role == ROLE_ADMIN ? c->state == CS_IN_CALL && stream_id == c->call_stream
                                      : c->state >= CS_SUBSCRIBING && stream_id == SUBSCRIBE_STREAM;
-    if (!open) protocol_failure(c, PROTOCOL_ERROR, "%s on stream %u, which has no open call", name, stream_id);
+    if (!open) protocol_failure(c, DC_PROTOCOL_ERROR, "%s on stream %u, which has no open call", name, stream_id);
     const char *what = c->role == ROLE_ADMIN ? c->call_path : "its subscription (" SUBSCRIBE_PATH ")";
-    if (type == FT_MESSAGE) {
-        if (flags & FLAG_END_STREAM) protocol_failure(c, PROTOCOL_ERROR, "the server set END_STREAM on a MESSAGE");
+    if (type == DC_FT_MESSAGE) {
+        if (flags & DC_FLAG_END_STREAM)
+            protocol_failure(c, DC_PROTOCOL_ERROR, "the server set END_STREAM on a MESSAGE");
         if (c->role == ROLE_ADMIN) admin_response(c, p, len);
         else subscription_message(c, p, len, at_ms);
         return;
     }
     // TRAILERS: status 2, message str16, details bytes32.
-    if (len < 8) protocol_failure(c, PROTOCOL_ERROR, "TRAILERS payload shorter than its fields");
-    uint16_t status = get_u16(p), message_len = get_u16(p + 2);
-    if (len < 8u + message_len) protocol_failure(c, PROTOCOL_ERROR, "TRAILERS payload shorter than its fields");
-    uint32_t details_len = get_u32(p + 4 + message_len);
-    if ((uint64_t)len != 8u + (uint64_t)message_len + details_len)
-        protocol_failure(c, PROTOCOL_ERROR, "TRAILERS payload %s than its fields",
-                         (uint64_t)len < 8u + (uint64_t)message_len + details_len ? "shorter" : "longer");
-    if (!valid_utf8(p + 4, message_len)) protocol_failure(c, PROTOCOL_ERROR, "TRAILERS message is not valid UTF-8");
+    uint16_t status, message_len;
+    uint32_t details_len;
+    if (dc_parse_trailers(p, len, &status, &message_len, &details_len, &f)) protocol_failure(c, f.code, "%s", f.why);
     // A subscription lasts as long as the run: any TRAILERS, even OK, ends it too early.
     if (status != 0 || c->role == ROLE_SUBSCRIBER)
         call_failed(c, what, status, p + 4, message_len, p + 8 + message_len, details_len);
-    if (c->responses != 1) die("%s: the server answered %s OK without a response", conn_name(c), c->call_path);
+    if (c->responses != 1) dc_die("%s: the server answered %s OK without a response", conn_name(c), c->call_path);
     c->state = CS_READY;
     c->acked_ms = at_ms;
 }
 
 /// Checks the 10 header octets alone, before any payload, in PROTOCOL.md's order.
 static void check_header(struct conn *c, uint32_t len, uint8_t type, uint8_t flags, uint32_t stream_id) {
-    if (len > OUR_MAX_FRAME_SIZE)
-        protocol_failure(c, FRAME_SIZE_ERROR, "frame length %u exceeds our maximum %u", len, OUR_MAX_FRAME_SIZE);
-    if (type > FT_GOAWAY) protocol_failure(c, PROTOCOL_ERROR, "unknown frame type 0x%02x", type);
-    const char *name = FRAME_NAMES[type];
-    int connection_frame = type == FT_HELLO || type == FT_PING || type == FT_GOAWAY;
-    if (stream_id & 0x80000000u) protocol_failure(c, PROTOCOL_ERROR, "%s stream id has the high bit set", name);
-    if (connection_frame && stream_id != 0) protocol_failure(c, PROTOCOL_ERROR, "%s on stream %u, must be 0", name, stream_id);
-    if (!connection_frame && stream_id == 0) protocol_failure(c, PROTOCOL_ERROR, "%s on stream 0", name);
-    if (flags & ~DEFINED_FLAGS[type])
-        protocol_failure(c, PROTOCOL_ERROR, "%s has undefined flag bits 0x%02x", name, flags & ~DEFINED_FLAGS[type]);
-    if (type == FT_PING && len != 8) protocol_failure(c, PROTOCOL_ERROR, "PING payload is %u octets, must be 8", len);
-    if (type == FT_CANCEL && len != 0) protocol_failure(c, PROTOCOL_ERROR, "CANCEL carries no payload");
+    struct dc_fault f;
+    if (dc_check_header(len, type, flags, stream_id, &f)) protocol_failure(c, f.code, "%s", f.why);
 }
 
 /// Handles every whole frame in p[0, n); returns how many octets that consumed.
 static size_t handle_frames(struct conn *c, const uint8_t *p, size_t n, double at_ms) {
     size_t at = 0;
-    while (n - at >= HEADER_LEN) {
+    while (n - at >= DC_HEADER_LEN) {
         const uint8_t *h = p + at;
-        uint32_t len = get_u32(h), stream_id = get_u32(h + 6);
+        uint32_t len = dc_get_u32(h), stream_id = dc_get_u32(h + 6);
         check_header(c, len, h[4], h[5], stream_id);
-        if (n - at < HEADER_LEN + (size_t)len) break;
-        at += HEADER_LEN + len;
-        handle_frame(c, h[4], h[5], stream_id, h + HEADER_LEN, len, at_ms);
+        if (n - at < DC_HEADER_LEN + (size_t)len) break;
+        at += DC_HEADER_LEN + len;
+        handle_frame(c, h[4], h[5], stream_id, h + DC_HEADER_LEN, len, at_ms);
     }
     return at;
 }
@@ -969,18 +547,18 @@ static size_t handle_frames(struct conn *c, const uint8_t *p, size_t n, double a
 /// Octets just read into `scratch`: frames are handled straight from there;
 /// only a frame cut by the read is kept in the connection's own buffer.
 static void received(struct conn *c, size_t n, double at_ms) {
-    struct buf *b = &c->in;
+    struct dc_buf *b = &c->in;
     if (b->off == b->len) {
         size_t used = handle_frames(c, scratch, n, at_ms);
         if (used < n) {
             b->off = b->len = 0;
-            put_bytes(b, scratch + used, n - used);
+            dc_put_bytes(b, scratch + used, n - used);
         }
         return;
     }
-    put_bytes(b, scratch, n);
+    dc_put_bytes(b, scratch, n);
     b->off += handle_frames(c, b->data + b->off, b->len - b->off, at_ms);
-    if (b->off == b->len) buf_clear(b);
+    if (b->off == b->len) dc_buf_clear(b);
 }
 
 /// Reads what has arrived and handles it; `at_ms` is when epoll reported it.
@@ -1000,35 +578,18 @@ static void read_available(struct conn *c, double at_ms) {
             return;
         }
         if (err == SSL_ERROR_ZERO_RETURN && c->in.off < c->in.len)
-            protocol_failure(c, PROTOCOL_ERROR, "the connection ended inside a frame");
+            protocol_failure(c, DC_PROTOCOL_ERROR, "the connection ended inside a frame");
         tls_failure(c, c->state == CS_AWAIT_HELLO ? "before its HELLO" : "while reading", n);
     }
 }
 
 /// The TLS handshake as far as the socket lets it go; then our HELLO.
 static void handshake(struct conn *c, double at_ms) {
-    int r = SSL_connect(c->ssl);
-    if (r != 1) {
-        int err = SSL_get_error(c->ssl, r);
-        if (err == SSL_ERROR_WANT_READ) c->want_write = 0;
-        else if (err == SSL_ERROR_WANT_WRITE) c->want_write = 1;
-        else tls_failure(c, "during the TLS handshake", r);
-        return;
-    }
-    c->want_write = 0;
-    const unsigned char *proto;
-    unsigned int proto_len;
-    SSL_get0_alpn_selected(c->ssl, &proto, &proto_len);
-    if (proto_len != strlen(ALPN_ID) || memcmp(proto, ALPN_ID, proto_len) != 0)
-        die("%s: the server did not select ALPN %s", conn_name(c), ALPN_ID);
-    // HELLO: magic, one version (1), one setting (MAX_FRAME_SIZE).
-    put_header(&c->out, 4 + 1 + 2 + 1 + 6, FT_HELLO, 0, 0);
-    put_bytes(&c->out, "GHWP", 4);
-    put_u8(&c->out, 1);
-    put_u16(&c->out, PROTOCOL_VERSION);
-    put_u8(&c->out, 1);
-    put_u16(&c->out, SETTING_MAX_FRAME_SIZE);
-    put_u32(&c->out, OUR_MAX_FRAME_SIZE);
+    int ret;
+    enum dc_io step = dc_handshake(c->ssl, &c->want_write, &ret, conn_name(c));
+    if (step == DC_IO_FAILED) tls_failure(c, "during the TLS handshake", ret);
+    if (step == DC_IO_WAIT) return;
+    dc_queue_hello(&c->out);
     c->state = CS_AWAIT_HELLO;
     flush(c);
     read_available(c, at_ms);
@@ -1037,10 +598,7 @@ static void handshake(struct conn *c, double at_ms) {
 /// One epoll event for a connection, reported at `at_ms`.
 static void on_event(struct conn *c, double at_ms) {
     if (c->state == CS_CONNECTING) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-        if (err != 0) die("%s: cannot connect to %s: %s", conn_name(c), cfg.server, strerror(err));
+        dc_check_connected(c->fd, &cfg, conn_name(c));
         c->state = CS_HANDSHAKING;
         handshake(c, at_ms);
     } else if (c->state == CS_HANDSHAKING) {
@@ -1058,38 +616,25 @@ static void open_connection(struct conn *c, enum role role, int index) {
     c->role = role;
     c->index = index;
     c->next_stream_id = 1;
-    c->peer_max_frame = PEER_DEFAULT_MAX_FRAME;
+    c->peer_max_frame = DC_PEER_DEFAULT_MAX_FRAME;
     c->fd = socket(cfg.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
-        die("%s: socket: %s%s", conn_name(c), strerror(errno),
+        dc_die("%s: socket: %s%s", conn_name(c), strerror(errno),
             errno == EMFILE ? " (the file-descriptor limit is too low: ulimit -n)" : "");
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // no Nagle: every frame goes out at once
-    c->ssl = SSL_new(tls);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) die("SSL_new: %s", openssl_errors());
+    dc_no_delay(c->fd);  // every frame goes out at once
+    c->ssl = dc_new_ssl(tls, c->fd, &cfg);
     SSL_set_app_data(c->ssl, c);
-    SSL_set_connect_state(c->ssl);
-    if (!cfg.verify_name_is_ip && SSL_set_tlsext_host_name(c->ssl, cfg.verify_name) != 1)  // SNI: names only
-        die("SNI: %s", openssl_errors());
     // Subscribers resume the latest session one of them received, as the
     // Swift tool's shared client context does (its first batch cannot).
     if (role == ROLE_SUBSCRIBER && cached_session != NULL) SSL_set_session(c->ssl, cached_session);
     c->state = CS_CONNECTING;
-    c->started_ms = now_ms();
-    if (connect(c->fd, (struct sockaddr *)&cfg.addr, cfg.addr_len) != 0 && errno != EINPROGRESS)
-        die("%s: cannot connect to %s: %s", conn_name(c), cfg.server, strerror(errno));
-    c->events = EPOLLOUT;  // writable once connected (or failed)
-    struct epoll_event ev = {.events = c->events, .data.ptr = c};
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) != 0) die("epoll_ctl: %s", strerror(errno));
+    c->started_ms = dc_now_ms();
+    dc_start_connect(epoll_fd, c->fd, &cfg, c, &c->events, conn_name(c));
 }
 
 /// close_notify (best effort, not waiting for the server's), then close.
 static void close_connection(struct conn *c) {
-    SSL_shutdown(c->ssl);
-    SSL_free(c->ssl);
-    close(c->fd);  // also leaves the epoll set
-    free(c->in.data);
-    free(c->out.data);
+    dc_close(c->ssl, c->fd, &c->in, &c->out);
 }
 
 // ---------------------------------------------------------------------------
@@ -1106,39 +651,13 @@ static int new_session(SSL *ssl, SSL_SESSION *session) {
     return 1;
 }
 
-/// The client context: TLS 1.3, our certificate and key, the server verified
-/// against the CA bundle and for the name (or IP) it was dialled by, ALPN gatehouse/1.
+/// The client context (driver_common's), plus: sessions kept for resumption
+/// by new_session, not OpenSSL's internal cache, and 10,000 idle connections
+/// should not each pin OpenSSL's 2 × 16 KiB of buffers.
 static void tls_setup(void) {
-    tls = SSL_CTX_new(TLS_client_method());
-    if (tls == NULL) die("cannot create a TLS context: %s", openssl_errors());
-    SSL_CTX_set_min_proto_version(tls, TLS1_3_VERSION);
-    if (SSL_CTX_load_verify_locations(tls, cfg.ca, NULL) != 1)
-        die("cannot load the CA bundle %s: %s", cfg.ca, openssl_errors());
-    if (SSL_CTX_use_certificate_chain_file(tls, cfg.certificate) != 1)
-        die("cannot load the client certificate %s: %s", cfg.certificate, openssl_errors());
-    if (SSL_CTX_use_PrivateKey_file(tls, cfg.key, SSL_FILETYPE_PEM) != 1)
-        die("cannot load the private key %s: %s", cfg.key, openssl_errors());
-    if (SSL_CTX_check_private_key(tls) != 1)
-        die("the key %s does not match the certificate %s: %s", cfg.key, cfg.certificate, openssl_errors());
-    SSL_CTX_set_verify(tls, SSL_VERIFY_PEER, NULL);
-    X509_VERIFY_PARAM *param = SSL_CTX_get0_param(tls);
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    int ok = cfg.verify_name_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, cfg.verify_name)
-                                   : X509_VERIFY_PARAM_set1_host(param, cfg.verify_name, 0);
-    if (ok != 1) die("cannot check the server certificate for \"%s\": %s", cfg.verify_name, openssl_errors());
-    static const unsigned char alpn[] = "\x0b" ALPN_ID;
-    if (SSL_CTX_set_alpn_protos(tls, alpn, sizeof alpn - 1) != 0)  // 0 is success here
-        die("cannot set ALPN: %s", openssl_errors());
-    // Sessions for resumption are kept by new_session, not OpenSSL's internal cache.
+    tls = dc_tls_client_context(&cfg, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(tls, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(tls, new_session);
-    // SSL_write may send part of a buffer, and the buffer may move between
-    // retries; 10,000 idle connections should not each pin OpenSSL's 2 × 16 KiB.
-    SSL_CTX_set_mode(tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-    // Read whatever the socket holds in one read(); records left inside
-    // OpenSSL are found with SSL_has_pending.
-    SSL_CTX_set_read_ahead(tls, 1);
-    SSL_CTX_set_options(tls, SSL_OP_NO_RENEGOTIATION);
 }
 
 // ---------------------------------------------------------------------------
@@ -1157,16 +676,16 @@ static void loop_once(double timeout_ms) {
     int k = epoll_wait(epoll_fd, events, 4096, timeout_ms < 0 ? 0 : (int)(timeout_ms + 0.999));
     if (k < 0) {
         if (errno == EINTR) return;
-        die("epoll_wait: %s", strerror(errno));
+        dc_die("epoll_wait: %s", strerror(errno));
     }
-    double at_ms = now_ms();
+    double at_ms = dc_now_ms();
     for (int i = 0; i < k; i++) on_event(events[i].data.ptr, at_ms);
 }
 
 /// Keeps every connection served (PINGs, heartbeats) for `ms`.
 static void run_for(double ms) {
-    double until = now_ms() + ms;
-    for (double now = now_ms(); now < until; now = now_ms()) loop_once(until - now);
+    double until = dc_now_ms() + ms;
+    for (double now = dc_now_ms(); now < until; now = dc_now_ms()) loop_once(until - now);
 }
 
 /// The admin connection: connected, TLS done, HELLOs exchanged.
@@ -1174,8 +693,8 @@ static void admin_connect(struct conn *admin) {
     open_connection(admin, ROLE_ADMIN, -1);
     while (admin->state != CS_READY) {
         loop_once(100);
-        if (now_ms() - admin->started_ms > CONNECT_TIMEOUT_MS)
-            die("admin connection: TLS and HELLO did not complete in %.0f s", CONNECT_TIMEOUT_MS / 1000);
+        if (dc_now_ms() - admin->started_ms > CONNECT_TIMEOUT_MS)
+            dc_die("admin connection: TLS and HELLO did not complete in %.0f s", CONNECT_TIMEOUT_MS / 1000);
     }
 }
 
@@ -1185,8 +704,8 @@ static double admin_call(struct conn *admin, const char *path, const ProtobufCMe
     start_unary(admin, path, request);
     while (admin->state == CS_IN_CALL) {
         loop_once(100);
-        if (admin->state == CS_IN_CALL && now_ms() - admin->started_ms > CALL_STALL_MS)
-            die("admin connection: no answer to %s in %.0f s", path, CALL_STALL_MS / 1000);
+        if (admin->state == CS_IN_CALL && dc_now_ms() - admin->started_ms > CALL_STALL_MS)
+            dc_die("admin connection: no answer to %s in %.0f s", path, CALL_STALL_MS / 1000);
     }
     return admin->acked_ms;
 }
@@ -1201,7 +720,7 @@ static void define_feature(struct conn *admin) {
     Gatehouse__V1__DefineFeatureRequest define = GATEHOUSE__V1__DEFINE_FEATURE_REQUEST__INIT;
     define.feature = &feature;
     define.reason = "load generator setup";
-    admin_call(admin, DEFINE_PATH, &define.base);
+    admin_call(admin, DC_DEFINE_PATH, &define.base);
 }
 
 /// Features/Set: BenchFanout at component scope bench-fanout, as the Swift
@@ -1223,8 +742,8 @@ static double set_feature(struct conn *admin, int enabled) {
     set.changes = changes;
     set.reason = SET_REASON;
     admin->set_revision = 0;
-    double acked = admin_call(admin, SET_PATH, &set.base);
-    if (admin->set_revision == 0) die("admin connection: the SetResponse names no revision");
+    double acked = admin_call(admin, DC_SET_PATH, &set.base);
+    if (admin->set_revision == 0) dc_die("admin connection: the SetResponse names no revision");
     return acked;
 }
 
@@ -1233,45 +752,33 @@ static double set_feature(struct conn *admin, int enabled) {
 static void connect_subscribers(struct conn *subs, int count) {
     in_flight = snapshots = resumed = 0;
     int next = 0;
-    double last_check = now_ms(), all_opened = 0;
+    double last_check = dc_now_ms(), all_opened = 0;
     while (snapshots < count) {
         while (next < count && in_flight < opt.connect_concurrency) {
             open_connection(&subs[next], ROLE_SUBSCRIBER, next);
             next++;
             in_flight++;
         }
-        if (next == count && all_opened == 0) all_opened = now_ms();
+        if (next == count && all_opened == 0) all_opened = dc_now_ms();
         loop_once(100);
-        double now = now_ms();
+        double now = dc_now_ms();
         if (now - last_check < 1000) continue;
         last_check = now;
         for (int i = 0; i < next; i++) {
             const struct conn *c = &subs[i];
             if (c->state < CS_SUBSCRIBING && now - c->started_ms > CONNECT_TIMEOUT_MS)
-                die("%s: TLS and HELLO did not complete in %.0f s (server overloaded, or at its --max-connections?)",
+                dc_die("%s: TLS and HELLO did not complete in %.0f s (server overloaded, or at its --max-connections?)",
                     conn_name(c), CONNECT_TIMEOUT_MS / 1000);
             if (c->state == CS_SUBSCRIBING && now - c->started_ms > ARRIVAL_TIMEOUT_MS)
-                die("%s: no snapshot %.0f s after subscribing (%d of %d subscribers have theirs)", conn_name(c),
+                dc_die("%s: no snapshot %.0f s after subscribing (%d of %d subscribers have theirs)", conn_name(c),
                     ARRIVAL_TIMEOUT_MS / 1000, snapshots, count);
         }
     }
     // Every snapshot must show BenchFanout alike: the rounds flip that one state.
     for (int i = 1; i < count; i++)
         if (subs[i].snapshot_enabled != subs[0].snapshot_enabled)
-            die("subscribers s0 and s%d see %s differently in their snapshots; is another writer changing it?", i,
+            dc_die("subscribers s0 and s%d see %s differently in their snapshots; is another writer changing it?", i,
                 FEATURE_NAME);
-}
-
-static int compare_doubles(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/// As ToggleBenchmark.percentile: sorted[min(n - 1, Int(n * p))].
-static double percentile(const double *sorted, size_t n, double p) {
-    if (n == 0) return 0;
-    size_t i = (size_t)((double)n * p);
-    return sorted[i < n - 1 ? i : n - 1];
 }
 
 /// Raises the soft file-descriptor limit to what `most` connections need, or
@@ -1279,31 +786,32 @@ static double percentile(const double *sorted, size_t n, double p) {
 static void raise_file_limit(int most) {
     rlim_t need = (rlim_t)most + 64;  // one per connection, the admin's, epoll, stdio, config and /proc reads
     struct rlimit files;
-    if (getrlimit(RLIMIT_NOFILE, &files) != 0) die("getrlimit: %s", strerror(errno));
+    if (getrlimit(RLIMIT_NOFILE, &files) != 0) dc_die("getrlimit: %s", strerror(errno));
     if (files.rlim_cur >= need) return;
     if (files.rlim_max != RLIM_INFINITY && files.rlim_max < need)
-        die("%d subscribers need about %llu file descriptors, but this process may open at most %llu (hard limit "
+        dc_die("%d subscribers need about %llu file descriptors, but this process may open at most %llu (hard limit "
             "of RLIMIT_NOFILE): raise it (e.g. `ulimit -n %llu` in the shell, as root if need be) or lower --counts",
             most, (unsigned long long)need, (unsigned long long)files.rlim_max, (unsigned long long)need);
     files.rlim_cur = need;
     if (setrlimit(RLIMIT_NOFILE, &files) != 0)
-        die("cannot raise the file-descriptor limit to %llu: %s", (unsigned long long)need, strerror(errno));
+        dc_die("cannot raise the file-descriptor limit to %llu: %s", (unsigned long long)need, strerror(errno));
 }
 
 int main(int argc, char **argv) {
+    dc_program = "subscriber_driver";
     parse_options(argc, argv);
     signal(SIGPIPE, SIG_IGN);  // a server that goes away is reported by OpenSSL, not by a signal
-    load_config();
-    if (opt.server_pid && process_cpu_seconds(opt.server_pid) < 0)
-        die("cannot read /proc/%ld/stat: no such process?", opt.server_pid);
+    dc_load_config(&cfg, opt.config_path);
+    if (opt.server_pid && dc_process_cpu_seconds(opt.server_pid) < 0)
+        dc_die("cannot read /proc/%ld/stat: no such process?", opt.server_pid);
     int most = 0;
     for (int i = 0; i < opt.n_counts; i++)
         if (opt.counts[i] > most) most = opt.counts[i];
     raise_file_limit(most);
     tls_setup();
-    resolve_server();
+    dc_resolve_server(&cfg);
     epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_fd < 0) die("epoll_create1: %s", strerror(errno));
+    if (epoll_fd < 0) dc_die("epoll_create1: %s", strerror(errno));
 
     struct conn admin;
     admin_connect(&admin);
@@ -1319,22 +827,22 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     size_t max_samples = (size_t)most * (size_t)opt.rounds;
-    double *from_ack = xrealloc(NULL, max_samples * sizeof *from_ack);
-    double *from_send = xrealloc(NULL, max_samples * sizeof *from_send);
-    arrival_ms = xrealloc(NULL, (size_t)most * sizeof *arrival_ms);
+    double *from_ack = dc_xrealloc(NULL, max_samples * sizeof *from_ack);
+    double *from_send = dc_xrealloc(NULL, max_samples * sizeof *from_send);
+    arrival_ms = dc_xrealloc(NULL, (size_t)most * sizeof *arrival_ms);
     for (int k = 0; k < opt.n_counts; k++) {
         int count = opt.counts[k];
         long rss_before = opt.server_pid ? process_rss_kib(opt.server_pid) : -1;
         struct conn *subs = calloc((size_t)count, sizeof *subs);
-        if (subs == NULL) die("out of memory");
-        double connect_start = now_ms();
+        if (subs == NULL) dc_die("out of memory");
+        double connect_start = dc_now_ms();
         connect_subscribers(subs, count);
-        double connect_seconds = (now_ms() - connect_start) / 1000;
+        double connect_seconds = (dc_now_ms() - connect_start) / 1000;
         run_for(SETTLE_MS);
         long rss_after = opt.server_pid ? process_rss_kib(opt.server_pid) : -1;
 
-        double server_before = opt.server_pid ? process_cpu_seconds(opt.server_pid) : -1;
-        double own_before = own_cpu_seconds();
+        double server_before = opt.server_pid ? dc_process_cpu_seconds(opt.server_pid) : -1;
+        double own_before = dc_own_cpu_seconds();
         uint64_t messages_before = messages;
         size_t samples = 0;
         int enabled = subs[0].snapshot_enabled;
@@ -1343,7 +851,7 @@ int main(int argc, char **argv) {
             awaited_revision = 0;  // unknown until the Set is acked; deltas wait in each subscriber's `recent`
             awaited_enabled = enabled;
             arrived = 0;
-            double sent = now_ms();
+            double sent = dc_now_ms();
             double acked = set_feature(&admin, enabled);
             awaited_revision = admin.set_revision;
             for (int i = 0; i < count; i++) {  // deltas that came before the ack
@@ -1352,11 +860,11 @@ int main(int argc, char **argv) {
                     if (c->recent[j].revision == awaited_revision) got_awaited(c, &c->recent[j]);
             }
             while (arrived < count) {
-                double left = acked + ARRIVAL_TIMEOUT_MS - now_ms();
+                double left = acked + ARRIVAL_TIMEOUT_MS - dc_now_ms();
                 if (left <= 0) {
                     int missing = 0;
                     while (subs[missing].arrived_revision == awaited_revision) missing++;
-                    die("round %d of %d subscribers: only %d had the delta at r%llu %.0f s after the Set's ack "
+                    dc_die("round %d of %d subscribers: only %d had the delta at r%llu %.0f s after the Set's ack "
                         "(s%d has not: it reached r%llu)",
                         round + 1, count, arrived, (unsigned long long)awaited_revision, ARRIVAL_TIMEOUT_MS / 1000,
                         missing, (unsigned long long)subs[missing].reached);
@@ -1371,12 +879,12 @@ int main(int argc, char **argv) {
             run_for(ROUND_PAUSE_MS);
         }
         awaited_revision = 0;
-        double server_after = opt.server_pid ? process_cpu_seconds(opt.server_pid) : -1;
-        double own_after = own_cpu_seconds();
+        double server_after = opt.server_pid ? dc_process_cpu_seconds(opt.server_pid) : -1;
+        double own_after = dc_own_cpu_seconds();
         uint64_t received_messages = messages - messages_before;
 
-        qsort(from_ack, samples, sizeof *from_ack, compare_doubles);
-        qsort(from_send, samples, sizeof *from_send, compare_doubles);
+        qsort(from_ack, samples, sizeof *from_ack, dc_compare_doubles);
+        qsort(from_send, samples, sizeof *from_send, dc_compare_doubles);
         char rss[32] = "-", server_cpu[32] = "-", own_cpu[32] = "-";
         if (rss_before >= 0 && rss_after >= 0)
             snprintf(rss, sizeof rss, "%.1f", (double)(rss_after - rss_before) / count);
@@ -1385,8 +893,8 @@ int main(int argc, char **argv) {
         if (received_messages > 0)
             snprintf(own_cpu, sizeof own_cpu, "%.1f", (own_after - own_before) * 1e6 / (double)received_messages);
         printf("%-13d%9.1f  %-20s%6.1f / %6.1f / %6.1f  %16.1f  %-22s%s\n", count, connect_seconds, rss,
-               percentile(from_ack, samples, 0.50), percentile(from_ack, samples, 0.99), from_ack[samples - 1],
-               percentile(from_send, samples, 0.99), server_cpu, own_cpu);
+               dc_percentile(from_ack, samples, 0.50), dc_percentile(from_ack, samples, 0.99), from_ack[samples - 1],
+               dc_percentile(from_send, samples, 0.99), server_cpu, own_cpu);
         fflush(stdout);
         fprintf(stderr,
                 "subscriber_driver: %d subscribers: %d TLS sessions resumed, %llu messages received in %d rounds, "
