@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import re
 import resource
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 import gatehouse_wire as wire
-from conftest import REPO
+import c_drivers
+from c_drivers import driver_fixture, other_ca_cert, write_config  # noqa: F401 (fixtures)
 
-BUILD = REPO / "Benchmarks" / "SubscriberDriver" / "build.sh"
 HEADER = ("subscribers  connect s  RSS KiB/subscriber  p50/p99/max ms from ack  p99 ms from send  "
           "server CPU ms/change  driver CPU µs/message")
 NUM = r"(-?\d+\.\d)"
@@ -33,29 +30,11 @@ HISTORY = "/gatehouse.v1.Features/History"
 GET = "/gatehouse.v1.Features/Get"
 
 
-@pytest.fixture(scope="module")
-def driver() -> Path:
-    """The driver binary, built (or found up to date) by build.sh."""
-    if shutil.which("cc") is None:
-        pytest.skip("no C compiler (cc) on this machine")
-    built = subprocess.run([str(BUILD)], capture_output=True, text=True, timeout=600)
-    assert built.returncode == 0, f"build.sh failed ({built.returncode}):\n{built.stdout}\n{built.stderr}"
-    assert "warning" not in built.stderr, f"the driver compiles with warnings:\n{built.stderr}"
-    path = Path(built.stdout.strip().splitlines()[-1])
-    assert path.is_file(), f"build.sh printed {path!r}, which is not a file"
-    return path
-
-
-def write_config(path: Path, conf: dict, **changes: str) -> Path:
-    """A client config like the server's admin.conf, with some keys replaced or added."""
-    values = {**{k: conf[k] for k in ("server", "ca", "certificate", "key")}, **changes}
-    path.write_text("# test config\n" + "".join(f"{k}: {v}\n" for k, v in values.items()))
-    return path
+driver = driver_fixture("SubscriberDriver")
 
 
 def run_driver(driver: Path, config: Path, *args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(driver), "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=180, **kw)
+    return c_drivers.run_driver(driver, config, *args, timeout=180, **kw)
 
 
 def unary(server, path: str, request, response_type):
@@ -118,21 +97,6 @@ def test_driver_measures_and_its_subscribers_are_real(driver, fresh_server, pb):
     assert overrides[0].WhichOneof("enabled_present") == "enabled" and not overrides[0].enabled
     assert overrides[0].revision == last
     fresh_server.assert_alive()
-
-
-@pytest.fixture(scope="module")
-def other_ca_cert(tmp_path_factory) -> Path:
-    """A freshly made CA certificate that did not sign the server's certificate."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl CLI not installed")
-    d: Path = tmp_path_factory.mktemp("subscriber-driver-other-ca")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Not The Gatehouse CA",
-                    "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-                   check=True, capture_output=True, cwd=d)
-    return d / "ca.crt"
 
 
 def test_driver_refuses_a_server_certificate_that_does_not_verify(driver, server, other_ca_cert, tmp_path):

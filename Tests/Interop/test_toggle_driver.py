@@ -9,43 +9,18 @@ certificate does not verify, saying so.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
 import gatehouse_wire as wire
-from conftest import REPO
+from c_drivers import driver_fixture, other_ca_cert, run_driver, write_config  # noqa: F401 (fixtures)
 
-BUILD = REPO / "Benchmarks" / "ToggleDriver" / "build.sh"
 HEADER = "writers  toggles/s   p50 ms   p99 ms   server CPU µs/toggle   driver CPU µs/toggle"
 ROW = re.compile(r"^(\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+|-)\s+(\d+)$")
 GET = "/gatehouse.v1.Features/Get"
 
 
-@pytest.fixture(scope="module")
-def driver() -> Path:
-    """The driver binary, built (or found up to date) by build.sh."""
-    if shutil.which("cc") is None:
-        pytest.skip("no C compiler (cc) on this machine")
-    built = subprocess.run([str(BUILD)], capture_output=True, text=True, timeout=600)
-    assert built.returncode == 0, f"build.sh failed ({built.returncode}):\n{built.stdout}\n{built.stderr}"
-    path = Path(built.stdout.strip().splitlines()[-1])
-    assert path.is_file(), f"build.sh printed {path!r}, which is not a file"
-    return path
-
-
-def write_config(path: Path, conf: dict, **changes: str) -> Path:
-    """A client config like the server's admin.conf, with some keys replaced or added."""
-    values = {**{k: conf[k] for k in ("server", "ca", "certificate", "key")}, **changes}
-    path.write_text("# test config\n" + "".join(f"{k}: {v}\n" for k, v in values.items()))
-    return path
-
-
-def run_driver(driver: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(driver), "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=120)
+driver = driver_fixture("ToggleDriver")
 
 
 def test_driver_measures_and_its_writes_land(driver, fresh_server, pb):
@@ -80,21 +55,6 @@ def test_driver_measures_and_its_writes_land(driver, fresh_server, pb):
     assert w0.reason == "benchmark"
     assert w0.revision > 0
     fresh_server.assert_alive()
-
-
-@pytest.fixture(scope="module")
-def other_ca_cert(tmp_path_factory) -> Path:
-    """A freshly made CA certificate that did not sign the server's certificate."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl CLI not installed")
-    d: Path = tmp_path_factory.mktemp("driver-other-ca")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=Not The Gatehouse CA",
-                    "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-                   check=True, capture_output=True, cwd=d)
-    return d / "ca.crt"
 
 
 @pytest.mark.parametrize("trust", ["another CA", "the server's own certificate"])
