@@ -155,6 +155,10 @@ class Server:
         return self.proc.returncode
 
 
+# Every server process started, so that none outlives the session (see the fixture below).
+_started: list[subprocess.Popen] = []
+
+
 def start_server(binary: Path, data_dir: Path, extra_args: tuple[str, ...] = ()) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = data_dir.parent / f"{data_dir.name}.stderr.log"
@@ -162,6 +166,7 @@ def start_server(binary: Path, data_dir: Path, extra_args: tuple[str, ...] = ())
     proc = subprocess.Popen(
         [str(binary), "serve", "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", *extra_args],
         stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+    _started.append(proc)
     stderr.close()
     lines: list[str] = []
     found: dict[str, object] = {}
@@ -201,6 +206,22 @@ def start_server(binary: Path, data_dir: Path, extra_args: tuple[str, ...] = ())
         time.sleep(0.05)
     conf = yaml.safe_load(conf_path.read_text())
     return Server(proc, data_dir, host, port, conf_path, conf, lines, stderr_path)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_outlives_the_session():
+    """Kills any server still running when the session ends.
+
+    Fixtures and tests stop the servers they start, but one whose setup fails
+    after `start_server` (a gatectl step, an assertion) never reaches its
+    teardown, and its server would keep running, holding a port and CPU,
+    after pytest exits.
+    """
+    yield
+    for proc in _started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")
