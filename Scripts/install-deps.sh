@@ -6,14 +6,18 @@
 # Idempotent and quiet when everything is already there.
 #
 #   Scripts/install-deps.sh            # build and test needs
-#   Scripts/install-deps.sh --runtime  # only what `gatehouse serve` needs to build
+#   Scripts/install-deps.sh --runtime    # only what `gatehouse serve` needs to build
+#   Scripts/install-deps.sh --c-drivers  # only what the C benchmark drivers need (Benchmarks/DriverCommon)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODE="${1:-}"
 
-packages=(libssl-dev libsqlite3-dev pkg-config)
-if [ "${1:-}" != "--runtime" ]; then
-    packages+=(protobuf-compiler openssl libprotobuf-c-dev protobuf-c-compiler)
-fi
+case "$MODE" in
+    "") packages=(libssl-dev libsqlite3-dev pkg-config protobuf-compiler openssl libprotobuf-c-dev protobuf-c-compiler) ;;
+    --runtime) packages=(libssl-dev libsqlite3-dev pkg-config) ;;
+    --c-drivers) packages=(libssl-dev libprotobuf-c-dev protobuf-c-compiler pkg-config) ;;
+    *) echo "install-deps: unknown argument $MODE (expected --runtime or --c-drivers)" >&2; exit 2 ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do
@@ -27,7 +31,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-}" != "--runtime" ]; then
+if [ -z "$MODE" ]; then
     if ! python3 -c 'import google.protobuf, pytest, yaml; import sys; sys.exit(0 if google.protobuf.__version__.startswith("4.") else 1)' 2>/dev/null; then
         echo "install-deps: installing Python packages of Tests/Interop" >&2
         python3 -m pip install -q --disable-pip-version-check -r "$ROOT/Tests/Interop/requirements.txt"

@@ -5,8 +5,8 @@
 #   Benchmarks/DriverCommon/build-driver.sh toggle_driver [--force]
 #   Benchmarks/DriverCommon/build-driver.sh subscriber_driver [--force]
 #
-# It installs what it needs when missing (Debian: libssl-dev, libprotobuf-c-dev,
-# protobuf-c-compiler, pkg-config; as root, or through sudo), generates the C
+# It installs what it needs when missing (Scripts/install-deps.sh --c-drivers:
+# libssl-dev, libprotobuf-c-dev, protobuf-c-compiler, pkg-config), generates the C
 # protobuf code the driver uses from Proto/gatehouse/v1/*.proto with protoc-c
 # into the driver's .gen/ (gitignored), and compiles the driver with
 # Benchmarks/DriverCommon/driver_common.c into .gen/<driver>, rebuilding only
@@ -57,18 +57,7 @@ while [ $# -gt 0 ]; do
 done
 
 # 1. Tools and libraries (idempotent, quiet when everything is there).
-packages=(libssl-dev libprotobuf-c-dev protobuf-c-compiler pkg-config)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "build.sh: installing ${missing[*]}" >&2
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+"$ROOT/Scripts/install-deps.sh" --c-drivers >&2
 
 # 2. Up to date? The binary depends on the driver's source, the shared code,
 # the driver's build.sh, this script and the protos.
