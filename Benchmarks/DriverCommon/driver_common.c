@@ -253,6 +253,14 @@ void dc_send_goaway(SSL *ssl, const struct dc_buf *out, int code, const char *de
     free(b.data);
 }
 
+void dc_protocol_failure(SSL *ssl, const struct dc_buf *out, const char *name, int code, const char *format,
+                         va_list args) {
+    char detail[512];
+    vsnprintf(detail, sizeof detail, format, args);
+    dc_send_goaway(ssl, out, code, detail);
+    dc_die("%s: %s from the server: %s", name, DC_ERROR_NAMES[code], detail);
+}
+
 /// Fills `f` and returns 1: the checks' way of saying no.
 __attribute__((format(printf, 3, 4))) static int fault(struct dc_fault *f, int code, const char *format, ...) {
     va_list args;
@@ -570,6 +578,7 @@ enum dc_io dc_flush(SSL *ssl, struct dc_buf *out, int *want_write, int *ret) {
         *ret = n;
         return DC_IO_FAILED;
     }
+    dc_buf_clear(out);
     return DC_IO_DONE;
 }
 

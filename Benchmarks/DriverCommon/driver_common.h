@@ -22,6 +22,7 @@
 #define DRIVER_COMMON_H
 
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -129,6 +130,10 @@ void dc_queue_ping_ack(struct dc_buf *out, const uint8_t *payload);
 /// A GOAWAY with `code` and `detail`, written at once, then close_notify; best
 /// effort (as PROTOCOL.md asks), and only when `out` holds nothing unsent.
 void dc_send_goaway(SSL *ssl, const struct dc_buf *out, int code, const char *detail);
+/// Ends the run for a connection error of the server's making: formats the
+/// detail, sends GOAWAY with `code` (dc_send_goaway), and exits 1 naming `name`.
+__attribute__((noreturn)) void dc_protocol_failure(SSL *ssl, const struct dc_buf *out, const char *name, int code,
+                                                   const char *format, va_list args);
 
 /// Why a received frame breaks PROTOCOL.md: the GOAWAY code to send and the text.
 /// The checks below return 0 when the frame is fine, else fill one and return 1.
@@ -208,8 +213,8 @@ void dc_set_interest(int epoll_fd, int fd, void *ptr, uint32_t *events, uint32_t
 
 /// What a step of non-blocking TLS came to.
 enum dc_io { DC_IO_DONE, DC_IO_WAIT, DC_IO_FAILED };
-/// Sends what `out` holds, as far as the socket takes it. DONE: all sent (the
-/// caller empties `out`); WAIT: *want_write says which readiness to wait for;
+/// Sends what `out` holds, as far as the socket takes it. DONE: all sent, and
+/// `out` emptied; WAIT: *want_write says which readiness to wait for;
 /// FAILED: *ret is SSL_write's result, for dc_tls_failure.
 enum dc_io dc_flush(SSL *ssl, struct dc_buf *out, int *want_write, int *ret);
 /// A step of the TLS handshake. DONE: finished and the server selected ALPN

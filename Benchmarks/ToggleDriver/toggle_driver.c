@@ -219,13 +219,9 @@ static const char *conn_name(const struct conn *c) {
 /// with `code` (best effort, as PROTOCOL.md asks) and exits 1.
 __attribute__((noreturn, format(printf, 3, 4))) static void protocol_failure(struct conn *c, int code,
                                                                              const char *format, ...) {
-    char detail[512];
     va_list args;
-    va_start(args, format);
-    vsnprintf(detail, sizeof detail, format, args);
-    va_end(args);
-    dc_send_goaway(c->ssl, &c->out, code, detail);
-    dc_die("%s: %s from the server: %s", conn_name(c), DC_ERROR_NAMES[code], detail);
+    va_start(args, format);  // no va_end: dc_protocol_failure does not return
+    dc_protocol_failure(c->ssl, &c->out, conn_name(c), code, format, args);
 }
 
 /// Ends the run for a failed TLS operation, saying why as precisely as OpenSSL knows.
@@ -245,15 +241,7 @@ static void update_interest(struct conn *c) {
 /// Sends what `out` holds, as far as the socket takes it.
 static void flush(struct conn *c) {
     int ret;
-    switch (dc_flush(c->ssl, &c->out, &c->want_write, &ret)) {
-    case DC_IO_DONE:
-        c->out.off = c->out.len = 0;
-        break;
-    case DC_IO_WAIT:
-        break;
-    case DC_IO_FAILED:
-        tls_failure(c, "while sending", ret);
-    }
+    if (dc_flush(c->ssl, &c->out, &c->want_write, &ret) == DC_IO_FAILED) tls_failure(c, "while sending", ret);
 }
 
 /// Opens a call: HEADERS (path, no deadline, no metadata) and MESSAGE with END_STREAM, in one write.
