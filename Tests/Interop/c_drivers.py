@@ -6,6 +6,7 @@ with some keys changed, and a CA that did not sign the server's certificate.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,6 +49,18 @@ def run_driver(driver: Path, config: Path, *args: str, timeout: float = 120, **k
     """The driver run with --config `config` and `args`, its output captured."""
     return subprocess.run([str(driver), "--config", str(config), *args],
                           capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def table_rows(run: subprocess.CompletedProcess, server, header: str, row: re.Pattern, first_column: list[int]) -> list[re.Match]:
+    """The rows of a successful run's table, one per count in `first_column`,
+    each matching `row`; the run must have exited 0 and printed `header`."""
+    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}\n{server.logs()}"
+    lines = run.stdout.splitlines()
+    assert header in lines, run.stdout
+    rows = [row.match(line) for line in lines[lines.index(header) + 1:]]
+    assert all(rows) and len(rows) == len(first_column), f"expected {len(first_column)} table rows:\n{run.stdout}"
+    assert [int(r.group(1)) for r in rows] == first_column
+    return rows
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import gatehouse_wire as wire
 import c_drivers
-from c_drivers import driver_fixture, other_ca_cert, write_config  # noqa: F401 (fixtures)
+from c_drivers import driver_fixture, other_ca_cert, table_rows, write_config  # noqa: F401 (fixtures)
 
 HEADER = ("subscribers  connect s  RSS KiB/subscriber  p50/p99/max ms from ack  p99 ms from send  "
           "server CPU ms/change  driver CPU µs/message")
@@ -47,13 +47,8 @@ def unary(server, path: str, request, response_type):
 def test_driver_measures_and_its_subscribers_are_real(driver, fresh_server, pb):
     run = run_driver(driver, fresh_server.admin_conf_path, "--counts", "5,20", "--rounds", "3",
                      "--server-pid", str(fresh_server.proc.pid))
-    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}\n{fresh_server.logs()}"
-    lines = run.stdout.splitlines()
-    assert HEADER in lines, run.stdout
+    rows = table_rows(run, fresh_server, HEADER, ROW, [5, 20])
     assert "from the Set's ack" in run.stdout, "the table says which origin its latency has"
-    rows = [ROW.match(line) for line in lines[lines.index(HEADER) + 1:]]
-    assert all(rows) and len(rows) == 2, f"expected two table rows:\n{run.stdout}"
-    assert [int(r.group(1)) for r in rows] == [5, 20]
     for r in rows:
         p50, p99, worst, p99_send = (float(r.group(i)) for i in (4, 5, 6, 7))
         assert 0 <= p50 <= p99 <= worst, f"percentiles out of order:\n{run.stdout}"

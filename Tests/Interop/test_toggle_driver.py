@@ -13,7 +13,7 @@ import re
 import pytest
 
 import gatehouse_wire as wire
-from c_drivers import driver_fixture, other_ca_cert, run_driver, write_config  # noqa: F401 (fixtures)
+from c_drivers import driver_fixture, other_ca_cert, run_driver, table_rows, write_config  # noqa: F401 (fixtures)
 
 HEADER = "writers  toggles/s   p50 ms   p99 ms   server CPU µs/toggle   driver CPU µs/toggle"
 ROW = re.compile(r"^(\d+)\s+(\d+)\s+(\d+\.\d\d)\s+(\d+\.\d\d)\s+(\d+|-)\s+(\d+)$")
@@ -26,12 +26,7 @@ driver = driver_fixture("ToggleDriver")
 def test_driver_measures_and_its_writes_land(driver, fresh_server, pb):
     run = run_driver(driver, fresh_server.admin_conf_path, "--writers", "1,4", "--seconds", "1",
                      "--server-pid", str(fresh_server.proc.pid))
-    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout}\n{run.stderr}\n{fresh_server.logs()}"
-    lines = run.stdout.splitlines()
-    assert HEADER in lines, run.stdout
-    rows = [ROW.match(line) for line in lines[lines.index(HEADER) + 1:]]
-    assert all(rows) and len(rows) == 2, f"expected two table rows:\n{run.stdout}"
-    assert [int(r.group(1)) for r in rows] == [1, 4]
+    rows = table_rows(run, fresh_server, HEADER, ROW, [1, 4])
     for r in rows:
         assert int(r.group(2)) > 0, f"no toggles measured:\n{run.stdout}"
         assert float(r.group(3)) <= float(r.group(4)), f"p50 above p99:\n{run.stdout}"
