@@ -7,8 +7,9 @@
 //   - the override's record (an upsert keyed by kind and name);
 //   - an audit row (revision, time, actor, method, reason, before, after),
 //     indexed by actor;
-//   - one audit subject row per name the change can be found by (feature,
-//     component, instance), indexed by subject.
+//   - one audit subject row per name History can find the change by (its
+//     feature and its component; an instance is found through its component),
+//     indexed by subject.
 // Toggles are committed in groups of G (one transaction, one fsync), as group
 // commit does under G concurrent writers; the revision counter is updated
 // once per group. The figures are the writer's ceiling: no network, no TLS,
@@ -111,9 +112,8 @@ int main(int argc, char **argv) {
             for (int index = 0; index < group; index++) {
                 revision++;
                 int writer = (int)(revision % 64);
-                char key[64], instance[64];
+                char key[64];
                 snprintf(key, sizeof key, "BenchToggle@instance/bench/w%d", writer);
-                snprintf(instance, sizeof instance, "instance:bench/w%d", writer);
                 sqlite3_bind_text(upsert, 1, "feature_override", -1, SQLITE_STATIC);
                 sqlite3_bind_text(upsert, 2, key, -1, SQLITE_STATIC);
                 sqlite3_bind_blob(upsert, 3, value, (int)strlen(value), SQLITE_STATIC);
@@ -127,8 +127,8 @@ int main(int argc, char **argv) {
                 sqlite3_bind_blob(audit, 6, value, (int)strlen(value), SQLITE_STATIC);
                 sqlite3_bind_blob(audit, 7, value, (int)strlen(value), SQLITE_STATIC);
                 run(audit, db);
-                const char *subjects[] = {"component:bench", "feature:BenchToggle", instance};
-                for (int position = 0; position < 3; position++) {
+                const char *subjects[] = {"component:bench", "feature:BenchToggle"};
+                for (int position = 0; position < 2; position++) {
                     sqlite3_bind_int64(subject, 1, revision);
                     sqlite3_bind_int(subject, 2, position);
                     sqlite3_bind_text(subject, 3, subjects[position], -1, SQLITE_STATIC);

@@ -88,3 +88,18 @@ extension GateRecordsTests {
         #expect(OverrideJSON.encode(withParameters) == nil, "parameters take the Codable path")
     }
 }
+
+extension GateRecordsTests {
+    /// An audit entry is indexed by what History filters on: an instance's
+    /// change is found through its feature and its component, and the instance
+    /// is no subject of its own (it would cost a random index page per toggle).
+    @Test func auditSubjectsAreFeaturesAPIsAndComponentsNeverInstances() {
+        let canary = Scope.instance(component: "kubelet", id: "node-7")
+        let changes = [
+            ObjectChange(key: .featureOverride(FeatureOverrideKey(feature: "Base", scope: canary)), before: nil, after: nil),
+            ObjectChange(key: .apiOverride(APIOverrideKey(selector: .stage(.alpha), scope: canary)), before: nil, after: nil),
+            ObjectChange(key: .featureOverride(FeatureOverrideKey(feature: "Child", scope: .global)), before: nil, after: nil),
+        ]
+        #expect(GateService.subjects(of: changes) == ["api:api/alpha", "component:kubelet", "feature:Base", "feature:Child"])
+    }
+}
