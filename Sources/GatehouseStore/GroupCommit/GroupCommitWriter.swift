@@ -3,34 +3,67 @@ import Dispatch
 import Logging
 import Synchronization
 
-/// Commits submissions in groups, one transaction and one fsync per group, on one dedicated thread.
+/// Commits submissions in groups, one transaction and one fsync per group, in
+/// a two-stage pipeline: a stager runs the transforms of the next group while
+/// the writer writes the current one.
 ///
-/// The database connection lives on a serial `DispatchQueue`, never on
-/// Swift's cooperative pool: a blocking fsync there would stall every task
-/// in the process. Submitting appends to an inbox and, if the writer is idle,
-/// schedules it; the writer then takes everything queued (up to
-/// ``SQLiteStoreConfiguration/maximumGroupSize``), runs the transforms in
-/// order against a working copy of the state, writes all accepted batches
-/// in one transaction, publishes the new snapshot, and only then resumes the
-/// callers. It never waits to fill a group: what queued up while the
-/// previous fsync ran is the next group, so a lone writer pays one fsync and
-/// many writers share one.
+/// Both stages are serial `DispatchQueue`s, never Swift's cooperative pool:
+/// a blocking fsync there would stall every task in the process. Submitting
+/// appends to an inbox and, if the stager is idle, schedules it. The stager
+/// takes everything queued (up to ``SQLiteStoreConfiguration/maximumGroupSize``)
+/// and runs the transforms in order against the *head*, the state after every
+/// submission staged so far. What it stages while the writer is busy joins
+/// the group waiting for the writer, so the next group is everything that
+/// arrived meanwhile, as it would be without the pipeline. The writer writes
+/// a group in one transaction, publishes the new snapshot, and only then
+/// resumes its callers. Neither stage waits to fill a group: a lone writer
+/// pays one fsync, many writers share one.
+///
+/// A group is staged on a state that is not yet durable. If the write of a
+/// group fails, the group staged after it was built on changes that never
+/// happened: the writer fails its callers with the same error (nothing of
+/// theirs was written; they may retry), and the stager starts again from the
+/// committed state. Refusals (a transform that threw) are answered when
+/// staged, as refusals inside one group always were: against the state
+/// before them.
 ///
 /// Readers take ``snapshot`` under a lock held only to copy a reference,
-/// so they never wait for a transform or an fsync.
+/// so they never wait for a transform or an fsync; it only ever shows
+/// committed groups.
 final class GroupCommitWriter<State: Sendable>: Sendable {
-    /// Submissions not yet taken by the writer.
-    private struct Inbox {
+    /// What the submitters, the stager and the writer share, under one lock.
+    private struct Pipeline {
+        /// Submissions not yet taken by the stager.
         var pending: [Submission<State>] = []
-        /// Whether a drain is scheduled or running; cleared by the writer when it finds the inbox empty.
+        /// Whether a drain is scheduled or running on the stager.
         var draining = false
+        /// Staged groups, oldest first, waiting for the writer; the last one grows while it waits.
+        var ready: [StagedGroup] = []
+        /// Whether the writer is scheduled or writing.
+        var writing = false
         var closed = false
+        /// What the next submission is staged on: the state after the last one staged.
+        var head: StoreSnapshot<State>
+        /// Bumped when a write fails: groups staged on an older epoch are stale.
+        var epoch = 0
+        /// Callers of ``close()`` waiting for the pipeline to empty.
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// A group the stager has run, on its way to the writer.
+    private struct StagedGroup {
+        var staging: GroupStaging<State>
+        /// The pipeline's epoch when it was staged.
+        var epoch: Int
     }
 
     /// What only the writer's queue touches.
     private final class Core {
         let database: StoreDatabase
         var committed: StoreSnapshot<State>
+        var epoch = 0
+        /// The last failed write: groups staged on top of it fail with it.
+        var lastFailure: (any Error)?
         /// Set after a failure that leaves the disk uncertain; every later group fails with it.
         var unavailable: StoreError?
         var closed = false
@@ -43,8 +76,10 @@ final class GroupCommitWriter<State: Sendable>: Sendable {
 
     let path: String
     private let maximumGroupSize: Int
+    private let limits: RecordLimits
     private let logger: Logger
-    private let inbox = Mutex(Inbox())
+    private let stager = DispatchQueue(label: "gatehouse.store.stager", qos: .userInitiated)
+    private let pipeline: Mutex<Pipeline>
     private let published: Mutex<StoreSnapshot<State>>
     private let counters = Mutex(GroupCommitStatistics())
     private let core: QueueConfined<Core>
@@ -54,7 +89,9 @@ final class GroupCommitWriter<State: Sendable>: Sendable {
         let queue = DispatchQueue(label: "gatehouse.store.writer", qos: .userInitiated)
         self.path = database.path
         self.maximumGroupSize = max(1, maximumGroupSize)
+        self.limits = database.limits
         self.logger = logger
+        self.pipeline = Mutex(Pipeline(head: initial))
         self.published = Mutex(initial)
         self.core = QueueConfined(Core(database: database, committed: initial), on: queue)
     }
@@ -66,11 +103,11 @@ final class GroupCommitWriter<State: Sendable>: Sendable {
 
     var statistics: GroupCommitStatistics {
         var statistics = self.counters.withLock { $0 }
-        statistics.pendingSubmissions = self.inbox.withLock { $0.pending.count }
+        statistics.pendingSubmissions = self.pipeline.withLock { $0.pending.count }
         return statistics
     }
 
-    /// Queues `transform`; `completion` is called on the writer's queue once the outcome is known.
+    /// Queues `transform`; `completion` is called on the stager's or the writer's queue once the outcome is known.
     func submit<Value: Sendable>(
         _ transform: @escaping @Sendable (State, Revision) throws -> Transformation<State, Value>,
         completion: @escaping @Sendable (Result<Committed<Value>, any Error>) -> Void
@@ -78,85 +115,160 @@ final class GroupCommitWriter<State: Sendable>: Sendable {
         self.enqueue(Submission.wrapping(transform, completion: completion))
     }
 
-    /// Refuses new submissions, lets the writer finish those already queued, then closes the database.
+    /// Refuses new submissions, lets the pipeline finish those already queued, then closes the database.
     func close() async {
-        self.inbox.withLock { $0.closed = true }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            self.core.queue.async {
-                self.core.withValue { core in
-                    core.closed = true
-                    core.database.close()
-                }
-                continuation.resume()
+            let schedule = self.pipeline.withLock { pipeline -> Bool in
+                pipeline.closed = true
+                pipeline.closeWaiters.append(continuation)
+                return Self.claimDrain(&pipeline)
             }
+            if schedule { self.stager.async { self.drain() } }
         }
     }
 
     private func enqueue(_ submission: Submission<State>) {
-        let decision = self.inbox.withLock { inbox -> EnqueueDecision in
-            if inbox.closed {
+        let decision = self.pipeline.withLock { pipeline -> EnqueueDecision in
+            if pipeline.closed {
                 return .refuse
             }
-            inbox.pending.append(submission)
-            if inbox.draining {
-                return .queued
-            }
-            inbox.draining = true
-            return .schedule
+            pipeline.pending.append(submission)
+            return Self.claimDrain(&pipeline) ? .schedule : .queued
         }
         switch decision {
         case .refuse:
             submission.fail(StoreError.closed(path: self.path))
         case .schedule:
-            self.core.queue.async { self.drain() }
+            self.stager.async { self.drain() }
         case .queued:
             break
         }
     }
 
-    /// Commits groups until the inbox is empty. Runs on the writer's queue.
+    /// Marks a drain as scheduled unless one already is; true when the caller must schedule it.
+    private static func claimDrain(_ pipeline: inout Pipeline) -> Bool {
+        if pipeline.draining { return false }
+        pipeline.draining = true
+        return true
+    }
+
+    /// What the stager does next.
+    private enum DrainStep {
+        case stage([Submission<State>], on: StoreSnapshot<State>, epoch: Int)
+        /// Nothing to stage; a new submission schedules the next drain.
+        case stop
+        /// Closed and empty: close the database, then resume these callers of `close()`.
+        case closeDatabase([CheckedContinuation<Void, Never>])
+    }
+
+    /// Stages submissions until the inbox is empty. Runs on the stager's queue.
     private func drain() {
         while true {
-            let group = self.inbox.withLock { inbox -> [Submission<State>] in
-                if inbox.pending.isEmpty {
-                    inbox.draining = false
-                    return []
+            let step = self.pipeline.withLock { pipeline -> DrainStep in
+                if pipeline.pending.isEmpty {
+                    pipeline.draining = false
+                    guard pipeline.closed, !pipeline.writing, pipeline.ready.isEmpty, !pipeline.closeWaiters.isEmpty else {
+                        return .stop
+                    }
+                    defer { pipeline.closeWaiters = [] }
+                    return .closeDatabase(pipeline.closeWaiters)
                 }
-                if inbox.pending.count <= self.maximumGroupSize {
-                    defer { inbox.pending = [] }
-                    return inbox.pending
-                }
-                let group = Array(inbox.pending.prefix(self.maximumGroupSize))
-                inbox.pending.removeFirst(self.maximumGroupSize)
-                return group
+                let taken = min(pipeline.pending.count, self.maximumGroupSize)
+                let submissions = Array(pipeline.pending.prefix(taken))
+                pipeline.pending.removeFirst(taken)
+                return .stage(submissions, on: pipeline.head, epoch: pipeline.epoch)
             }
-            if group.isEmpty {
+            switch step {
+            case .stop:
                 return
+            case .closeDatabase(let waiters):
+                self.closeDatabase(resuming: waiters)
+                return
+            case .stage(let submissions, let head, let epoch):
+                var staging = GroupStaging(from: head)
+                for submission in submissions {
+                    staging.stage(
+                        submission,
+                        validate: { change in self.limits.check(change.records, change.audit) },
+                        counted: { self.counters.withLock { $0.submissionsRefused += 1 } }
+                    )
+                }
+                if self.hand(staging, epoch: epoch) {
+                    self.core.queue.async { self.writeReady() }
+                }
             }
-            self.core.withValue { self.commit(group, core: $0) }
         }
     }
 
-    /// Stages, writes and publishes one group, then resumes its callers.
-    private func commit(_ group: [Submission<State>], core: Core) {
+    /// Puts a staged chunk in the writer's way, joining the group that waits
+    /// if it was staged on it and there is room; true when the writer was idle
+    /// and must be scheduled.
+    private func hand(_ staging: GroupStaging<State>, epoch: Int) -> Bool {
+        self.pipeline.withLock { pipeline -> Bool in
+            // A write that failed meanwhile reset the head; this chunk is stale and the writer fails it.
+            if pipeline.epoch == epoch { pipeline.head = staging.snapshot }
+            if let last = pipeline.ready.indices.last, pipeline.ready[last].epoch == epoch,
+                pipeline.ready[last].staging.submissions + staging.submissions <= self.maximumGroupSize
+            {
+                pipeline.ready[last].staging.append(staging)
+            } else {
+                pipeline.ready.append(StagedGroup(staging: staging, epoch: epoch))
+            }
+            if pipeline.writing { return false }
+            pipeline.writing = true
+            return true
+        }
+    }
+
+    /// Closes the database on the writer's queue (idle: nothing is staged), then resumes `waiters`.
+    private func closeDatabase(resuming waiters: [CheckedContinuation<Void, Never>]) {
+        self.core.queue.async {
+            self.core.withValue { core in
+                if !core.closed {
+                    core.closed = true
+                    core.database.close()
+                }
+            }
+            waiters.forEach { $0.resume() }
+        }
+    }
+
+    /// Writes staged groups, oldest first, until none waits. Runs on the writer's queue.
+    private func writeReady() {
+        while true {
+            let next = self.pipeline.withLock { pipeline -> (group: StagedGroup?, checkClose: Bool) in
+                if pipeline.ready.isEmpty {
+                    pipeline.writing = false
+                    // A close waits for the writer to be idle: let the stager decide.
+                    return (nil, pipeline.closed && Self.claimDrain(&pipeline))
+                }
+                return (pipeline.ready.removeFirst(), false)
+            }
+            guard let group = next.group else {
+                if next.checkClose { self.stager.async { self.drain() } }
+                return
+            }
+            self.core.withValue { self.write(group, core: $0) }
+        }
+    }
+
+    private func write(_ group: StagedGroup, core: Core) {
+        let staging = group.staging
         if core.closed {
-            group.forEach { $0.fail(StoreError.closed(path: self.path)) }
+            staging.finish(StoreError.closed(path: self.path))
             return
         }
         if let unavailable = core.unavailable {
-            group.forEach { $0.fail(unavailable) }
+            staging.finish(unavailable)
             return
         }
-
-        var staging = GroupStaging(from: core.committed)
-        for submission in group {
-            staging.stage(submission) { change in
-                core.database.validate(change.records, change.audit)
-            }
+        if group.epoch != core.epoch, let failure = core.lastFailure {
+            // Staged on a group whose write failed: nothing of it may be written.
+            self.counters.withLock { $0.groupsFailed += 1 }
+            staging.finish(failure)
+            return
         }
-        let refused = staging.refused
         guard !staging.batches.isEmpty else {
-            self.counters.withLock { $0.submissionsRefused += refused }
             staging.finish(nil)
             return
         }
@@ -177,10 +289,14 @@ final class GroupCommitWriter<State: Sendable>: Sendable {
                     metadata: ["path": "\(self.path)", "batches": "\(staging.batches.count)", "error": "\(error)"]
                 )
             }
-            self.counters.withLock {
-                $0.submissionsRefused += refused
-                $0.groupsFailed += 1
+            core.epoch += 1
+            core.lastFailure = error
+            let committed = core.committed
+            self.pipeline.withLock { pipeline in
+                pipeline.epoch = core.epoch
+                pipeline.head = committed
             }
+            self.counters.withLock { $0.groupsFailed += 1 }
             staging.finish(error)
             return
         }
@@ -192,7 +308,6 @@ final class GroupCommitWriter<State: Sendable>: Sendable {
         self.counters.withLock {
             $0.transactionsCommitted += 1
             $0.batchesCommitted += batches
-            $0.submissionsRefused += refused
             $0.largestGroup = max($0.largestGroup, batches)
         }
         staging.finish(nil)
@@ -203,7 +318,7 @@ final class GroupCommitWriter<State: Sendable>: Sendable {
 private enum EnqueueDecision {
     /// The store is closed: fail the submission.
     case refuse
-    /// The writer was idle: schedule a drain.
+    /// The stager was idle: schedule a drain.
     case schedule
     /// A drain is scheduled or running and will take it.
     case queued

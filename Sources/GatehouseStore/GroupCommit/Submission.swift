@@ -17,8 +17,7 @@ struct Submission<State: Sendable>: Sendable {
                 do {
                     transformation = try transform(state, nextRevision)
                 } catch {
-                    completion(.failure(error))
-                    return .refused
+                    return .refused(answer: { completion(.failure(error)) })
                 }
                 let value = transformation.value
                 let changed = transformation.change != nil
@@ -43,8 +42,8 @@ struct Submission<State: Sendable>: Sendable {
 
 /// What running a submission's transform gave.
 enum StagedSubmission<State: Sendable> {
-    /// The transform threw; its caller has already been resumed with the error.
-    case refused
+    /// The transform threw; `answer` resumes its caller with the error.
+    case refused(answer: @Sendable () -> Void)
     /// The transform accepted: its change (nil when it changes nothing) and how to
     /// resume its caller once the group's outcome is known.
     case accepted(StoreChange<State>?, complete: @Sendable (Result<Revision, any Error>) -> Void)

@@ -11,8 +11,8 @@ import CSQLite
 package final class StoreDatabase {
     package let connection: SQLiteConnection
 
-    /// The largest blob or text SQLite accepts here (`SQLITE_LIMIT_LENGTH`), checked before a batch is accepted.
-    package let maximumValueLength: Int
+    /// The largest blob or text SQLite accepts here, checked before a batch is accepted.
+    package let limits: RecordLimits
 
     package var path: String { self.connection.path }
 
@@ -46,7 +46,7 @@ package final class StoreDatabase {
         }
         try StoreSchema.migrate(connection, migrations: configuration.migrations)
         self.connection = connection
-        self.maximumValueLength = connection.maximumLength
+        self.limits = RecordLimits(maximumValueLength: connection.maximumLength, path: path)
     }
 
     /// Reads the revision and every live record, in one read transaction.
@@ -133,26 +133,6 @@ package final class StoreDatabase {
             self.connection.rollbackIfNeeded()
             throw error
         }
-    }
-
-    /// Checks that SQLite will take `batch` as given, so one oversized value
-    /// refuses only its own submission instead of failing its whole group.
-    package func validate(_ records: [StoreRecord], _ audit: AuditEntry) -> StoreError? {
-        for record in records {
-            if let value = record.value, value.count > self.maximumValueLength {
-                return .invalidRecord(
-                    reason: "\(record.kind)/\(record.key) has \(value.count) bytes, above SQLite's limit of \(self.maximumValueLength)",
-                    path: self.path
-                )
-            }
-        }
-        if max(audit.before.count, audit.after.count) > self.maximumValueLength {
-            return .invalidRecord(
-                reason: "audit before/after of \(max(audit.before.count, audit.after.count)) bytes exceeds SQLite's limit of \(self.maximumValueLength)",
-                path: self.path
-            )
-        }
-        return nil
     }
 
     /// Releases the connection; later writes fail with ``StoreError/closed(path:)``.
