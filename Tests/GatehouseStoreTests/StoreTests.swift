@@ -233,4 +233,16 @@ struct StoreTests {
         #expect(reopened.snapshot.state == KeyValues(["": ""]))
         await reopened.close()
     }
+
+    @Test("the writer's connection checkpoints the WAL at the configured page count")
+    func walCheckpointThreshold() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let byDefault = try StoreDatabase(path: directory.database, configuration: SQLiteStoreConfiguration())
+        #expect(try byDefault.connection.pragma("PRAGMA wal_autocheckpoint") == "250")
+        byDefault.close()
+        let tuned = try StoreDatabase(path: directory.database, configuration: SQLiteStoreConfiguration(walCheckpointPages: 4_000))
+        #expect(try tuned.connection.pragma("PRAGMA wal_autocheckpoint") == "4000")
+        tuned.close()
+    }
 }

@@ -41,6 +41,7 @@ package final class StoreDatabase {
             PRAGMA foreign_keys = ON;
             """
         )
+        _ = try connection.pragma("PRAGMA wal_autocheckpoint = \(configuration.walCheckpointPages)")
         if let pages = configuration.maximumPageCount {
             _ = try connection.pragma("PRAGMA max_page_count = \(pages)")
         }
