@@ -52,7 +52,7 @@ public final class GateService: Sendable {
             .unary("/gatehouse.v1.Apis/List", self.listAPIs),
             .unary("/gatehouse.v1.Apis/Get", self.getAPI),
         ]
-        // Set starts on the event loop: it only hands the batch to the store's writer and waits.
+        // Set starts on the event loop: it only hands the batch to the store and waits.
         let operate: [RPCMethod] = [.unaryOnEventLoop("/gatehouse.v1.Features/Set", self.set)]
         let administer: [RPCMethod] = [
             .unary("/gatehouse.v1.Features/Define", self.defineFeature),

@@ -4,7 +4,7 @@ import GatehouseCore
 /// override without parameters.
 ///
 /// A profile of 64 writers showed Foundation's JSONEncoder at over a tenth
-/// of the server's CPU, all of it inside the store's one writer queue. The
+/// of the server's CPU, all of it in the store's serial staging of batches. The
 /// output is the same JSON the Codable conformance reads back (keys as the
 /// synthesized conformance names them); overrides with parameters still go
 /// through JSONEncoder. `GateRecordsTests` decodes both and compares.
