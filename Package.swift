@@ -6,6 +6,11 @@ import PackageDescription
 /// Modules depend strictly downwards (see `Sources/README.md`):
 /// executables → Server / Client → RPC → TLS → COpenSSL, with generated
 /// protobuf code in `GatehouseProto`.
+/// Our own modules are optimised across module boundaries: the store is
+/// generic over the state it stores, and without this every call into it ran
+/// unspecialised, with runtime metadata lookups on the hot path.
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "gatehouse",
     platforms: [.macOS(.v15)],
@@ -258,3 +263,7 @@ let package = Package(
         ),
     ]
 )
+
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + crossModule
+}
