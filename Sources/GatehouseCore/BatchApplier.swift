@@ -87,6 +87,14 @@ public struct BatchApplier: Sendable {
     // MARK: - Dependencies and version skew
 
     private func checkDependenciesAndSkew(_ work: Work, live: LiveReplicas) throws(GateError) {
+        // An override batch can only break the features it names and those that need them;
+        // a catalog change can break anything.
+        let affected = work.catalogChanged ? nil : work.affectedFeatures()
+        if let affected, !affected.contains(where: { work.next.feature($0)?.hasResolutionRules ?? false }) {
+            // Only a feature that needs another or a minimum version can be left in violation:
+            // a toggle of a plain feature (most of them) skips resolving every replica it covers.
+            return
+        }
         var points: Set<ResolutionPoint> = []
         let scopes: [Scope] = work.catalogChanged ? [.global] : work.featureScopes
         // Only replicas the changed scopes cover can break; the rest need not even be listed.
@@ -96,9 +104,6 @@ public struct BatchApplier: Sendable {
             points.formUnion(Self.points(coveredBy: scope, liveInstances: replicas))
         }
         guard !points.isEmpty else { return }
-        // An override batch can only break the features it names and those that need them;
-        // a catalog change can break anything.
-        let affected = work.catalogChanged ? nil : work.affectedFeatures()
         let before = affected == nil ? Resolver(state: work.state, rollouts: self.rollouts) : Resolver(checking: work.state, rollouts: self.rollouts)
         let after = affected == nil ? Resolver(state: work.next, rollouts: self.rollouts) : Resolver(checking: work.next, rollouts: self.rollouts)
         let ordered = points.sorted { ($0.scope.rank, $0.scope.key, $0.version?.description ?? "") < ($1.scope.rank, $1.scope.key, $1.version?.description ?? "") }

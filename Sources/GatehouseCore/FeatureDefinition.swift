@@ -55,6 +55,12 @@ public struct FeatureDefinition: Hashable, Sendable {
         self.components.isEmpty || self.components.contains(component)
     }
 
+    /// Whether resolution can turn the gate off against its decided value:
+    /// only a gate that needs others or a minimum version can (see `Resolver`).
+    var hasResolutionRules: Bool {
+        !self.dependencies.isEmpty || !self.minimumVersions.isEmpty
+    }
+
     /// The parameter called `name`, if declared.
     public func parameter(named name: String) -> ParameterSpec? {
         self.parameters.first { $0.name == name }
