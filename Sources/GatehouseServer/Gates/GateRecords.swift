@@ -27,26 +27,33 @@ enum GateRecords {
     /// `kind/name`.
     static func encode(_ changes: [ObjectChange]) throws -> Encoded {
         var encoded = Encoded()
-        var before: [String] = []
-        var after: [String] = []
+        encoded.before.append(UInt8(ascii: "{"))
+        encoded.after.append(UInt8(ascii: "{"))
         for change in changes {
-            var key = ""
-            OverrideJSON.appendString("\(change.key.kind)/\(change.key.name)", to: &key)
-            key += ":"
+            var key: [UInt8] = []
+            OverrideJSON.appendString(change.key.kind + "/" + change.key.name, to: &key)
+            key.append(UInt8(ascii: ":"))
             if let old = change.before {
-                before.append(key + String(decoding: try Self.encode(old), as: UTF8.self))
+                Self.appendMember(key, try Self.encode(old), to: &encoded.before)
             }
             if let new = change.after {
                 let value = try Self.encode(new)
                 encoded.records.append(.put(kind: change.key.kind, key: change.key.name, value: value))
-                after.append(key + String(decoding: value, as: UTF8.self))
+                Self.appendMember(key, value, to: &encoded.after)
             } else {
                 encoded.records.append(.delete(kind: change.key.kind, key: change.key.name))
             }
         }
-        encoded.before = Array("{\(before.joined(separator: ","))}".utf8)
-        encoded.after = Array("{\(after.joined(separator: ","))}".utf8)
+        encoded.before.append(UInt8(ascii: "}"))
+        encoded.after.append(UInt8(ascii: "}"))
         return encoded
+    }
+
+    /// Appends `"key":value` to a JSON object being built, with a comma after the first member.
+    private static func appendMember(_ key: [UInt8], _ value: [UInt8], to object: inout [UInt8]) {
+        if object.count > 1 { object.append(UInt8(ascii: ",")) }
+        object.append(contentsOf: key)
+        object.append(contentsOf: value)
     }
 
     /// JSON of one object, as stored and as shown in the audit trail.

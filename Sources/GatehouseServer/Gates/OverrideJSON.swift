@@ -12,45 +12,55 @@ enum OverrideJSON {
     /// The JSON of `override`, or nil when it has parameters.
     static func encode(_ override: FeatureOverride) -> [UInt8]? {
         guard override.parameters.isEmpty else { return nil }
-        var json = "{"
+        var json: [UInt8] = []
+        json.reserveCapacity(160 + override.stamp.reason.utf8.count)
+        json.append(UInt8(ascii: "{"))
         if let enabled = override.enabled {
-            json += "\"enabled\":\(enabled),"
+            json.append(contentsOf: enabled ? #""enabled":true,"#.utf8 : #""enabled":false,"#.utf8)
         }
-        json += "\"feature\":"
+        json.append(contentsOf: #""feature":"#.utf8)
         Self.appendString(override.feature, to: &json)
-        json += ",\"parameters\":{},\"scope\":"
+        json.append(contentsOf: #","parameters":{},"scope":"#.utf8)
         Self.appendString(override.scope.key, to: &json)
-        json += ",\"stamp\":{\"actor\":"
+        json.append(contentsOf: #","stamp":{"actor":"#.utf8)
         Self.appendString(override.stamp.actor, to: &json)
-        json += ",\"reason\":"
+        json.append(contentsOf: #","reason":"#.utf8)
         Self.appendString(override.stamp.reason, to: &json)
-        json += ",\"revision\":\(override.stamp.revision.rawValue),\"time\":\(override.stamp.time.rawValue)}}"
-        return Array(json.utf8)
+        json.append(contentsOf: #","revision":"#.utf8)
+        json.append(contentsOf: String(override.stamp.revision.rawValue).utf8)
+        json.append(contentsOf: #","time":"#.utf8)
+        json.append(contentsOf: String(override.stamp.time.rawValue).utf8)
+        json.append(contentsOf: "}}".utf8)
+        return json
     }
 
     /// Appends `text` as a JSON string literal (RFC 8259 escapes).
-    static func appendString(_ text: String, to json: inout String) {
-        json += "\""
-        // Names, scopes and most reasons need no escape: append them whole, not scalar by scalar.
+    static func appendString(_ text: String, to json: inout [UInt8]) {
+        json.append(UInt8(ascii: "\""))
+        // Names, scopes and most reasons need no escape: append them whole, not byte by byte.
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            json += text
-            json += "\""
+            json.append(contentsOf: text.utf8)
+            json.append(UInt8(ascii: "\""))
             return
         }
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": json += "\\\""
-            case "\\": json += "\\\\"
-            case "\n": json += "\\n"
-            case "\r": json += "\\r"
-            case "\t": json += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                json += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): json.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): json.append(contentsOf: #"\\"#.utf8)
+            case UInt8(ascii: "\n"): json.append(contentsOf: #"\n"#.utf8)
+            case UInt8(ascii: "\r"): json.append(contentsOf: #"\r"#.utf8)
+            case UInt8(ascii: "\t"): json.append(contentsOf: #"\t"#.utf8)
+            case 0..<0x20:
+                // UTF-8 bytes at or above 0x80 pass through: JSON text is UTF-8.
+                json.append(contentsOf: #"\u00"#.utf8)
+                json.append(Self.hexDigits[Int(byte >> 4)])
+                json.append(Self.hexDigits[Int(byte & 0x0F)])
             default:
-                json.unicodeScalars.append(scalar)
+                json.append(byte)
             }
         }
-        json += "\""
+        json.append(UInt8(ascii: "\""))
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
