@@ -140,6 +140,33 @@ import Testing
         #expect(try writers[3].decoded().count == 3, "snapshot, A on, B defined (A global changes nothing: already on)")
     }
 
+    /// The hub's task applies everything published since it last ran in one
+    /// call; batches that arrive out of order are held back until the gap fills.
+    @Test func batchesAppliedTogetherAreAppliedInRevisionOrder() throws {
+        var state = GateState()
+        _ = try Self.commit(Self.catalog.features.map(Change.defineFeature), to: &state)
+        let hub = Self.makeHub(state)
+        let loop = EmbeddedEventLoop()
+        let writer = RecordingWriter(loop: loop)
+        _ = try Self.subscribe(hub, Self.instance("kubelet", "n1"), writer: writer)
+        let first = try Self.commit([.setFeature("A", scope: .component("kubelet"), enabled: true)], to: &state)
+        let second = try Self.commit([.setFeature("K", scope: .component("kubelet"), enabled: false)], to: &state)
+        let third = try Self.commit([.setFeature("A", scope: .component("kubelet"), enabled: false)], to: &state)
+
+        let before = hub.revision
+        hub.apply([second])
+        #expect(hub.revision == before, "held back until the batch before it arrives")
+        hub.apply([third, first])
+        loop.run()
+        #expect(hub.revision == third.revision)
+        let deltas = try writer.decoded().dropFirst().compactMap { message -> Gatehouse_V1_Delta? in
+            if case .delta(let delta)? = message.message { return delta }
+            return nil
+        }
+        #expect(deltas.map(\.revision) == [first, second, third].map(\.revision.rawValue))
+        #expect(deltas.map { $0.features.map(\.name) } == [["A"], ["K"], ["A"]])
+    }
+
     @Test func resumeWithinHistoryReplaysOnlyWhatChangedForTheInstance() throws {
         var state = GateState()
         _ = try Self.commit(Self.catalog.features.map(Change.defineFeature), to: &state)

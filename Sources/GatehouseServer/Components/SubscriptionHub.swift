@@ -77,8 +77,12 @@ final class SubscriptionHub: Sendable {
 
     let configuration: Configuration
     private let state: Mutex<State>
-    private let inbox: AsyncStream<BatchSummary>.Continuation
-    private let batches: AsyncStream<BatchSummary>
+    /// Batches published and not yet applied. The writer publishes one per
+    /// commit, tens per group: the hub's task is woken once for all of them
+    /// and applies them under one lock, not once per batch.
+    private let inbox = Mutex(Inbox())
+    private let wakeups: AsyncStream<Void>.Continuation
+    private let signals: AsyncStream<Void>
     private let logger: Logger
     private let now: @Sendable () -> Int64
 
@@ -89,7 +93,13 @@ final class SubscriptionHub: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.now = now
-        (self.batches, self.inbox) = AsyncStream<BatchSummary>.makeStream()
+        (self.signals, self.wakeups) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    private struct Inbox {
+        var batches: [BatchSummary] = []
+        /// Whether the hub's task has been woken for what is in `batches`.
+        var signalled = false
     }
 
     /// The revision subscribers have been brought to.
@@ -99,15 +109,25 @@ final class SubscriptionHub: Sendable {
 
     /// Hands a committed batch to the hub; returns at once.
     func publish(_ summary: BatchSummary) {
-        self.inbox.yield(summary)
+        let wake = self.inbox.withLock { inbox -> Bool in
+            inbox.batches.append(summary)
+            defer { inbox.signalled = true }
+            return !inbox.signalled
+        }
+        if wake { self.wakeups.yield() }
     }
 
     /// Applies published batches and sends heartbeats until cancelled.
     func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask {
-                for await summary in self.batches {
-                    self.apply(summary)
+                for await _ in self.signals {
+                    let batches = self.inbox.withLock { inbox -> [BatchSummary] in
+                        inbox.signalled = false
+                        defer { inbox.batches = [] }
+                        return inbox.batches
+                    }
+                    self.apply(batches)
                 }
             }
             group.addTask {
@@ -121,7 +141,7 @@ final class SubscriptionHub: Sendable {
 
     /// Ends every subscription with UNAVAILABLE (the server is shutting down) and stops applying batches.
     func close() {
-        self.inbox.finish()
+        self.wakeups.finish()
         let outlets = self.state.withLock { state in state.groups.values.flatMap { $0.members.values.map(\.outlet) } }
         let error = RPCError(.unavailable, "the server is shutting down; resubscribe with since_revision")
         Self.send(outlets.map { ($0, nil) }) { outlet, _ in outlet.finish(error) }
@@ -206,13 +226,28 @@ final class SubscriptionHub: Sendable {
 
     // MARK: - Applying batches
 
-    /// Applies one batch (in revision order, holding early ones back); `run()` calls it for each published batch.
+    /// Applies one batch, as the list form below does.
     func apply(_ summary: BatchSummary) {
+        self.apply([summary])
+    }
+
+    /// Applies batches in revision order, holding early ones back, under one
+    /// lock and with one send per event loop; `run()` calls it with whatever
+    /// was published since it last ran.
+    func apply(_ summaries: [BatchSummary]) {
+        guard !summaries.isEmpty else { return }
         let deliveries = self.state.withLock { state -> [(SubscriberOutlet, SubscriberPush?)] in
             var deliveries: [(SubscriberOutlet, SubscriberPush?)] = []
-            state.early[summary.revision] = summary
-            while let next = state.early.removeValue(forKey: state.current.revision.next) {
-                self.advance(&state, by: next, into: &deliveries)
+            for summary in summaries {
+                if state.early.isEmpty, summary.revision == state.current.revision.next {
+                    // In order, as the writer publishes: nothing to hold back.
+                    self.advance(&state, by: summary, into: &deliveries)
+                    continue
+                }
+                state.early[summary.revision] = summary
+                while let next = state.early.removeValue(forKey: state.current.revision.next) {
+                    self.advance(&state, by: next, into: &deliveries)
+                }
             }
             if state.early.count > 1024 {
                 // A batch never arrived (its committer vanished): skipping ahead keeps subscribers moving.
