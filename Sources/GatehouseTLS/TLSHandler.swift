@@ -269,7 +269,7 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func encryptFlushedWrites(context: ChannelHandlerContext) {
         var wroteAny = false
         while case .active = self.state, self.bufferedWrites.hasMark {
-            let write = self.bufferedWrites.removeFirst()
+            let write = self.takeFlushedWrites()
             switch self.connection.writePlaintext(write.data) {
             case .success:
                 let ciphertext = self.connection.takeCiphertext(allocator: context.channel.allocator)
@@ -286,6 +286,29 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.flush()
         }
     }
+
+    /// The first flushed write, with the flushed writes after it appended
+    /// while they fit one TLS record: small writes flushed together (a
+    /// response and its trailers) cost one SSL_write, one record and one
+    /// buffer down the pipeline, not one each. Their promises complete together.
+    private func takeFlushedWrites() -> BufferedWrite {
+        var write = self.bufferedWrites.removeFirst()
+        while self.bufferedWrites.hasMark, let next = self.bufferedWrites.first,
+            write.data.readableBytes + next.data.readableBytes <= Self.maximumRecordPlaintext
+        {
+            _ = self.bufferedWrites.removeFirst()
+            write.data.writeImmutableBuffer(next.data)
+            switch (write.promise, next.promise) {
+            case (let first?, let later?): first.futureResult.cascade(to: later)
+            case (nil, let later?): write.promise = later
+            case (_, nil): break
+            }
+        }
+        return write
+    }
+
+    /// The most plaintext one TLS record carries (RFC 8446, 5.1).
+    private static let maximumRecordPlaintext = 16_384
 
     /// Sends whatever OpenSSL has queued (handshake flights, alerts, tickets).
     private func sendPendingCiphertext(context: ChannelHandlerContext) {

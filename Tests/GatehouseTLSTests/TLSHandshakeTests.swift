@@ -106,6 +106,45 @@ struct TLSHandshakeTests {
         #expect(pair.clientEvents.errors.isEmpty)
     }
 
+    @Test("small writes flushed together leave as one record; a write that would overflow it starts the next")
+    func flushedWritesShareARecord() throws {
+        let fixture = try TLSFixture()
+        let pair = try TLSPair(client: fixture.adminContext, server: fixture.serverContext)
+        defer { pair.finish() }
+        try pair.handshake()
+
+        // A response and its trailers, as the RPC layer writes them: one flush.
+        let response = pair.server.write(ByteBuffer(string: "response "))
+        let unacknowledged = pair.server.write(ByteBuffer(string: "and "))
+        let trailers = pair.server.writeAndFlush(ByteBuffer(string: "trailers"))
+        var chunks: [ByteBuffer] = []
+        while let chunk = try pair.server.readOutbound(as: ByteBuffer.self) { chunks.append(chunk) }
+        #expect(chunks.count == 1)
+        #expect(chunks.map(\.readableBytes) == ["response and trailers".utf8.count + 22], "one record: a 5-byte header, the content type, a 16-byte tag")
+        for chunk in chunks { try pair.client.writeInbound(chunk) }
+        try response.wait()
+        try unacknowledged.wait()
+        try trailers.wait()
+        #expect(pair.clientEvents.receivedString == "response and trailers")
+
+        // 10 KiB and 10 KiB do not fit one record's 16 KiB: two records, in order.
+        let first = ByteBuffer.pattern(count: 10 * 1024)
+        let second = ByteBuffer.pattern(count: 10 * 1024)
+        pair.clientEvents.received.clear()
+        let sentFirst = pair.server.write(first)
+        let sentSecond = pair.server.writeAndFlush(second)
+        chunks = []
+        while let chunk = try pair.server.readOutbound(as: ByteBuffer.self) { chunks.append(chunk) }
+        #expect(chunks.map(\.readableBytes) == [10 * 1024 + 22, 10 * 1024 + 22])
+        for chunk in chunks { try pair.client.writeInbound(chunk) }
+        try sentFirst.wait()
+        try sentSecond.wait()
+        var expected = first
+        expected.writeImmutableBuffer(second)
+        #expect(pair.clientEvents.received == expected)
+        #expect(pair.clientEvents.errors.isEmpty && pair.serverEvents.errors.isEmpty)
+    }
+
     @Test("writes made before the handshake are delivered after it, in order, and their promises complete")
     func writesBeforeHandshake() throws {
         let fixture = try TLSFixture()
