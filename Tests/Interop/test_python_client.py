@@ -127,6 +127,25 @@ def test_health_check_serving(client, pb):
         assert pb.health.HealthCheckResponse.FromString(r.response()).status == pb.health.HealthCheckResponse.SERVING
 
 
+def test_frames_arrive_in_any_pieces(client, pb):
+    """The server reads frames however TCP and TLS cut them: octet by octet
+    (one TLS record each), and two calls' frames in one record."""
+    request = pb.health.HealthCheckRequest().SerializeToString()
+
+    def frames(sid: int) -> bytes:
+        return wire.encode(wire.Headers(sid, CHECK)) + wire.encode(wire.Message(sid, request, True))
+
+    split = client.new_stream_id()
+    for octet in frames(split):
+        client.send_raw(bytes([octet]))
+    first, second = client.new_stream_id(), client.new_stream_id()
+    client.send_raw(frames(first) + frames(second))
+    for sid in (split, first, second):
+        r = wire.Call(client, sid, 0).result()
+        assert r.status == wire.OK, (sid, r)
+        assert pb.health.HealthCheckResponse.FromString(r.response()).status == pb.health.HealthCheckResponse.SERVING
+
+
 def test_unknown_method_is_unimplemented(client):
     r = client.unary("/gatehouse.v1.Nope/Nothing", b"")
     assert r.status == wire.UNIMPLEMENTED, r

@@ -119,8 +119,7 @@ public final class RPCServer: Sendable {
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandlers(
                 TLSHandler(context: tls, logger: logger),
-                ByteToMessageHandler(FrameDecoder(maxFrameSize: limits.maxFrameSize)),
-                MessageToByteHandler(FrameEncoder()),
+                // Parses and encodes frames itself: see its documentation.
                 RPCServerConnectionHandler(router: router, limits: limits, logger: logger)
             )
         }

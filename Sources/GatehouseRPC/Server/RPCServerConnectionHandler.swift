@@ -12,12 +12,16 @@ public struct RPCServerDrainEvent: Sendable {
 ///
 /// Every protocol decision is `ServerConnectionStateMachine`'s; this handler
 /// only turns frames into its events and performs the actions it returns.
+/// It parses and encodes frames itself (`FrameParser`, `Frame.encode`)
+/// rather than through codec handlers: every call crosses this path twice,
+/// and frames written before a flush leave as one buffer (a response and its
+/// trailers), with no boxing of each frame on the way.
 /// A call runs in its own task, and its results come back to the event
 /// loop; unary methods that only wait on another thread (store writes) and
 /// long-lived pushes (``RPCLoopCall``) run on the loop itself.
 final class RPCServerConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Frame
-    typealias OutboundOut = Frame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// A method running: in its task, or driven on this event loop.
     private struct RunningCall {
@@ -33,6 +37,14 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     }
 
     private var stateMachine: ServerConnectionStateMachine
+    private var parser: FrameParser
+    /// Octets of a frame that has not fully arrived.
+    private var received: ByteBuffer?
+    /// Set after a malformed frame: the connection is going away, and nothing more it sends is read.
+    private var stoppedReading = false
+    /// Frames encoded but not yet flushed, and the promise of their write.
+    private var unflushed: ByteBuffer?
+    private var unflushedPromise: EventLoopPromise<Void>?
     private var keepalive: KeepaliveStateMachine?
     private let router: RPCRouter
     private let limits: RPCServerLimits
@@ -48,6 +60,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         self.router = router
         self.limits = limits
         self.logger = logger
+        self.parser = FrameParser(maxFrameSize: limits.maxFrameSize)
         self.stateMachine = ServerConnectionStateMachine(
             configuration: .init(
                 supportedVersions: RPCProtocol.versions,
@@ -109,16 +122,39 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = self.unwrapInboundIn(data)
-        self.keepalive?.frameReceived(now: context.eventLoop.now)
-        self.perform(self.stateMachine.frameReceived(frame))
+        guard !self.stoppedReading else { return }
+        var bytes = self.unwrapInboundIn(data)
+        if var earlier = self.received {
+            self.received = nil
+            earlier.writeBuffer(&bytes)
+            bytes = earlier
+        }
+        do {
+            while let frame = try self.parser.nextFrame(from: &bytes) {
+                self.keepalive?.frameReceived(now: context.eventLoop.now)
+                self.perform(self.stateMachine.frameReceived(frame))
+                if self.stoppedReading { return }
+            }
+        } catch {
+            self.badFrame(error)
+            return
+        }
+        if bytes.readableBytes > 0 {
+            bytes.discardReadBytes()
+            self.received = bytes
+        }
+    }
+
+    /// A frame that breaks the protocol: GOAWAY with its code, then close; nothing after it is read.
+    private func badFrame(_ error: FrameError) {
+        self.stoppedReading = true
+        self.received = nil
+        self.logger.warning("connection closed: bad frame", metadata: ["error": "\(error)"])
+        self.perform(self.stateMachine.connectionError(error.code, error.reason))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
-        case let frameError as FrameError:
-            self.logger.warning("connection closed: bad frame", metadata: ["error": "\(frameError)"])
-            self.perform(self.stateMachine.connectionError(frameError.code, frameError.reason))
         case let tlsError as TLSError:
             // The TLS handler sends its alert and closes by itself.
             self.logger.warning("connection refused: TLS failed", metadata: ["error": "\(tlsError)"])
@@ -129,6 +165,13 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if !self.stoppedReading, self.parser.isMidFrame || (self.received?.readableBytes ?? 0) > 0 {
+            self.logger.warning("connection closed: bad frame", metadata: ["error": "\(FrameError.malformed("the connection ended inside a frame"))"])
+        }
+        self.received = nil
+        self.unflushed = nil
+        self.unflushedPromise?.fail(ChannelError.ioOnClosedChannel)
+        self.unflushedPromise = nil
         for streamID in self.stateMachine.channelClosed() {
             self.stopCall(streamID, reason: Self.connectionClosed)
         }
@@ -148,10 +191,10 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             break
         case .send(let frame):
             if case .hello = frame { self.helloTimeout?.cancel() }
-            context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+            self.send(frame, flush: true, promise: nil, context: context)
         case .refuseCall(let path, let trailers):
             self.logCallFailure(path: path, trailers: trailers)
-            context.writeAndFlush(self.wrapOutboundOut(.trailers(trailers)), promise: nil)
+            self.send(.trailers(trailers), flush: true, promise: nil, context: context)
         case .armDeadline(let streamID, let milliseconds):
             let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
             self.deadlines[streamID] = context.eventLoop.scheduleTask(in: .milliseconds(Int64(milliseconds))) {
@@ -183,13 +226,47 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes a frame; closes the connection once it is on its way, if asked to.
+    /// Writes and flushes a frame; closes the connection once it is on its way, if asked to.
     private func write(_ frame: Frame, thenClose: Bool, context: ChannelHandlerContext) {
-        let written = context.writeAndFlush(self.wrapOutboundOut(frame))
-        guard thenClose else { return }
+        guard thenClose else {
+            self.send(frame, flush: true, promise: nil, context: context)
+            return
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        self.send(frame, flush: true, promise: written, context: context)
         let channel = context.channel
-        written.whenComplete { _ in channel.close(promise: nil) }
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
     }
+
+    /// Encodes `frame` after the frames written since the last flush; with
+    /// `flush`, writes them all as one buffer. `promise` completes with that write.
+    private func send(_ frame: Frame, flush: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+        var buffer: ByteBuffer
+        if let unflushed = self.unflushed {
+            buffer = unflushed
+            self.unflushed = nil
+        } else {
+            buffer = context.channel.allocator.buffer(capacity: Self.frameBufferCapacity)
+        }
+        frame.encode(into: &buffer)
+        if let promise {
+            if let earlier = self.unflushedPromise {
+                earlier.futureResult.cascade(to: promise)
+            } else {
+                self.unflushedPromise = promise
+            }
+        }
+        guard flush else {
+            self.unflushed = buffer
+            return
+        }
+        let written = self.unflushedPromise
+        self.unflushedPromise = nil
+        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: written)
+    }
+
+    /// Enough for a unary response and its trailers, the common write.
+    private static let frameBufferCapacity = 256
 
     private func logCallFailure(path: String, trailers: Frame.Trailers) {
         guard !trailers.status.isOK else { return }
@@ -212,7 +289,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         case .none:
             break
         case .sendPing:
-            context.writeAndFlush(self.wrapOutboundOut(.ping(Frame.Ping(ack: false, payload: UInt64.random(in: 0...UInt64.max)))), promise: nil)
+            self.send(.ping(Frame.Ping(ack: false, payload: UInt64.random(in: 0...UInt64.max))), flush: true, promise: nil, context: context)
         case .closeUnresponsive:
             self.perform(self.stateMachine.connectionError(.timeout, "no answer to keepalive PING"))
         case .closeIdle:
@@ -318,7 +395,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             )
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(self.wrapOutboundOut(.message(Frame.Message(streamID: streamID, payload: payload))), promise: promise)
+        self.send(.message(Frame.Message(streamID: streamID, payload: payload)), flush: true, promise: promise, context: context)
         return promise.futureResult
     }
 
@@ -348,7 +425,8 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         if let response, let context = self.context, self.stateMachine.isRunning(streamID) {
             let limit = self.stateMachine.peerMaxFrameSize
             if response.readableBytes <= Int(limit) {
-                context.write(self.wrapOutboundOut(.message(Frame.Message(streamID: streamID, payload: response))), promise: nil)
+                // Flushed with the TRAILERS that follow: one buffer, one TLS record.
+                self.send(.message(Frame.Message(streamID: streamID, payload: response)), flush: false, promise: nil, context: context)
             } else {
                 status = RPCStatus(code: .resourceExhausted, message: "a response of \(response.readableBytes) octets exceeds the client's maximum frame size of \(limit)")
             }
@@ -356,6 +434,16 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         self.perform(self.stateMachine.callFinished(streamID, status: status))
         self.calls[streamID] = nil
         self.openCallsChanged()
+        self.flushUnflushed()
+    }
+
+    /// Sends frames still waiting for a flush (a response whose TRAILERS the state machine did not send).
+    private func flushUnflushed() {
+        guard let context = self.context, let buffer = self.unflushed else { return }
+        self.unflushed = nil
+        let written = self.unflushedPromise
+        self.unflushedPromise = nil
+        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: written)
     }
 
     /// Stops a call's task and timers; sends nothing.
@@ -379,7 +467,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         guard let context = self.context else { return }
         let (goAway, streamsToEnd, closeNow) = self.stateMachine.beginDraining()
         if let goAway {
-            context.writeAndFlush(self.wrapOutboundOut(.goAway(goAway)), promise: nil)
+            self.send(.goAway(goAway), flush: true, promise: nil, context: context)
         }
         for streamID in streamsToEnd {
             let status = RPCStatus(code: .unavailable, message: "the server is shutting down; resume on another connection")
