@@ -30,18 +30,21 @@ enum GateRecords {
         encoded.before.append(UInt8(ascii: "{"))
         encoded.after.append(UInt8(ascii: "{"))
         for change in changes {
-            var key: [UInt8] = []
-            OverrideJSON.appendString(change.key.kind + "/" + change.key.name, to: &key)
-            key.append(UInt8(ascii: ":"))
+            let (kind, name) = (change.key.kind, change.key.name)
+            var key: [UInt8] = [UInt8(ascii: "\"")]
+            OverrideJSON.appendEscaped(kind, to: &key)
+            key.append(UInt8(ascii: "/"))
+            OverrideJSON.appendEscaped(name, to: &key)
+            key.append(contentsOf: #"":"#.utf8)
             if let old = change.before {
                 Self.appendMember(key, try Self.encode(old), to: &encoded.before)
             }
             if let new = change.after {
                 let value = try Self.encode(new)
-                encoded.records.append(.put(kind: change.key.kind, key: change.key.name, value: value))
+                encoded.records.append(.put(kind: kind, key: name, value: value))
                 Self.appendMember(key, value, to: &encoded.after)
             } else {
-                encoded.records.append(.delete(kind: change.key.kind, key: change.key.name))
+                encoded.records.append(.delete(kind: kind, key: name))
             }
         }
         encoded.before.append(UInt8(ascii: "}"))

@@ -37,10 +37,15 @@ enum OverrideJSON {
     /// Appends `text` as a JSON string literal (RFC 8259 escapes).
     static func appendString(_ text: String, to json: inout [UInt8]) {
         json.append(UInt8(ascii: "\""))
+        Self.appendEscaped(text, to: &json)
+        json.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends `text` escaped for the inside of a JSON string literal, without the quotes.
+    static func appendEscaped(_ text: String, to json: inout [UInt8]) {
         // Names, scopes and most reasons need no escape: append them whole, not byte by byte.
         if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
             json.append(contentsOf: text.utf8)
-            json.append(UInt8(ascii: "\""))
             return
         }
         for byte in text.utf8 {
@@ -59,7 +64,6 @@ enum OverrideJSON {
                 json.append(byte)
             }
         }
-        json.append(UInt8(ascii: "\""))
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
