@@ -17,6 +17,11 @@ public struct Authorizer: Sendable {
         return Principal(identity: peer, roles: self.policy.roles(of: peer))
     }
 
+    /// The caller's name for audit records (see ``Principal/name``), without matching its roles.
+    public func name(of context: RPCServerContext) -> String {
+        Principal(identity: context.peer, roles: []).name
+    }
+
     /// Refuses with PERMISSION_DENIED, and logs it, unless the caller may call with `access`.
     public func check(_ access: MethodAccess, _ context: RPCServerContext) throws(RPCError) -> Principal {
         let principal = self.principal(of: context)

@@ -136,7 +136,7 @@ public final class GateService: Sendable {
     }
 
     private func actor(_ context: RPCServerContext) -> String {
-        self.authorizer.principal(of: context).name
+        self.authorizer.name(of: context)
     }
 
     // MARK: - Writes
