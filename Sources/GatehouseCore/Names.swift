@@ -16,16 +16,30 @@ enum Names {
 
     /// `kube-apiserver`, `node-17`, `10.0.0.4:6443`: non-empty, no whitespace, `=`, `,` or `/`.
     static func isValidComponentOrInstance(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 253
+        guard !name.isEmpty else { return false }
+        // Every toggle checks its scope's names: ASCII, nearly always, needs no Unicode tables.
+        if name.utf8.allSatisfy({ $0 < 0x80 }) {
+            return name.utf8.count <= 253 && name.utf8.allSatisfy { byte in
+                byte != 0x20 && !(0x09...0x0D).contains(byte)
+                    && byte != UInt8(ascii: "=") && byte != UInt8(ascii: ",") && byte != UInt8(ascii: "/")
+            }
+        }
+        return name.count <= 253
             && name.unicodeScalars.allSatisfy { !$0.properties.isWhitespace && $0 != "=" && $0 != "," && $0 != "/" }
     }
 
+    /// A letter, then letters, digits, `_`, `-` or `.`, all ASCII: checked on the UTF-8 bytes.
     private static func isIdentifier(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic else {
+        guard let first = name.utf8.first, Self.isLetter(first) else {
             return false
         }
-        return name.count <= 253 && name.unicodeScalars.allSatisfy {
-            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" || $0 == ".")
+        return name.utf8.count <= 253 && name.utf8.allSatisfy { byte in
+            Self.isLetter(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
         }
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
     }
 }
