@@ -16,9 +16,9 @@ struct ServerConnectionStateMachine {
 
     private enum State {
         case awaitingHello
-        case active(Streams)
+        case active
         /// No new calls; the connection closes once the last one ends.
-        case draining(Streams)
+        case draining
         case closed
     }
 
@@ -56,6 +56,10 @@ struct ServerConnectionStateMachine {
     }
 
     private var state: State = .awaitingHello
+    /// The calls of an active or draining connection. Kept beside the state,
+    /// not inside it: taken out of an enum to be changed, its dictionary would
+    /// be copied on every frame.
+    private var streams = Streams()
     private let configuration: Configuration
     /// The client's MAX_FRAME_SIZE: no frame we send may be larger.
     private(set) var peerMaxFrameSize: UInt32 = 16_384
@@ -67,7 +71,7 @@ struct ServerConnectionStateMachine {
     /// Whether any call is open: an idle connection may be closed, a busy one not.
     var hasOpenStreams: Bool {
         switch self.state {
-        case .active(let streams), .draining(let streams): return !streams.open.isEmpty
+        case .active, .draining: return !self.streams.open.isEmpty
         case .awaitingHello, .closed: return false
         }
     }
@@ -79,7 +83,7 @@ struct ServerConnectionStateMachine {
 
     var highestStreamID: StreamID {
         switch self.state {
-        case .active(let streams), .draining(let streams): return streams.highestOpened
+        case .active, .draining: return self.streams.highestOpened
         case .awaitingHello, .closed: return 0
         }
     }
@@ -95,17 +99,11 @@ struct ServerConnectionStateMachine {
                 return self.protocolError("the first frame must be HELLO, not \(frame.typeName)")
             }
             return self.helloReceived(hello)
-        case .active(var streams):
-            let action = self.frameReceived(frame, streams: &streams, draining: false)
-            if case .active = self.state { self.state = .active(streams) }
-            return action
-        case .draining(var streams):
-            let action = self.frameReceived(frame, streams: &streams, draining: true)
-            guard case .draining = self.state else { return action }
-            guard streams.open.isEmpty else {
-                self.state = .draining(streams)
-                return action
-            }
+        case .active:
+            return self.activeFrameReceived(frame, draining: false)
+        case .draining:
+            let action = self.activeFrameReceived(frame, draining: true)
+            guard case .draining = self.state, self.streams.open.isEmpty else { return action }
             // The last call just ended: draining is over.
             self.state = .closed
             switch action {
@@ -128,84 +126,85 @@ struct ServerConnectionStateMachine {
             }
             self.peerMaxFrameSize = maxFrameSize
         }
-        self.state = .active(Streams())
+        self.state = .active
+        self.streams = Streams()
         return .send(.hello(Frame.Hello(versions: [version], settings: self.configuration.settings)))
     }
 
-    private mutating func frameReceived(_ frame: Frame, streams: inout Streams, draining: Bool) -> Action {
+    private mutating func activeFrameReceived(_ frame: Frame, draining: Bool) -> Action {
         switch frame {
         case .hello:
             return self.protocolError("HELLO may be sent only once")
         case .trailers:
             return self.protocolError("TRAILERS is sent by the server only")
         case .headers(let headers):
-            return self.headersReceived(headers, streams: &streams, draining: draining)
+            return self.headersReceived(headers, draining: draining)
         case .message(let message):
-            return self.messageReceived(message, streams: &streams)
+            return self.messageReceived(message)
         case .cancel(let streamID):
-            guard streamID <= streams.highestOpened else {
+            guard streamID <= self.streams.highestOpened else {
                 return self.protocolError("CANCEL for stream \(streamID), which was never opened")
             }
-            guard streams.open.removeValue(forKey: streamID) != nil else { return .none }
+            guard self.streams.open.removeValue(forKey: streamID) != nil else { return .none }
             return .cancelCall(streamID, closeConnection: false)
         case .ping(let ping):
             return ping.ack ? .none : .send(.ping(Frame.Ping(ack: true, payload: ping.payload)))
         case .goAway:
             // The client is leaving: no new calls will come, finish the open ones.
-            if streams.open.isEmpty {
+            if self.streams.open.isEmpty {
                 self.state = .closed
                 return .close
             }
-            self.state = .draining(streams)
+            self.state = .draining
             return .none
         }
     }
 
-    private mutating func headersReceived(_ headers: Frame.Headers, streams: inout Streams, draining: Bool) -> Action {
+    private mutating func headersReceived(_ headers: Frame.Headers, draining: Bool) -> Action {
         let streamID = headers.streamID
-        guard streamID > streams.highestOpened else {
-            return self.protocolError("HEADERS for stream \(streamID), not above the last opened stream \(streams.highestOpened)")
+        guard streamID > self.streams.highestOpened else {
+            return self.protocolError("HEADERS for stream \(streamID), not above the last opened stream \(self.streams.highestOpened)")
         }
-        streams.highestOpened = streamID
+        self.streams.highestOpened = streamID
         if draining {
             return .refuseCall(path: headers.path, Frame.Trailers(streamID: streamID, status: RPCStatus(code: .unavailable, message: "the server is shutting down; reconnect")))
         }
         guard let descriptor = self.configuration.methods[headers.path] else {
             return .refuseCall(path: headers.path, Frame.Trailers(streamID: streamID, status: RPCStatus(code: .unimplemented, message: "unknown method \(headers.path)")))
         }
-        guard streams.open.count < self.configuration.maxConcurrentStreams else {
+        guard self.streams.open.count < self.configuration.maxConcurrentStreams else {
             let limit = self.configuration.maxConcurrentStreams
             return .refuseCall(path: headers.path, Frame.Trailers(streamID: streamID, status: RPCStatus(code: .resourceExhausted, message: "too many concurrent calls on this connection (limit \(limit))")))
         }
-        streams.open[streamID] = .awaitingRequest(headers, descriptor)
+        self.streams.open[streamID] = .awaitingRequest(headers, descriptor)
         return headers.timeoutMilliseconds > 0 ? .armDeadline(streamID, milliseconds: headers.timeoutMilliseconds) : .none
     }
 
-    private mutating func messageReceived(_ message: Frame.Message, streams: inout Streams) -> Action {
+    private mutating func messageReceived(_ message: Frame.Message) -> Action {
         let streamID = message.streamID
-        guard streamID <= streams.highestOpened else {
+        guard streamID <= self.streams.highestOpened else {
             return self.protocolError("MESSAGE for stream \(streamID), which was never opened")
         }
-        guard let stream = streams.open[streamID] else {
+        guard let stream = self.streams.open[streamID] else {
             return .none  // It crossed our TRAILERS in flight.
         }
         switch stream {
         case .awaitingRequest(let headers, let descriptor):
-            streams.open[streamID] = .running(descriptor, clientClosed: message.endStream)
+            self.streams.open[streamID] = .running(descriptor, clientClosed: message.endStream)
             return .startCall(headers, descriptor, request: message.payload, clientClosed: message.endStream)
         case .running(let descriptor, let clientClosed):
             if clientClosed {
                 return self.protocolError("MESSAGE on stream \(streamID) after END_STREAM")
             }
             guard descriptor.acceptsClientMessages else {
-                streams.open.removeValue(forKey: streamID)
+                self.streams.open.removeValue(forKey: streamID)
                 let why = descriptor.kind == .unary
                     ? "a unary call carries exactly one request message"
                     : "\(descriptor.path) accepts no client messages after the request"
                 let trailers = Frame.Trailers(streamID: streamID, status: RPCStatus(code: .invalidArgument, message: why))
                 return .endCall(trailers, closeConnection: false)
             }
-            streams.open[streamID] = .running(descriptor, clientClosed: message.endStream)
+            self.streams.open[streamID] = .running(descriptor, clientClosed: message.endStream)
             return .deliverClientMessage(streamID, message.payload, endStream: message.endStream)
         }
     }
@@ -215,8 +214,8 @@ struct ServerConnectionStateMachine {
     /// Whether a response may still be sent on `streamID`.
     func isRunning(_ streamID: StreamID) -> Bool {
         switch self.state {
-        case .active(let streams), .draining(let streams):
-            if case .running = streams.open[streamID] { return true }
+        case .active, .draining:
+            if case .running = self.streams.open[streamID] { return true }
             return false
         case .awaitingHello, .closed:
             return false
@@ -235,14 +234,14 @@ struct ServerConnectionStateMachine {
 
     private mutating func endStream(_ streamID: StreamID, status: RPCStatus) -> Action {
         switch self.state {
-        case .active(var streams):
-            guard streams.open.removeValue(forKey: streamID) != nil else { return .none }
-            self.state = .active(streams)
+        case .active:
+            guard self.streams.open.removeValue(forKey: streamID) != nil else { return .none }
             return .endCall(Frame.Trailers(streamID: streamID, status: status), closeConnection: false)
-        case .draining(var streams):
-            guard streams.open.removeValue(forKey: streamID) != nil else { return .none }
-            self.state = streams.open.isEmpty ? .closed : .draining(streams)
-            return .endCall(Frame.Trailers(streamID: streamID, status: status), closeConnection: streams.open.isEmpty)
+        case .draining:
+            guard self.streams.open.removeValue(forKey: streamID) != nil else { return .none }
+            let last = self.streams.open.isEmpty
+            if last { self.state = .closed }
+            return .endCall(Frame.Trailers(streamID: streamID, status: status), closeConnection: last)
         case .awaitingHello, .closed:
             return .none
         }
@@ -257,14 +256,14 @@ struct ServerConnectionStateMachine {
         case .awaitingHello:
             self.state = .closed
             return (Frame.GoAway(lastStreamID: 0, errorCode: .noError, debug: "server shutting down"), [], true)
-        case .active(let streams):
-            let goAway = Frame.GoAway(lastStreamID: streams.highestOpened, errorCode: .noError, debug: "server shutting down")
-            if streams.open.isEmpty {
+        case .active:
+            let goAway = Frame.GoAway(lastStreamID: self.streams.highestOpened, errorCode: .noError, debug: "server shutting down")
+            if self.streams.open.isEmpty {
                 self.state = .closed
                 return (goAway, [], true)
             }
-            self.state = .draining(streams)
-            let streaming = streams.open.compactMap { streamID, stream -> StreamID? in
+            self.state = .draining
+            let streaming = self.streams.open.compactMap { streamID, stream -> StreamID? in
                 switch stream {
                 case .awaitingRequest(_, let descriptor), .running(let descriptor, _):
                     return descriptor.kind == .serverStreaming ? streamID : nil
@@ -288,7 +287,7 @@ struct ServerConnectionStateMachine {
     mutating func channelClosed() -> [StreamID] {
         defer { self.state = .closed }
         switch self.state {
-        case .active(let streams), .draining(let streams): return Array(streams.open.keys)
+        case .active, .draining: return Array(self.streams.open.keys)
         case .awaitingHello, .closed: return []
         }
     }
