@@ -1,3 +1,4 @@
+import DequeModule
 import GatehouseCore
 
 /// The last few committed batches, enough to rebuild the state at any
@@ -6,8 +7,10 @@ import GatehouseCore
 struct RetainedHistory: Sendable {
     /// At most this many batches are kept.
     let limit: Int
-    /// Consecutive revisions, oldest first.
-    private(set) var summaries: [BatchSummary] = []
+    /// Consecutive revisions, oldest first. A ring buffer: once full, every
+    /// commit drops the oldest, which an array would pay for by shifting all
+    /// the others.
+    private(set) var summaries: Deque<BatchSummary> = []
 
     init(limit: Int) {
         self.limit = max(0, limit)
@@ -34,8 +37,8 @@ struct RetainedHistory: Sendable {
     }
 
     /// The kept batches after `revision`, oldest first.
-    func batches(after revision: Revision) -> ArraySlice<BatchSummary> {
-        guard let index = self.summaries.firstIndex(where: { $0.revision > revision }) else { return [] }
+    func batches(after revision: Revision) -> Slice<Deque<BatchSummary>> {
+        let index = self.summaries.firstIndex { $0.revision > revision } ?? self.summaries.endIndex
         return self.summaries[index...]
     }
 
