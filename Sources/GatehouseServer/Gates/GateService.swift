@@ -72,15 +72,21 @@ public final class GateService: Sendable {
         }
         guard !request.dryRun else {
             let state = self.state
-            return eventLoop.makeCompletedFuture {
-                let applied = try Self.mapping {
-                    try BatchApplier().apply(batch, to: state, at: UnixMilliseconds(self.now()), live: self.liveReplicas())
-                }
-                return .with {
-                    $0.revision = state.revision.rawValue
-                    $0.applied = applied.summary.changes.map(Self.describe)
-                }
+            let (time, live) = (UnixMilliseconds(self.now()), self.liveReplicas())
+            let promise = eventLoop.makePromise(of: Gatehouse_V1_SetResponse.self)
+            // Validated off the loop: a large batch's checks would hold up every connection on it.
+            DispatchQueue.global().async {
+                promise.completeWith(
+                    Result {
+                        let applied = try Self.mapping { try BatchApplier().apply(batch, to: state, at: time, live: live) }
+                        return .with {
+                            $0.revision = state.revision.rawValue
+                            $0.applied = applied.summary.changes.map(Self.describe)
+                        }
+                    }
+                )
             }
+            return promise.futureResult
         }
         let promise = eventLoop.makePromise(of: Committed<BatchSummary>.self)
         self.commit(batch, context: context) { promise.completeWith($0) }
