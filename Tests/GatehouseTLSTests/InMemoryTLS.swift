@@ -45,6 +45,13 @@ final class EventRecorder: ChannelInboundHandler {
     }
 }
 
+/// Every buffer `channel` has written so far, in order.
+func outboundBuffers(_ channel: EmbeddedChannel) throws -> [ByteBuffer] {
+    var buffers: [ByteBuffer] = []
+    while let buffer = try channel.readOutbound(as: ByteBuffer.self) { buffers.append(buffer) }
+    return buffers
+}
+
 /// Shuttles ciphertext between two channels until neither has anything left to send.
 ///
 /// The in-memory stand-in for a TCP connection (after swift-nio-ssl's test

@@ -117,8 +117,7 @@ struct TLSHandshakeTests {
         let response = pair.server.write(ByteBuffer(string: "response "))
         let unacknowledged = pair.server.write(ByteBuffer(string: "and "))
         let trailers = pair.server.writeAndFlush(ByteBuffer(string: "trailers"))
-        var chunks: [ByteBuffer] = []
-        while let chunk = try pair.server.readOutbound(as: ByteBuffer.self) { chunks.append(chunk) }
+        var chunks = try outboundBuffers(pair.server)
         #expect(chunks.count == 1)
         #expect(chunks.map(\.readableBytes) == ["response and trailers".utf8.count + 22], "one record: a 5-byte header, the content type, a 16-byte tag")
         for chunk in chunks { try pair.client.writeInbound(chunk) }
@@ -133,8 +132,7 @@ struct TLSHandshakeTests {
         pair.clientEvents.received.clear()
         let sentFirst = pair.server.write(first)
         let sentSecond = pair.server.writeAndFlush(second)
-        chunks = []
-        while let chunk = try pair.server.readOutbound(as: ByteBuffer.self) { chunks.append(chunk) }
+        chunks = try outboundBuffers(pair.server)
         #expect(chunks.map(\.readableBytes) == [10 * 1024 + 22, 10 * 1024 + 22])
         for chunk in chunks { try pair.client.writeInbound(chunk) }
         try sentFirst.wait()
