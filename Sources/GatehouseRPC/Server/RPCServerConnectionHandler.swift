@@ -166,7 +166,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if !self.stoppedReading, self.parser.isMidFrame || (self.received?.readableBytes ?? 0) > 0 {
-            self.logger.warning("connection closed: bad frame", metadata: ["error": "\(FrameError.malformed("the connection ended inside a frame"))"])
+            self.logger.warning("connection closed: bad frame", metadata: ["error": "the connection ended inside a frame"])
         }
         self.received = nil
         self.unflushed = nil
@@ -241,14 +241,10 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     /// Encodes `frame` after the frames written since the last flush; with
     /// `flush`, writes them all as one buffer. `promise` completes with that write.
     private func send(_ frame: Frame, flush: Bool, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
-        var buffer: ByteBuffer
-        if let unflushed = self.unflushed {
-            buffer = unflushed
-            self.unflushed = nil
-        } else {
-            buffer = context.channel.allocator.buffer(capacity: Self.frameBufferCapacity)
-        }
+        var buffer = self.unflushed ?? context.channel.allocator.buffer(capacity: Self.frameBufferCapacity)
+        self.unflushed = nil  // so the buffer is not shared while it grows
         frame.encode(into: &buffer)
+        self.unflushed = buffer
         if let promise {
             if let earlier = self.unflushedPromise {
                 earlier.futureResult.cascade(to: promise)
@@ -256,13 +252,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
                 self.unflushedPromise = promise
             }
         }
-        guard flush else {
-            self.unflushed = buffer
-            return
-        }
-        let written = self.unflushedPromise
-        self.unflushedPromise = nil
-        context.writeAndFlush(self.wrapOutboundOut(buffer), promise: written)
+        if flush { self.flushUnflushed() }
     }
 
     /// Enough for a unary response and its trailers, the common write.
@@ -434,10 +424,10 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
         self.perform(self.stateMachine.callFinished(streamID, status: status))
         self.calls[streamID] = nil
         self.openCallsChanged()
-        self.flushUnflushed()
+        self.flushUnflushed()  // a response whose TRAILERS the state machine did not send
     }
 
-    /// Sends frames still waiting for a flush (a response whose TRAILERS the state machine did not send).
+    /// Writes and flushes the frames encoded since the last flush, as one buffer.
     private func flushUnflushed() {
         guard let context = self.context, let buffer = self.unflushed else { return }
         self.unflushed = nil
