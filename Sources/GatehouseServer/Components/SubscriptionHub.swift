@@ -282,6 +282,7 @@ final class SubscriptionHub: Sendable {
     private func advance(_ state: inout State, by summary: BatchSummary, into deliveries: inout [(SubscriberOutlet, SubscriberPush?)]) {
         state.current.replay(summary)  // in place: assigning `replaying`'s result would copy every override
         state.history.append(summary)
+        guard !state.groups.isEmpty else { return }  // no subscriber: nothing to regroup or resolve
         let revision = state.current.revision
         lazy var resolver = Resolver(state: state.current)  // only when some group needs it: writes with no subscribers pay nothing
 
