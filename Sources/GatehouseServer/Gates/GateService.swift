@@ -15,7 +15,15 @@ import Yams
 /// is validated against the state that includes every batch submitted before
 /// it, written in one group commit, and acknowledged only once durable.
 public final class GateService: Sendable {
+    typealias Submit = @Sendable (
+        _ transform: @escaping @Sendable (GateState, Revision) throws -> Transformation<GateState, BatchSummary>,
+        _ completion: @escaping @Sendable (Result<Committed<BatchSummary>, any Error>) -> Void
+    ) -> Void
+
     let store: any GateStore<GateState>
+    /// `store.submit`, bound to the store's concrete type where the service is made: through
+    /// the existential, every submission would run the store's generic code unspecialised.
+    let submit: Submit
     let authorizer: Authorizer
     /// The replicas a change must not leave behind (skew guard); registrations feed it.
     let liveReplicas: @Sendable () -> LiveReplicas
@@ -24,14 +32,15 @@ public final class GateService: Sendable {
     /// Told of every committed batch, once durable (subscriptions); must not block.
     let committed: @Sendable (BatchSummary) -> Void
 
-    public init(
-        store: any GateStore<GateState>,
+    public init<Store: GateStore<GateState>>(
+        store: Store,
         authorizer: Authorizer,
         liveReplicas: @escaping @Sendable () -> LiveReplicas = { .none },
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
         committed: @escaping @Sendable (BatchSummary) -> Void = { _ in }
     ) {
         self.store = store
+        self.submit = { transform, completion in store.submit(transform, completion: completion) }
         self.authorizer = authorizer
         self.liveReplicas = liveReplicas
         self.now = now
@@ -166,7 +175,7 @@ public final class GateService: Sendable {
         let time = UnixMilliseconds(self.now())
         let live = self.liveReplicas()
         let method = context.path
-        self.store.submit({ state, _ in
+        self.submit({ state, _ in
             let applied = try BatchApplier().apply(batch, to: state, at: time, live: live)
             let changes = applied.summary.changes
             guard !changes.isEmpty else { return .unchanged(applied.summary) }
