@@ -1,16 +1,19 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// The store and the server are optimised across module boundaries in
+/// release builds: the store is generic over the state it stores, and
+/// without this its pipeline ran unspecialised on the hot path. Only targets
+/// outside the library products get it: SwiftPM refuses unsafe flags in the
+/// targets of a product another package depends on by version.
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+let crossModuleTargets: Set<String> = ["GatehouseStore", "GatehouseServer"]
+
 /// Gatehouse: a feature-gate and API-activation service.
 ///
 /// Modules depend strictly downwards (see `Sources/README.md`):
 /// executables → Server / Client → RPC → TLS → COpenSSL, with generated
 /// protobuf code in `GatehouseProto`.
-/// Our own modules are optimised across module boundaries: the store is
-/// generic over the state it stores, and without this every call into it ran
-/// unspecialised, with runtime metadata lookups on the hot path.
-let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
-
 let package = Package(
     name: "gatehouse",
     platforms: [.macOS(.v15)],
@@ -269,6 +272,6 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.type != .system {
+for target in package.targets where crossModuleTargets.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + crossModule
 }
