@@ -188,7 +188,8 @@ let package = Package(
             ],
             // jemalloc (Debian's libjemalloc-dev) replaces glibc's malloc for the whole server:
             // its event loops, store queues and hub allocate on one thread and free on another,
-            // which glibc's arenas pay for in locks. Measured: 6-15% more toggles/s at 64 writers.
+            // which glibc's arenas pay for in locks. Measured at 64 writers: +6-15% by LD_PRELOAD
+            // (3 rounds); linked, a median +4% over 8 pairs, within this machine's noise.
             linkerSettings: [.linkedLibrary("jemalloc", .when(platforms: [.linux]))]
         ),
         .executableTarget(
