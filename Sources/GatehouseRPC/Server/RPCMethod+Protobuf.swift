@@ -3,6 +3,11 @@ import SwiftProtobuf
 
 extension RPCMethod {
     /// A unary method on protobuf messages.
+    ///
+    /// Inlinable, like the other constructors and ``ProtobufCoding``, so that
+    /// the module defining a method specialises the decoding and encoding
+    /// for its message types instead of going through generic metadata.
+    @inlinable
     public static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ path: String,
         _ handler: @escaping @Sendable (Request, RPCServerContext) async throws -> Response
@@ -14,6 +19,7 @@ extension RPCMethod {
     }
 
     /// A unary method on protobuf messages, started on the connection's event loop (see ``RPCMethod/init(path:requestType:responseType:unaryOnEventLoop:)``).
+    @inlinable
     public static func unaryOnEventLoop<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ path: String,
         _ handler: @escaping @Sendable (Request, RPCServerContext, any EventLoop) -> EventLoopFuture<Response>
@@ -99,6 +105,7 @@ public struct RPCMessageSequence<Message: SwiftProtobuf.Message>: AsyncSequence,
 /// Protobuf to payload and back, with the transport's error for bad input.
 public enum ProtobufCoding {
     /// Decodes a payload; bytes that are not a valid `T` are INVALID_ARGUMENT.
+    @inlinable
     public static func decode<T: SwiftProtobuf.Message>(_: T.Type, from payload: ByteBuffer, what: String) throws(RPCError) -> T {
         do {
             return try T(serializedBytes: Array(payload.readableBytesView))
@@ -107,6 +114,7 @@ public enum ProtobufCoding {
         }
     }
 
+    @inlinable
     public static func encode<T: SwiftProtobuf.Message>(_ message: T) throws -> ByteBuffer {
         let bytes: [UInt8] = try message.serializedBytes()
         return ByteBuffer(bytes: bytes)

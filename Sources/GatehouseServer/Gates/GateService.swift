@@ -97,14 +97,22 @@ public final class GateService: Sendable {
             }
             return promise.futureResult
         }
-        let promise = eventLoop.makePromise(of: Committed<BatchSummary>.self)
-        self.commit(batch, context: context) { promise.completeWith($0) }
-        return promise.futureResult.map { committed in
-            .with {
-                $0.revision = committed.revision.rawValue
-                $0.applied = committed.value.changes.map(Self.describe)
+        let promise = eventLoop.makePromise(of: Gatehouse_V1_SetResponse.self)
+        self.commit(batch, context: context) { result in
+            // The response is built on the loop, not on the store's writer,
+            // which every toggle waits for; one hop and one future per call.
+            eventLoop.execute {
+                promise.completeWith(
+                    result.map { committed in
+                        .with {
+                            $0.revision = committed.revision.rawValue
+                            $0.applied = committed.value.changes.map(Self.describe)
+                        }
+                    }
+                )
             }
         }
+        return promise.futureResult
     }
 
     private func defineFeature(_ request: Gatehouse_V1_DefineFeatureRequest, context: RPCServerContext) async throws -> Gatehouse_V1_DefineFeatureResponse {

@@ -43,12 +43,19 @@ enum OverrideJSON {
 
     /// Appends `text` escaped for the inside of a JSON string literal, without the quotes.
     static func appendEscaped(_ text: String, to json: inout [UInt8]) {
+        var text = text
+        // Through the contiguous UTF-8, not the view's indices: a small
+        // string's view decodes its storage again at every index.
+        text.withUTF8 { bytes in Self.appendEscaped(bytes, to: &json) }
+    }
+
+    private static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to json: inout [UInt8]) {
         // Names, scopes and most reasons need no escape: append them whole, not byte by byte.
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            json.append(contentsOf: text.utf8)
+        if !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            json.append(contentsOf: bytes)
             return
         }
-        for byte in text.utf8 {
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "\""): json.append(contentsOf: #"\""#.utf8)
             case UInt8(ascii: "\\"): json.append(contentsOf: #"\\"#.utf8)
