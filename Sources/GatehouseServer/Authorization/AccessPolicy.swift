@@ -77,8 +77,15 @@ public struct AccessPolicy: Codable, Sendable, Hashable {
     }
 
     /// Every role the identity is bound to.
+    ///
+    /// Runs on every call, so it builds the set directly rather than through
+    /// intermediate arrays of bindings and roles.
     public func roles(of identity: TLSPeerIdentity) -> Set<Role> {
-        Set(self.bindings.filter { binding in binding.subjects.contains { $0.matches(identity) } }.map(\.role))
+        var roles: Set<Role> = []
+        for binding in self.bindings where binding.subjects.contains(where: { $0.matches(identity) }) {
+            roles.insert(binding.role)
+        }
+        return roles
     }
 
     /// Parses a policy file's text; errors say what is wrong and where.
