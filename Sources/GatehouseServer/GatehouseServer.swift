@@ -73,7 +73,7 @@ public final class GatehouseServer: Service, Sendable {
             now: now
         )
         let registry = InstanceRegistry(now: now)
-        let gates = GateService(store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, now: now, committed: hub.publish)
+        let gates = GateService(store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, now: now, committed: hub.publish(_:endsGroup:))
         let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer, gates: gates)
         let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
         let router = RPCRouter(open + gates.methods + components.methods)

@@ -60,10 +60,15 @@ public struct Committed<Value: Sendable>: Sendable {
     public var changed: Bool
     /// What the transform returned.
     public var value: Value
+    /// False when the writer goes on at once to complete more submissions of
+    /// the same group: work a caller does per commit that wakes another
+    /// thread (a subscription hub) can wait for the last one and wake it once.
+    public var endsGroup: Bool
 
-    public init(revision: Revision, changed: Bool, value: Value) {
+    public init(revision: Revision, changed: Bool, value: Value, endsGroup: Bool = true) {
         self.revision = revision
         self.changed = changed
         self.value = value
+        self.endsGroup = endsGroup
     }
 }

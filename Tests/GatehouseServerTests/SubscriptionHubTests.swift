@@ -167,6 +167,28 @@ import Testing
         #expect(deltas.map { $0.features.map(\.name) } == [["A"], ["K"], ["A"]])
     }
 
+    /// The store's writer completes a group's submissions one after another:
+    /// the hub's task is woken once, by the last, and then applies them all.
+    @Test func batchesPublishedWithinAGroupWaitForItsLastToWakeTheHub() async throws {
+        var state = GateState()
+        _ = try Self.commit(Self.catalog.features.map(Change.defineFeature), to: &state)
+        let hub = Self.makeHub(state)
+        let running = Task { await hub.run() }
+        defer { running.cancel() }
+        let first = try Self.commit([.setFeature("A", scope: .component("kubelet"), enabled: true)], to: &state)
+        let second = try Self.commit([.setFeature("K", scope: .component("kubelet"), enabled: false)], to: &state)
+        let before = hub.revision
+
+        hub.publish(first, endsGroup: false)
+        hub.publish(second, endsGroup: false)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(hub.revision == before, "not woken before the group's last completion")
+        // The group's last submission changed nothing: it only ends the group.
+        hub.publish(nil, endsGroup: true)
+        try await SubscriptionTests.eventually("the hub applied both") { hub.revision == second.revision }
+        hub.close()
+    }
+
     @Test func resumeWithinHistoryReplaysOnlyWhatChangedForTheInstance() throws {
         var state = GateState()
         _ = try Self.commit(Self.catalog.features.map(Change.defineFeature), to: &state)

@@ -77,6 +77,34 @@ struct GroupCommitTests {
         await store.close()
     }
 
+    @Test("only the last completion of each group ends it")
+    func lastCompletionEndsTheGroup() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try openStore(directory, configuration: SQLiteStoreConfiguration(maximumGroupSize: 8))
+        let gate = WriterGate()
+        async let held = store.submit(gate.transform)
+        await gate.waitUntilEntered()
+        let outcomes = try await withThrowingTaskGroup(of: (Revision, Bool).self) { group in
+            for index in 0..<32 {
+                group.addTask {
+                    let committed = try await store.submit(put("k\(index)", "v"))
+                    return (committed.revision, committed.endsGroup)
+                }
+            }
+            try #require(try await eventually { store.statistics.pendingSubmissions == 32 })
+            gate.release()
+            return try await group.reduce(into: [(Revision, Bool)]()) { $0.append($1) }
+        }
+        let first = try await held
+        // The held batch is a group of its own; the 32 behind it, groups of 8 (see above).
+        #expect(first.endsGroup)
+        let ends = outcomes.filter(\.1).map(\.0).sorted()
+        #expect(ends == [9, 17, 25, 33].map { Revision(UInt64($0)) })
+        #expect(ends.count + 1 == store.statistics.transactionsCommitted)
+        await store.close()
+    }
+
     @Test("readers get the snapshot and history while the writer is busy")
     func readersNeverWaitForTheWriter() async throws {
         let directory = try TemporaryDirectory()

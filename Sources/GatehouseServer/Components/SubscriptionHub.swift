@@ -109,10 +109,19 @@ final class SubscriptionHub: Sendable {
 
     /// Hands a committed batch to the hub; returns at once.
     func publish(_ summary: BatchSummary) {
+        self.publish(summary, endsGroup: true)
+    }
+
+    /// Hands a committed batch (if any) to the hub, and wakes the hub's task
+    /// only when `endsGroup`: the store's writer completes a group's
+    /// submissions one after another, and waking the task for each one cost
+    /// a thread switch per toggle where one per group will do.
+    func publish(_ summary: BatchSummary?, endsGroup: Bool) {
         let wake = self.inbox.withLock { inbox -> Bool in
-            inbox.batches.append(summary)
-            defer { inbox.signalled = true }
-            return !inbox.signalled
+            if let summary { inbox.batches.append(summary) }
+            guard endsGroup, !inbox.batches.isEmpty, !inbox.signalled else { return false }
+            inbox.signalled = true
+            return true
         }
         if wake { self.wakeups.yield() }
     }

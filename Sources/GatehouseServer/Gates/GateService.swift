@@ -29,15 +29,18 @@ public final class GateService: Sendable {
     let liveReplicas: @Sendable () -> LiveReplicas
     /// Milliseconds since the Unix epoch: the only clock, injected.
     let now: @Sendable () -> Int64
-    /// Told of every committed batch, once durable (subscriptions); must not block.
-    let committed: @Sendable (BatchSummary) -> Void
+    /// Told of every committed batch, once durable and in revision order (subscriptions);
+    /// must not block. `endsGroup` is the store's ``Committed/endsGroup``: false when
+    /// more of the same group follow at once. A submission that changed nothing
+    /// passes no batch, only that signal.
+    let committed: @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void
 
     public init<Store: GateStore<GateState>>(
         store: Store,
         authorizer: Authorizer,
         liveReplicas: @escaping @Sendable () -> LiveReplicas = { .none },
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
-        committed: @escaping @Sendable (BatchSummary) -> Void = { _ in }
+        committed: @escaping @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void = { _, _ in }
     ) {
         self.store = store
         self.submit = { transform, completion in store.submit(transform, completion: completion) }
@@ -202,7 +205,7 @@ public final class GateService: Sendable {
             switch result {
             case .success(let committed):
                 // On the writer, in revision order: subscribers see batches in the order they committed.
-                if committed.changed { self.committed(committed.value) }
+                self.committed(committed.changed ? committed.value : nil, committed.endsGroup)
                 if context.logLevel <= .debug {
                     context.logger.debug(
                         "batch committed",

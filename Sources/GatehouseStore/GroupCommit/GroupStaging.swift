@@ -6,7 +6,7 @@
 struct GroupStaging<State: Sendable> {
     /// A caller waiting for the group's outcome, and the revision it will be told.
     struct Waiter {
-        var complete: @Sendable (Result<Revision, any Error>) -> Void
+        var complete: @Sendable (Result<Revision, any Error>, _ endsGroup: Bool) -> Void
         var revision: Revision
     }
 
@@ -43,7 +43,7 @@ struct GroupStaging<State: Sendable> {
         case .accepted(let change?, let complete):
             if let error = validate(change) {
                 counted()
-                complete(.failure(error))
+                complete(.failure(error), true)
                 return
             }
             self.revision = self.revision.next
@@ -68,13 +68,15 @@ struct GroupStaging<State: Sendable> {
         StoreSnapshot(revision: self.revision, state: self.state)
     }
 
-    /// Resumes every waiting caller with its revision (success) or with `error`.
+    /// Resumes every waiting caller with its revision (success) or with `error`, in order;
+    /// the last is told it ends the group.
     func finish(_ error: (any Error)?) {
-        for waiter in self.waiters {
+        let last = self.waiters.count - 1
+        for (index, waiter) in self.waiters.enumerated() {
             if let error {
-                waiter.complete(.failure(error))
+                waiter.complete(.failure(error), index == last)
             } else {
-                waiter.complete(.success(waiter.revision))
+                waiter.complete(.success(waiter.revision), index == last)
             }
         }
     }

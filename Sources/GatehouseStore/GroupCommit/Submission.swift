@@ -23,10 +23,10 @@ struct Submission<State: Sendable>: Sendable {
                 let changed = transformation.change != nil
                 return .accepted(
                     transformation.change,
-                    complete: { outcome in
+                    complete: { outcome, endsGroup in
                         switch outcome {
                         case .success(let revision):
-                            completion(.success(Committed(revision: revision, changed: changed, value: value)))
+                            completion(.success(Committed(revision: revision, changed: changed, value: value, endsGroup: endsGroup)))
                         case .failure(let error):
                             completion(.failure(error))
                         }
@@ -45,6 +45,6 @@ enum StagedSubmission<State: Sendable> {
     /// The transform threw; `answer` resumes its caller with the error.
     case refused(answer: @Sendable () -> Void)
     /// The transform accepted: its change (nil when it changes nothing) and how to
-    /// resume its caller once the group's outcome is known.
-    case accepted(StoreChange<State>?, complete: @Sendable (Result<Revision, any Error>) -> Void)
+    /// resume its caller once the group's outcome is known (and whether it is the group's last).
+    case accepted(StoreChange<State>?, complete: @Sendable (Result<Revision, any Error>, _ endsGroup: Bool) -> Void)
 }
