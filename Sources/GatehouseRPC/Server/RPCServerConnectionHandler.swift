@@ -51,6 +51,8 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
     private var logger: Logger
     private var context: ChannelHandlerContext?
     private var peer: TLSPeerIdentity?
+    /// The peer's address, read once: the channel's getter takes a lock, and every call's context carries it.
+    private var remoteAddress: SocketAddress?
     private var calls: [StreamID: RunningCall] = [:]
     private var deadlines: [StreamID: Scheduled<Void>] = [:]
     private var helloTimeout: Scheduled<Void>?
@@ -75,13 +77,15 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if let remote = context.channel.remoteAddress {
+        self.remoteAddress = context.channel.remoteAddress
+        if let remote = self.remoteAddress {
             self.logger[metadataKey: "peer.address"] = "\(remote.hostPort)"
         }
         if context.channel.isActive { self.startTimers(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        if self.remoteAddress == nil { self.remoteAddress = context.channel.remoteAddress }
         self.startTimers(context: context)
         context.fireChannelActive()
     }
@@ -300,7 +304,7 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             metadata: headers.metadata,
             deadline: deadline,
             peer: self.peer,
-            remoteAddress: context.channel.remoteAddress,
+            remoteAddress: self.remoteAddress,
             logger: self.logger,
             streamID: streamID
         )
