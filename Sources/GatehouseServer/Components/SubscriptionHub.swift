@@ -13,7 +13,7 @@ import Synchronization
 /// when that instance has overrides of its own): every member of a group
 /// resolves to the same state, so a committed batch costs one resolution and
 /// one encoding per group, and the same bytes go to every member. Writers
-/// only enqueue the batch (``publish(_:)``); the hub's own task applies it
+/// only enqueue the batch (``publish(_:endsGroup:)``); the hub's own task applies it
 /// and hands each event loop its subscribers' pushes in one `execute`
 /// (``SubscriberOutlet``), so nothing waits on a socket.
 final class SubscriptionHub: Sendable {
@@ -107,12 +107,7 @@ final class SubscriptionHub: Sendable {
         self.state.withLock { $0.current.revision }
     }
 
-    /// Hands a committed batch to the hub; returns at once.
-    func publish(_ summary: BatchSummary) {
-        self.publish(summary, endsGroup: true)
-    }
-
-    /// Hands a committed batch (if any) to the hub, and wakes the hub's task
+    /// Hands a committed batch (if any) to the hub and returns at once; wakes the hub's task
     /// only when `endsGroup`: the store's writer completes a group's
     /// submissions one after another, and waking the task for each one cost
     /// a thread switch per toggle where one per group will do.
