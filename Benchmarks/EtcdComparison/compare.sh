@@ -110,7 +110,8 @@ make_pki() {
 }
 
 # One etcd run of about SECONDS_PER_RUN: prints "writes/s p50 p99 server_cpu client_cpu".
-# The number of puts comes from the first run at this writer count (a short calibration).
+# The tool runs a number of puts, not a time: a first guess, then as many as
+# the previous run at this writer count did in SECONDS_PER_RUN.
 declare -A ETCD_TOTAL
 run_etcd() {
     local writers="$1" data="$WORK/etcd-$RANDOM" client_port peer_port
@@ -147,7 +148,6 @@ run_etcd() {
         /^  50% in /     { p50 = $3 * 1000 }
         /^  99% in /     { p99 = $3 * 1000 }
         END { printf "%.0f %.2f %.2f %.0f %.0f\n", rate, p50, p99, ticks / hz / total * 1e6, client / total * 1e6 }' "$WORK/bench.out"
-    # Later rounds put as many as this one managed in SECONDS_PER_RUN.
     ETCD_TOTAL[$writers]="$(awk -v s="$SECONDS_PER_RUN" '/Requests\/sec:/ { printf "%d", $2 * s }' "$WORK/bench.out")"
 }
 
@@ -158,8 +158,12 @@ declare -A RATIOS
 IFS=, read -r -a COUNTS <<<"$WRITERS"
 for round in $(seq "$ROUNDS"); do
     for writers in "${COUNTS[@]}"; do
-        read -r gh_rate gh_p50 gh_p99 gh_cpu gh_client < <(run_gatehouse "$writers")
-        read -r et_rate et_p50 et_p99 et_cpu et_client < <(run_etcd "$writers")
+        # Not through a pipe or $(...): run_etcd keeps its calibration in
+        # this shell, and an error in either stops the script.
+        run_gatehouse "$writers" >"$WORK/result"
+        read -r gh_rate gh_p50 gh_p99 gh_cpu gh_client <"$WORK/result"
+        run_etcd "$writers" >"$WORK/result"
+        read -r et_rate et_p50 et_p99 et_cpu et_client <"$WORK/result"
         printf '%-6s %-8s %-10s %10s %8s %8s %12s %12s\n' "$round" "$writers" gatehouse "$gh_rate" "$gh_p50" "$gh_p99" "$gh_cpu" "$gh_client"
         printf '%-6s %-8s %-10s %10s %8s %8s %12s %12s\n' "$round" "$writers" etcd "$et_rate" "$et_p50" "$et_p99" "$et_cpu" "$et_client"
         RATIOS[$writers]+="$(awk -v a="$gh_rate" -v b="$et_rate" 'BEGIN { printf "%.2f ", a / b }')"
