@@ -53,6 +53,9 @@ while [ $# -gt 0 ]; do
         *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+for number in "$ROUNDS" "$SECONDS_PER_RUN" "$CONNS" ${WRITERS//,/ }; do
+    [[ "$number" =~ ^[1-9][0-9]*$ ]] || { echo "not a whole number above 0: $number (see --help)" >&2; exit 2; }
+done
 if [ -z "$ETCD_BENCHMARK" ] || [ ! -x "$ETCD_BENCHMARK" ]; then
     echo "--etcd-benchmark PATH: the path of etcd 3.4's tools/benchmark binary is required (see --help)" >&2
     exit 2
