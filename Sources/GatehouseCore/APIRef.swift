@@ -52,9 +52,8 @@ public struct APIRef: Hashable, Sendable, Comparable {
     public init(parsing text: String) throws(GateError) {
         func fail(_ why: String) -> GateError {
             GateError(
-                .invalidArgument,
                 "invalid API \"\(text)\": \(why) (expected group/version or group/version/resource, e.g. batch/v1beta1, apps/v1/deployments, v1)",
-                reason: "INVALID_API",
+                reason: .invalidAPI,
                 metadata: ["api": text]
             )
         }

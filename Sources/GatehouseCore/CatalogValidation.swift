@@ -49,9 +49,8 @@ extension Catalog {
         let problems = self.problems()
         guard !problems.isEmpty else { return }
         throw GateError(
-            .invalidArgument,
             "the catalog has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n- " + problems.joined(separator: "\n- "),
-            reason: "INVALID_CATALOG",
+            reason: .invalidCatalog,
             metadata: ["problems": String(problems.count), "first_problem": problems[0]]
         )
     }

@@ -21,17 +21,18 @@ public struct GateError: Error, Hashable, Sendable {
         case permissionDenied
     }
 
-    /// The class of refusal.
-    public var code: Code
     /// One or more sentences saying what is wrong and what to do about it.
     public var message: String
-    /// A stable machine-readable cause in UPPER_SNAKE_CASE, e.g. `LOCKED_GATE`.
-    public var reason: String?
-    /// Facts about the refusal, e.g. `["feature": "Foo", "scope": "component kubelet"]`.
+    /// The stable machine-readable cause (`LOCKED_GATE` on the wire); it decides the code.
+    public var reason: Reason
+    /// Facts about the refusal, e.g. `["feature": "Foo", "scope": "component kubelet"]`;
+    /// keys from `reason.metadataKeys`.
     public var metadata: [String: String]
 
-    public init(_ code: Code, _ message: String, reason: String? = nil, metadata: [String: String] = [:]) {
-        self.code = code
+    /// The class of refusal: always the reason's.
+    public var code: Code { self.reason.code }
+
+    public init(_ message: String, reason: Reason, metadata: [String: String] = [:]) {
         self.message = message
         self.reason = reason
         self.metadata = metadata

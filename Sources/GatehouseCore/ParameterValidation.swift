@@ -9,9 +9,8 @@ extension ParameterSpec {
     public func check(_ value: ParameterValue, feature: String) throws(GateError) {
         func refuse(_ why: String) -> GateError {
             GateError(
-                .invalidArgument,
                 "parameter \(self.name) of \(feature): \(why)",
-                reason: "INVALID_PARAMETER",
+                reason: .invalidParameter,
                 metadata: ["feature": feature, "parameter": self.name, "value": value.description]
             )
         }
@@ -79,9 +78,8 @@ extension ParameterSpec {
     public func value(parsing text: String, feature: String) throws(GateError) -> ParameterValue {
         func refuse(_ expected: String) -> GateError {
             GateError(
-                .invalidArgument,
                 "parameter \(self.name) of \(feature): \"\(text)\" is not \(expected)",
-                reason: "INVALID_PARAMETER",
+                reason: .invalidParameter,
                 metadata: ["feature": feature, "parameter": self.name, "value": text]
             )
         }
