@@ -315,7 +315,7 @@ private struct Work {
         case .defineFeature(let definition):
             // Defining what is already there changes nothing: no new revision, no audit noise.
             if self.next.features[definition.name]?.value == definition { break }
-            self.next.features[definition.name] = Revisioned(definition, revision: self.stamp.revision)
+            self.next.setFeature(Revisioned(definition, revision: self.stamp.revision), named: definition.name)
             self.touched.insert(.feature(definition.name))
             self.catalogChanged = true
             self.featureTargets.insert(definition.name)
@@ -326,7 +326,7 @@ private struct Work {
             self.touched.insert(.api(definition.ref))
             self.catalogChanged = true
         case .removeFeature(let name):
-            guard self.next.features.removeValue(forKey: name) != nil else {
+            guard self.next.setFeature(nil, named: name) != nil else {
                 throw GateError("cannot remove feature \(name): no feature of that name is defined", reason: .unknownFeature, metadata: ["feature": name])
             }
             self.touched.insert(.feature(name))
