@@ -24,6 +24,10 @@ extension ParameterSpec {
             if let min, number < min { throw refuse("\(number)ms is below the minimum \(min)ms") }
             if let max, number > max { throw refuse("\(number)ms is above the maximum \(max)ms") }
         case (.string(_, let pattern), .string(let text)):
+            let bytes = text.utf8.count
+            if bytes > Self.maximumStringBytes {
+                throw refuse("the value is \(bytes) bytes long; a string parameter holds at most \(Self.maximumStringBytes)")
+            }
             guard let pattern else { return }
             switch Self.wholeMatch(pattern, text) {
             case .success(true): return
@@ -105,13 +109,15 @@ extension ParameterSpec {
         return value
     }
 
-    /// Whole-string regex match, or why the pattern does not compile.
-    static func wholeMatch(_ pattern: String, _ text: String) -> Result<Bool, RegexProblem> {
-        do {
-            let regex = try Regex(pattern)
-            return .success(try regex.wholeMatch(in: text) != nil)
+    /// The longest string value, in UTF-8 bytes: bounds what a value costs to store, send and match.
+    public static let maximumStringBytes = 4096
+
+    /// Whole-string regex match in linear time (``LinearRegex``), or why the pattern is refused.
+    static func wholeMatch(_ pattern: String, _ text: String) -> Result<Bool, RegexSyntaxError> {
+        do throws(RegexSyntaxError) {
+            return .success(try LinearRegex(pattern).wholeMatch(text))
         } catch {
-            return .failure(RegexProblem(text: String(describing: error)))
+            return .failure(error)
         }
     }
 
@@ -145,8 +151,3 @@ extension ParameterSpec {
     }
 }
 
-/// Why a regex did not compile, as text for a message.
-struct RegexProblem: Error, CustomStringConvertible {
-    var text: String
-    var description: String { self.text }
-}
