@@ -59,8 +59,10 @@ public struct APIRef: Hashable, Sendable, Comparable {
         }
         var parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard parts.allSatisfy({ !$0.isEmpty }) else { throw fail("empty part") }
-        guard parts.allSatisfy({ part in part.unicodeScalars.allSatisfy { !$0.properties.isWhitespace && $0 != "=" && $0 != "," } }) else {
-            throw fail("whitespace, '=' and ',' are not allowed")
+        guard parts.allSatisfy({ part in
+            part.unicodeScalars.allSatisfy { !$0.properties.isWhitespace && !ControlCharacters.isControl($0) && $0 != "=" && $0 != "," }
+        }) else {
+            throw fail("whitespace, control characters, '=' and ',' are not allowed")
         }
         // The core group: `api/v1[/resource]` or `v1[/resource]`.
         if parts.first == "api" {

@@ -5,7 +5,8 @@
 /// a refused batch leaves nothing behind. Checks, in this order (the first
 /// refusal is thrown):
 ///
-/// 1. a non-empty batch; `expectedRevision` still current (else `aborted`);
+/// 1. a non-empty batch with a reason free of control characters
+///    (`INVALID_REASON`); `expectedRevision` still current (else `aborted`);
 /// 2. well-formed scopes; names that exist after the batch (else `notFound`);
 /// 3. a sound catalog when the batch edits it (else `invalidArgument`);
 /// 4. every written override: the feature applies to the scope's component,
@@ -53,6 +54,13 @@ public struct BatchApplier: Sendable {
     ) throws(GateError) -> AppliedBatch {
         guard !batch.changes.isEmpty else {
             throw GateError("the batch has no changes; send at least one", reason: .emptyBatch)
+        }
+        // The reason is stored and shown in histories and logs: one line of printable text.
+        if ControlCharacters.occur(in: batch.reason) {
+            throw GateError(
+                "the reason \"\(ControlCharacters.escaped(String(batch.reason.prefix(80))))\" holds control characters (newlines, tabs, escapes, bidi overrides); give it as one line of printable text",
+                reason: .invalidReason
+            )
         }
         if let expected = batch.expectedRevision, expected != state.revision {
             throw GateError(
@@ -463,7 +471,7 @@ private struct Work {
         }
         for name in names where !Names.isValidComponentOrInstance(name) {
             throw GateError(
-                "\(change): \"\(name)\" is not a valid component or instance name (non-empty, no spaces, '=', ',' or '/')",
+                "\(change): \"\(ControlCharacters.escaped(name))\" is not a valid component or instance name (\(Names.componentOrInstanceRule))",
                 reason: .invalidScope,
                 metadata: ["scope": scope.key]
             )

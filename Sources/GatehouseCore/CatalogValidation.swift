@@ -15,7 +15,7 @@ extension Catalog {
         var byName: [String: FeatureDefinition] = [:]
         for feature in self.features {
             if !Names.isValidFeatureName(feature.name) {
-                problems.append("feature \"\(feature.name)\": a feature name is letters, digits, '_', '-' or '.', starting with a letter")
+                problems.append("feature \"\(ControlCharacters.escaped(feature.name))\": a feature name is letters, digits, '_', '-' or '.', starting with a letter")
             }
             if byName[feature.name] != nil {
                 problems.append("feature \(feature.name) is defined more than once")
@@ -43,10 +43,10 @@ extension Catalog {
                 problems.append("API \(api.ref) is defined more than once")
             }
             for component in api.components where !Names.isValidComponentOrInstance(component) {
-                problems.append("API \(api.ref): \"\(component)\" is not a valid component name")
+                problems.append("API \(api.ref): \"\(ControlCharacters.escaped(component))\" is not a valid component name")
             }
             if let resource = api.ref.resource, !Names.isValidComponentOrInstance(resource) {
-                problems.append("API \(api.ref): \"\(resource)\" is not a valid resource name")
+                problems.append("API \(api.ref): \"\(ControlCharacters.escaped(resource))\" is not a valid resource name")
             }
         }
         return problems
@@ -78,7 +78,7 @@ extension Catalog {
         var problems: [String] = []
         let name = feature.name
         for component in feature.components where !Names.isValidComponentOrInstance(component) {
-            problems.append("feature \(name): \"\(component)\" is not a valid component name")
+            problems.append("feature \(name): \"\(ControlCharacters.escaped(component))\" is not a valid component name")
         }
         for (component, minimum) in feature.minimumVersions.sorted(by: { $0.key < $1.key }) where !feature.applies(to: component) {
             problems.append("feature \(name): a minimum version (\(minimum)) is given for \(component), which the feature does not apply to")

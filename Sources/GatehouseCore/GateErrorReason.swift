@@ -13,6 +13,7 @@ extension GateError {
         case invalidField = "INVALID_FIELD"
         case invalidName = "INVALID_NAME"
         case invalidParameter = "INVALID_PARAMETER"
+        case invalidReason = "INVALID_REASON"
         case invalidScope = "INVALID_SCOPE"
         case invalidVersion = "INVALID_VERSION"
         case malformedFlag = "MALFORMED_FLAG"
@@ -30,7 +31,7 @@ extension GateError {
         public var code: Code {
             switch self {
             case .emptyBatch, .emptyChange, .invalidAPI, .invalidCatalog, .invalidField, .invalidName, .invalidParameter,
-                .invalidScope, .invalidVersion, .malformedFlag, .notApplicable, .unknownParameter:
+                .invalidReason, .invalidScope, .invalidVersion, .malformedFlag, .notApplicable, .unknownParameter:
                 .invalidArgument
             case .unknownFeature, .unknownAPI:
                 .notFound
@@ -44,7 +45,7 @@ extension GateError {
         /// The metadata keys a refusal for this reason may carry (a key is left out when it does not apply).
         public var metadataKeys: [String] {
             switch self {
-            case .emptyBatch, .invalidName: []
+            case .emptyBatch, .invalidName, .invalidReason: []
             case .emptyChange, .unknownFeature: ["feature"]
             case .invalidAPI: ["api"]
             case .unknownAPI: ["api", "scope"]

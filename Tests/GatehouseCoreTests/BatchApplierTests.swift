@@ -50,6 +50,23 @@ struct BatchApplierTests {
         #expect(error?.message == "the state is at r1, not r0 as the request expected; read it again and retry")
     }
 
+    @Test func reasonsWithControlCharactersAreRefused() {
+        let state = Fixtures.state
+        for reason in ["two\nlines", "esc\u{1B}[2J", "bidi\u{202E}", "nul\u{0}"] {
+            let batch = ChangeBatch(changes: [.setFeature("B", scope: .global, enabled: true)], reason: reason, actor: "alice")
+            do {
+                _ = try BatchApplier().apply(batch, to: state, at: Fixtures.time, liveInstances: [])
+                Issue.record("accepted the reason \(reason.debugDescription)")
+            } catch {
+                #expect(error.reason == .invalidReason)
+                #expect(error.code == .invalidArgument)
+                #expect(!ControlCharacters.occur(in: error.message))
+            }
+        }
+        let fine = ChangeBatch(changes: [.setFeature("B", scope: .global, enabled: true)], reason: "ticket #42 — ünïcødé ok", actor: "alice")
+        #expect(throws: Never.self) { try BatchApplier().apply(fine, to: state, at: Fixtures.time, liveInstances: []) }
+    }
+
     @Test func emptyBatchesAndEmptyChangesAreRefused() {
         #expect(Fixtures.refusal([], to: state)?.reason == .emptyBatch)
         #expect(Fixtures.refusal([.setFeature("B", scope: .global, enabled: nil)], to: state)?.reason == .emptyChange)
