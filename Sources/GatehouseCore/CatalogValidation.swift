@@ -68,7 +68,7 @@ extension Catalog {
         guard !problems.isEmpty else { return }
         let more = problems.count > Self.problemsListed ? "\n- … and \(problems.count - Self.problemsListed) more" : ""
         throw GateError(
-            "the catalog has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n- " + problems.prefix(Self.problemsListed).joined(separator: "\n- ") + more,
+            "the catalog has \(problems.count) problem\(problems.count == 1 ? "" : "s"):\n- " + problems.prefix(Self.problemsListed).map(ControlCharacters.escaped).joined(separator: "\n- ") + more,
             reason: .invalidCatalog,
             metadata: ["problems": String(problems.count), "first_problem": problems[0]]
         )

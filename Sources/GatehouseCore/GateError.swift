@@ -32,8 +32,11 @@ public struct GateError: Error, Hashable, Sendable {
     /// The class of refusal: always the reason's.
     public var code: Code { self.reason.code }
 
+    /// The message is escaped (``ControlCharacters/escaped(_:)``): it quotes what a client sent,
+    /// and is printed to terminals and logs. Only a catalog's list of problems keeps its line breaks.
+    /// Metadata stays exact, for programs to compare with what they sent.
     public init(_ message: String, reason: Reason, metadata: [String: String] = [:]) {
-        self.message = message
+        self.message = reason == .invalidCatalog ? ControlCharacters.escapedKeepingNewlines(message) : ControlCharacters.escaped(message)
         self.reason = reason
         self.metadata = metadata
     }

@@ -50,6 +50,24 @@ struct BatchApplierTests {
         #expect(error?.message == "the state is at r1, not r0 as the request expected; read it again and retry")
     }
 
+    @Test func refusalsQuoteWhatWasSentEscaped() {
+        let state = Fixtures.state
+        let unknown = Fixtures.refusal([.setFeature("Evil\nFORGED", scope: .global, enabled: true)], to: state)
+        #expect(unknown?.reason == .unknownFeature)
+        #expect(unknown?.message.contains("Evil\\nFORGED") == true)
+        #expect(unknown?.metadata["feature"] == "Evil\nFORGED")
+        let scope = Fixtures.refusal([.setFeature("B", scope: .component("kube\u{1B}[2Jlet"), enabled: true)], to: state)
+        #expect(scope?.reason == .invalidScope)
+        #expect(scope.map { ControlCharacters.occur(in: $0.message) } == false)
+        let catalog = Catalog(features: [FeatureDefinition(name: "A", stage: .alpha, defaultEnabled: false, dependencies: ["X\nY"])])
+        do {
+            try catalog.validate()
+            Issue.record("accepted")
+        } catch {
+            #expect(error.message == "the catalog has 1 problem:\n- feature A depends on X\\nY, which is not defined")
+        }
+    }
+
     @Test func reasonsWithControlCharactersAreRefused() {
         let state = Fixtures.state
         for reason in ["two\nlines", "esc\u{1B}[2J", "bidi\u{202E}", "nul\u{0}"] {
