@@ -24,11 +24,11 @@ extension ParameterSpec {
             if let min, number < min { throw refuse("\(number)ms is below the minimum \(min)ms") }
             if let max, number > max { throw refuse("\(number)ms is above the maximum \(max)ms") }
         case (.string(_, let pattern), .string(let text)):
-            let bytes = text.utf8.count
-            if bytes > Self.maximumStringBytes {
-                throw refuse("the value is \(bytes) bytes long; a string parameter holds at most \(Self.maximumStringBytes)")
-            }
             guard let pattern else { return }
+            let bytes = text.utf8.count
+            if bytes > Self.maximumMatchedStringBytes {
+                throw refuse("the value is \(bytes) bytes long; a string parameter with a regex holds at most \(Self.maximumMatchedStringBytes)")
+            }
             switch Self.wholeMatch(pattern, text) {
             case .success(true): return
             case .success(false): throw refuse("\"\(text)\" does not match /\(pattern)/")
@@ -109,8 +109,10 @@ extension ParameterSpec {
         return value
     }
 
-    /// The longest string value, in UTF-8 bytes: bounds what a value costs to store, send and match.
-    public static let maximumStringBytes = 4096
+    /// The longest value of a string parameter that has a regex, in UTF-8 bytes: with the
+    /// bound on a compiled pattern, it bounds what one match costs (at most 5,000 × 4,096
+    /// steps). Values of parameters without a regex are bounded by the frame size only.
+    public static let maximumMatchedStringBytes = 4096
 
     /// Whole-string regex match in linear time (``LinearRegex``), or why the pattern is refused.
     static func wholeMatch(_ pattern: String, _ text: String) -> Result<Bool, RegexSyntaxError> {

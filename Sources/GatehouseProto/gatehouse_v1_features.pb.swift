@@ -360,7 +360,7 @@ public nonisolated struct Gatehouse_V1_IntParameter: Sendable {
   public init() {}
 }
 
-/// A string parameter. Values hold at most 4,096 bytes.
+/// A string parameter. With a regex, values hold at most 4,096 bytes.
 public nonisolated struct Gatehouse_V1_StringParameter: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -47,7 +47,8 @@ struct DependencyDepthTests {
             #expect(error.message.contains("F0 → F1 → F2 → … → F49997 → F49998 → F49999 is 50000 features long"))
             #expect(error.message.utf8.count < 1000)
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // About 3 s in a debug build on its own (before: a crash); generous for a loaded machine.
+        #expect(ContinuousClock.now - started < .seconds(30))
     }
 
     @Test func aLongCycleIsNamedShortly() {

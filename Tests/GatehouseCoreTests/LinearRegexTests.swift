@@ -94,10 +94,13 @@ struct LinearRegexTests {
         #expect(throws: GateError.self) { try catalog.validate() }
     }
 
-    @Test func longStringValuesAreRefused() {
-        let spec = ParameterSpec(name: "p", kind: .string(default: "", regex: nil))
+    @Test func longValuesOfRegexParametersAreRefused() {
+        let spec = ParameterSpec(name: "p", kind: .string(default: "", regex: "x*"))
         #expect(throws: Never.self) { try spec.check(.string(String(repeating: "x", count: 4096)), feature: "F") }
         #expect(throws: GateError.self) { try spec.check(.string(String(repeating: "x", count: 4097)), feature: "F") }
+        // Without a regex nothing is matched: only the frame size bounds a value.
+        let free = ParameterSpec(name: "p", kind: .string(default: "", regex: nil))
+        #expect(throws: Never.self) { try free.check(.string(String(repeating: "x", count: 65536)), feature: "F") }
     }
 
     /// Agrees with Swift's `Regex` (the engine it replaced) on small random patterns and inputs,
