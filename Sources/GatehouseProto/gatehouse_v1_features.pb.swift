@@ -651,7 +651,9 @@ public nonisolated struct Gatehouse_V1_Scope: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The scope; none set means global.
+  /// The scope. Exactly one must be set in a request: an unset scope is refused
+  /// (INVALID_FIELD), so a change never lands globally by omission; ask for
+  /// global explicitly. Always set in responses.
   public var scope: Gatehouse_V1_Scope.OneOf_Scope? = nil
 
   /// Every component and instance.
@@ -683,7 +685,9 @@ public nonisolated struct Gatehouse_V1_Scope: Sendable {
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  /// The scope; none set means global.
+  /// The scope. Exactly one must be set in a request: an unset scope is refused
+  /// (INVALID_FIELD), so a change never lands globally by omission; ask for
+  /// global explicitly. Always set in responses.
   public nonisolated enum OneOf_Scope: Equatable, Sendable {
     /// Every component and instance.
     case global(Gatehouse_V1_GlobalScope)
@@ -851,7 +855,7 @@ public nonisolated struct Gatehouse_V1_Change: Sendable {
     set {target = .api(newValue)}
   }
 
-  /// Where; none set means global.
+  /// Where; required (an unset scope is refused with INVALID_FIELD).
   public var scope: Gatehouse_V1_Scope {
     get {_scope ?? Gatehouse_V1_Scope()}
     set {_scope = newValue}

@@ -155,3 +155,43 @@ def test_control_characters_never_reach_the_terminal_or_forge_log_lines(server_a
     logs = srv.stderr_path.read_text(errors="replace")
     assert "x\\n2026-01-01T00:00:00 critical: FORGED" in logs, logs[-3000:]
     assert not any(line.startswith("2026-01-01T00:00:00 critical: FORGED") for line in logs.splitlines())
+
+
+# --------------------------------------------------------------------------
+# Spec and server agree (a client written from PROTOCOL.md and the protos alone)
+# --------------------------------------------------------------------------
+
+DEFINE_API = "/gatehouse.v1.Apis/Define"
+EXPLAIN = "/gatehouse.v1.Features/Explain"
+SET = "/gatehouse.v1.Features/Set"
+
+
+def test_a_ga_api_defined_without_a_default_is_on(fresh_server, pb):
+    with fresh_server.connect() as c:
+        api = pb.features.Api(group="batch", version="v1", stage=pb.features.STAGE_GA, components=["kube-apiserver"])
+        result = c.unary(DEFINE_API, pb.features.DefineApiRequest(api=api, reason="ga").SerializeToString())
+        assert result.status == wire.OK, result.message
+        request = pb.features.ExplainRequest(component="kube-apiserver", skip_features=True)
+        result = c.unary(EXPLAIN, request.SerializeToString())
+        assert result.status == wire.OK, result.message
+        response = pb.features.ExplainResponse.FromString(result.response())
+        (entry,) = [e for e in response.entries if e.WhichOneof("target") == "api"]
+        assert entry.api.enabled, entry
+
+
+def test_set_of_an_unknown_feature_is_not_found_with_its_documented_details(fresh_server, pb):
+    with fresh_server.connect() as c:
+        request = pb.features.SetRequest(reason="x")
+        change = request.changes.add()
+        change.feature = "NoSuchGate"
+        change.enabled = True
+        # An unset scope is refused, as features.proto says: global is asked for by name.
+        unscoped = c.unary(SET, request.SerializeToString())
+        assert unscoped.status == wire.INVALID_ARGUMENT, (unscoped.status_name, unscoped.message)
+        assert pb.errors.ErrorDetails.FromString(unscoped.details).reason == "INVALID_FIELD"
+        getattr(change.scope, "global").SetInParent()  # `global` is a Python keyword
+        result = c.unary(SET, request.SerializeToString())
+        assert result.status == wire.NOT_FOUND, (result.status_name, result.message)
+        details = pb.errors.ErrorDetails.FromString(result.details)
+        assert details.reason == "UNKNOWN_FEATURE"
+        assert dict(details.metadata) == {"feature": "NoSuchGate"}
