@@ -52,16 +52,17 @@ public struct APIRef: Hashable, Sendable, Comparable {
     public init(parsing text: String) throws(GateError) {
         func fail(_ why: String) -> GateError {
             GateError(
-                .invalidArgument,
                 "invalid API \"\(text)\": \(why) (expected group/version or group/version/resource, e.g. batch/v1beta1, apps/v1/deployments, v1)",
-                reason: "INVALID_API",
+                reason: .invalidAPI,
                 metadata: ["api": text]
             )
         }
         var parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard parts.allSatisfy({ !$0.isEmpty }) else { throw fail("empty part") }
-        guard parts.allSatisfy({ part in part.unicodeScalars.allSatisfy { !$0.properties.isWhitespace && $0 != "=" && $0 != "," } }) else {
-            throw fail("whitespace, '=' and ',' are not allowed")
+        guard parts.allSatisfy({ part in
+            part.unicodeScalars.allSatisfy { !$0.properties.isWhitespace && !ControlCharacters.isControl($0) && $0 != "=" && $0 != "," }
+        }) else {
+            throw fail("whitespace, control characters, '=' and ',' are not allowed")
         }
         // The core group: `api/v1[/resource]` or `v1[/resource]`.
         if parts.first == "api" {

@@ -5,7 +5,8 @@
 /// a refused batch leaves nothing behind. Checks, in this order (the first
 /// refusal is thrown):
 ///
-/// 1. a non-empty batch; `expectedRevision` still current (else `aborted`);
+/// 1. a non-empty batch with a reason free of control characters
+///    (`INVALID_REASON`); `expectedRevision` still current (else `aborted`);
 /// 2. well-formed scopes; names that exist after the batch (else `notFound`);
 /// 3. a sound catalog when the batch edits it (else `invalidArgument`);
 /// 4. every written override: the feature applies to the scope's component,
@@ -52,13 +53,19 @@ public struct BatchApplier: Sendable {
         live: LiveReplicas
     ) throws(GateError) -> AppliedBatch {
         guard !batch.changes.isEmpty else {
-            throw GateError(.invalidArgument, "the batch has no changes; send at least one", reason: "EMPTY_BATCH")
+            throw GateError("the batch has no changes; send at least one", reason: .emptyBatch)
+        }
+        // The reason is stored and shown in histories and logs: one line of printable text.
+        if ControlCharacters.occur(in: batch.reason) {
+            throw GateError(
+                "the reason \"\(ControlCharacters.escaped(String(batch.reason.prefix(80))))\" holds control characters (newlines, tabs, escapes, bidi overrides); give it as one line of printable text",
+                reason: .invalidReason
+            )
         }
         if let expected = batch.expectedRevision, expected != state.revision {
             throw GateError(
-                .aborted,
                 "the state is at \(state.revision), not \(expected) as the request expected; read it again and retry",
-                reason: "STALE_REVISION",
+                reason: .staleRevision,
                 metadata: ["expected_revision": String(expected.rawValue), "current_revision": String(state.revision.rawValue)]
             )
         }
@@ -187,34 +194,30 @@ public struct BatchApplier: Sendable {
             metadata["minimum_version"] = minimum.description
             metadata["version"] = actual.description
             return GateError(
-                .failedPrecondition,
                 "cannot enable \(feature) on \(place): it needs \(component) \(minimum) or newer, and \(point.instance?.instanceID ?? place) runs \(actual); upgrade that replica first, or enable \(feature) only on upgraded instances",
-                reason: "VERSION_SKEW",
+                reason: .versionSkew,
                 metadata: metadata
             )
         case .dependencyDisabled(let dependency):
             metadata["dependency"] = dependency
             if work.enabledByBatch.contains(feature) {
                 return GateError(
-                    .failedPrecondition,
                     "cannot enable \(feature) on \(place): it needs \(dependency), which is disabled there; enable \(dependency) too (in the same batch if you like)",
-                    reason: "UNMET_DEPENDENCY",
+                    reason: .unmetDependency,
                     metadata: metadata
                 )
             }
             if work.featureTargets.contains(dependency) {
                 let locked = work.next.feature(feature)?.lockToDefault == true ? " (it is locked on)" : ""
                 return GateError(
-                    .failedPrecondition,
                     "cannot disable \(dependency) on \(place): \(feature) needs it and is still enabled there\(locked); disable \(feature) first, or in the same batch",
-                    reason: "DEPENDENTS_ENABLED",
+                    reason: .dependentsEnabled,
                     metadata: metadata
                 )
             }
             return GateError(
-                .failedPrecondition,
                 "this batch would leave \(feature) enabled on \(place) while \(dependency), which it needs, is disabled there; change both together",
-                reason: "UNMET_DEPENDENCY",
+                reason: .unmetDependency,
                 metadata: metadata
             )
         case .locked, .override, .apiSelector, .rollout, .defaultValue, .stageDefault:
@@ -280,9 +283,8 @@ private struct Work {
             try Self.checkScope(scope, change: change)
             guard enabled != nil || !parameters.isEmpty else {
                 throw GateError(
-                    .invalidArgument,
                     "\(change): nothing to set; give a value (true or false), parameters, or both",
-                    reason: "EMPTY_CHANGE",
+                    reason: .emptyChange,
                     metadata: ["feature": name]
                 )
             }
@@ -321,7 +323,7 @@ private struct Work {
         case .defineFeature(let definition):
             // Defining what is already there changes nothing: no new revision, no audit noise.
             if self.next.features[definition.name]?.value == definition { break }
-            self.next.features[definition.name] = Revisioned(definition, revision: self.stamp.revision)
+            self.next.setFeature(Revisioned(definition, revision: self.stamp.revision), named: definition.name)
             self.touched.insert(.feature(definition.name))
             self.catalogChanged = true
             self.featureTargets.insert(definition.name)
@@ -332,8 +334,8 @@ private struct Work {
             self.touched.insert(.api(definition.ref))
             self.catalogChanged = true
         case .removeFeature(let name):
-            guard self.next.features.removeValue(forKey: name) != nil else {
-                throw GateError(.notFound, "cannot remove feature \(name): no feature of that name is defined", reason: "UNKNOWN_FEATURE", metadata: ["feature": name])
+            guard self.next.setFeature(nil, named: name) != nil else {
+                throw GateError("cannot remove feature \(name): no feature of that name is defined", reason: .unknownFeature, metadata: ["feature": name])
             }
             self.touched.insert(.feature(name))
             for key in self.next.featureOverrides.keys where key.feature == name {
@@ -352,7 +354,7 @@ private struct Work {
             self.touched.insert(.componentBuild(build.key))
         case .removeAPI(let ref):
             guard self.next.apis.removeValue(forKey: ref) != nil else {
-                throw GateError(.notFound, "cannot remove API \(ref): no such API is defined", reason: "UNKNOWN_API", metadata: ["api": ref.description])
+                throw GateError("cannot remove API \(ref): no such API is defined", reason: .unknownAPI, metadata: ["api": ref.description])
             }
             self.touched.insert(.api(ref))
             self.catalogChanged = true
@@ -372,9 +374,8 @@ private struct Work {
     func checkNames() throws(GateError) {
         for name in self.namedFeatures where self.next.features[name] == nil {
             throw GateError(
-                .notFound,
                 "unknown feature \(name): no feature of that name is defined (names are case-sensitive)",
-                reason: "UNKNOWN_FEATURE",
+                reason: .unknownFeature,
                 metadata: ["feature": name]
             )
         }
@@ -399,9 +400,8 @@ private struct Work {
             if let component = key.scope.component, !definition.applies(to: component) {
                 metadata["component"] = component
                 throw GateError(
-                    .invalidArgument,
                     "feature \(definition.name) does not apply to \(component) (it applies to \(definition.components.joined(separator: ", ")))\(advice)",
-                    reason: "NOT_APPLICABLE",
+                    reason: .notApplicable,
                     metadata: metadata
                 )
             }
@@ -412,9 +412,8 @@ private struct Work {
                         : "it has " + definition.parameters.map(\.name).joined(separator: ", ")
                     metadata["parameter"] = name
                     throw GateError(
-                        .invalidArgument,
                         "feature \(definition.name) has no parameter \(name) (\(known))\(advice)",
-                        reason: "UNKNOWN_PARAMETER",
+                        reason: .unknownParameter,
                         metadata: metadata
                     )
                 }
@@ -429,9 +428,8 @@ private struct Work {
             if definition.lockToDefault, let enabled = override.enabled, enabled != definition.defaultEnabled {
                 let state = definition.defaultEnabled ? "enabled" : "disabled"
                 throw GateError(
-                    .failedPrecondition,
                     "\(definition.name) is locked to \(state) (\(definition.stage)); it cannot be \(enabled ? "enabled" : "disabled") at \(key.scope)\(advice)",
-                    reason: "LOCKED_GATE",
+                    reason: .lockedGate,
                     metadata: metadata
                 )
             }
@@ -443,9 +441,8 @@ private struct Work {
         for case .apiOverride(let key) in self.touched.sorted() {
             guard self.next.apiOverrides[key] != nil, !self.next.selectsAnyAPI(key.selector) else { continue }
             throw GateError(
-                .notFound,
                 "unknown API \(key.selector): no defined API matches it (check the group, version and resource names)",
-                reason: "UNKNOWN_API",
+                reason: .unknownAPI,
                 metadata: ["api": key.selector.description, "scope": key.scope.key]
             )
         }
@@ -474,9 +471,8 @@ private struct Work {
         }
         for name in names where !Names.isValidComponentOrInstance(name) {
             throw GateError(
-                .invalidArgument,
-                "\(change): \"\(name)\" is not a valid component or instance name (non-empty, no spaces, '=', ',' or '/')",
-                reason: "INVALID_SCOPE",
+                "\(change): \"\(ControlCharacters.escaped(name))\" is not a valid component or instance name (\(Names.componentOrInstanceRule))",
+                reason: .invalidScope,
                 metadata: ["scope": scope.key]
             )
         }

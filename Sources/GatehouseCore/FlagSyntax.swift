@@ -17,9 +17,8 @@ enum FlagSyntax {
             return trimmed.dropFirst(prefix.count)
         }
         throw GateError(
-            .invalidArgument,
             "expected --\(flag)=<entries>, got \"\(text)\"",
-            reason: "MALFORMED_FLAG",
+            reason: .malformedFlag,
             metadata: ["flag": flag]
         )
     }
@@ -32,7 +31,7 @@ enum FlagSyntax {
     }
 
     static func malformed(_ flag: String, _ text: String, _ why: String) -> GateError {
-        GateError(.invalidArgument, "--\(flag): \(why) in \"\(text)\"", reason: "MALFORMED_FLAG", metadata: ["flag": flag, "entry": text])
+        GateError("--\(flag): \(why) in \"\(text)\"", reason: .malformedFlag, metadata: ["flag": flag, "entry": text])
     }
 }
 

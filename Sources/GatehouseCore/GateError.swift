@@ -21,18 +21,22 @@ public struct GateError: Error, Hashable, Sendable {
         case permissionDenied
     }
 
-    /// The class of refusal.
-    public var code: Code
     /// One or more sentences saying what is wrong and what to do about it.
     public var message: String
-    /// A stable machine-readable cause in UPPER_SNAKE_CASE, e.g. `LOCKED_GATE`.
-    public var reason: String?
-    /// Facts about the refusal, e.g. `["feature": "Foo", "scope": "component kubelet"]`.
+    /// The stable machine-readable cause (`LOCKED_GATE` on the wire); it decides the code.
+    public var reason: Reason
+    /// Facts about the refusal, e.g. `["feature": "Foo", "scope": "component kubelet"]`;
+    /// keys from `reason.metadataKeys`.
     public var metadata: [String: String]
 
-    public init(_ code: Code, _ message: String, reason: String? = nil, metadata: [String: String] = [:]) {
-        self.code = code
-        self.message = message
+    /// The class of refusal: always the reason's.
+    public var code: Code { self.reason.code }
+
+    /// The message is escaped (``ControlCharacters/escaped(_:)``): it quotes what a client sent,
+    /// and is printed to terminals and logs. Only a catalog's list of problems keeps its line breaks.
+    /// Metadata stays exact, for programs to compare with what they sent.
+    public init(_ message: String, reason: Reason, metadata: [String: String] = [:]) {
+        self.message = reason == .invalidCatalog ? ControlCharacters.escapedKeepingNewlines(message) : ControlCharacters.escaped(message)
         self.reason = reason
         self.metadata = metadata
     }

@@ -34,9 +34,9 @@ extension GateState {
     private mutating func set(_ key: ObjectKey, to object: StoredObject?) {
         switch (key, object) {
         case (.feature(let name), .feature(let value)?):
-            self.features[name] = value
+            self.setFeature(value, named: name)
         case (.feature(let name), _):
-            self.features[name] = nil
+            self.setFeature(nil, named: name)
         case (.api(let ref), .api(let value)?):
             self.apis[ref] = value
         case (.api(let ref), _):

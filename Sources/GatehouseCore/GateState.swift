@@ -12,13 +12,13 @@ public struct GateState: Hashable, Sendable {
     /// The revision of the last committed batch.
     public internal(set) var revision: Revision
     /// Feature definitions by name.
-    public internal(set) var features: [String: Revisioned<FeatureDefinition>] {
-        didSet { self.dependents = Self.dependents(of: self.features) }
-    }
-    /// For each feature, the features that need it directly, sorted. Derived
-    /// from `features` and rebuilt with it (catalog changes are rare), so a
-    /// toggle finds what it can break without scanning the whole catalog.
-    private(set) var dependents: [String: [String]]
+    /// Written only through ``setFeature(_:named:)``, which keeps `dependents` in step.
+    public private(set) var features: [String: Revisioned<FeatureDefinition>]
+    /// For each feature, the features that need it directly. Derived from
+    /// `features` and updated with each definition that changes (not rebuilt:
+    /// rebuilding per definition made importing n features O(n²), 24 s for
+    /// 10,000), so a toggle finds what it can break without scanning the catalog.
+    private(set) var dependents: [String: Set<String>]
     /// API definitions by group/version/resource.
     public internal(set) var apis: [APIRef: Revisioned<APIDefinition>]
     /// Persistent hash trees, not dictionaries: every batch builds its new
@@ -68,14 +68,29 @@ public struct GateState: Hashable, Sendable {
         for key in self.apiOverrides.keys { self.overrideCounts[key.scope, default: 0] += 1 }
     }
 
-    private static func dependents(of features: [String: Revisioned<FeatureDefinition>]) -> [String: [String]] {
-        var dependents: [String: [String]] = [:]
+    private static func dependents(of features: [String: Revisioned<FeatureDefinition>]) -> [String: Set<String>] {
+        var dependents: [String: Set<String>] = [:]
         for (name, feature) in features {
             for dependency in feature.value.dependencies {
-                dependents[dependency, default: []].append(name)
+                dependents[dependency, default: []].insert(name)
             }
         }
-        return dependents.mapValues { $0.sorted() }
+        return dependents
+    }
+
+    /// Defines, replaces or (with `nil`) removes the feature `name`, updating
+    /// `dependents` by the difference only: O(dependencies), not O(catalog).
+    @discardableResult
+    mutating func setFeature(_ value: Revisioned<FeatureDefinition>?, named name: String) -> Revisioned<FeatureDefinition>? {
+        let previous = value.map { self.features.updateValue($0, forKey: name) } ?? self.features.removeValue(forKey: name)
+        for dependency in previous?.value.dependencies ?? [] {
+            self.dependents[dependency]?.remove(name)
+            if self.dependents[dependency]?.isEmpty == true { self.dependents[dependency] = nil }
+        }
+        for dependency in value?.value.dependencies ?? [] {
+            self.dependents[dependency, default: []].insert(name)
+        }
+        return previous
     }
 
     /// Whether any feature or API override is set at exactly `scope`.

@@ -35,10 +35,10 @@ extension InstanceRef {
     /// `,` or whitespace, and a semantic version when one is given.
     public init(validating component: String, instanceID: String, version: String) throws(GateError) {
         guard Names.isValidComponentOrInstance(component) else {
-            throw GateError(.invalidArgument, "component \"\(component)\" is not a valid name: use e.g. kube-apiserver (no whitespace, '/', '=' or ',')", reason: "INVALID_NAME")
+            throw GateError("component \"\(ControlCharacters.escaped(component))\" is not a valid name: use e.g. kube-apiserver (\(Names.componentOrInstanceRule))", reason: .invalidName)
         }
         guard Names.isValidComponentOrInstance(instanceID) else {
-            throw GateError(.invalidArgument, "instance id \"\(instanceID)\" is not a valid name: use e.g. node-17 (no whitespace, '/', '=' or ',')", reason: "INVALID_NAME")
+            throw GateError("instance id \"\(ControlCharacters.escaped(instanceID))\" is not a valid name: use e.g. node-17 (\(Names.componentOrInstanceRule))", reason: .invalidName)
         }
         self.init(component: component, instanceID: instanceID, version: version.isEmpty ? nil : try Version(parsing: version))
     }

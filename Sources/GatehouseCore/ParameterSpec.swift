@@ -28,7 +28,9 @@ public struct ParameterSpec: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
         case bool(default: Bool)
         case int(default: Int64, min: Int64?, max: Int64?)
-        /// `regex` must match the whole value (Swift `Regex` syntax); nil accepts any string.
+        /// `regex` must match the whole value (a subset of RE2 syntax, matched in linear
+        /// time: see ``LinearRegex``); nil accepts any string. Values checked against
+        /// a regex hold at most ``ParameterSpec/maximumMatchedStringBytes`` bytes.
         case string(default: String, regex: String?)
         case enumeration(default: String, values: [String])
         case duration(defaultMs: Int64, minMs: Int64?, maxMs: Int64?)

@@ -9,9 +9,8 @@ extension ParameterSpec {
     public func check(_ value: ParameterValue, feature: String) throws(GateError) {
         func refuse(_ why: String) -> GateError {
             GateError(
-                .invalidArgument,
                 "parameter \(self.name) of \(feature): \(why)",
-                reason: "INVALID_PARAMETER",
+                reason: .invalidParameter,
                 metadata: ["feature": feature, "parameter": self.name, "value": value.description]
             )
         }
@@ -26,6 +25,10 @@ extension ParameterSpec {
             if let max, number > max { throw refuse("\(number)ms is above the maximum \(max)ms") }
         case (.string(_, let pattern), .string(let text)):
             guard let pattern else { return }
+            let bytes = text.utf8.count
+            if bytes > Self.maximumMatchedStringBytes {
+                throw refuse("the value is \(bytes) bytes long; a string parameter with a regex holds at most \(Self.maximumMatchedStringBytes)")
+            }
             switch Self.wholeMatch(pattern, text) {
             case .success(true): return
             case .success(false): throw refuse("\"\(text)\" does not match /\(pattern)/")
@@ -79,9 +82,8 @@ extension ParameterSpec {
     public func value(parsing text: String, feature: String) throws(GateError) -> ParameterValue {
         func refuse(_ expected: String) -> GateError {
             GateError(
-                .invalidArgument,
                 "parameter \(self.name) of \(feature): \"\(text)\" is not \(expected)",
-                reason: "INVALID_PARAMETER",
+                reason: .invalidParameter,
                 metadata: ["feature": feature, "parameter": self.name, "value": text]
             )
         }
@@ -107,13 +109,17 @@ extension ParameterSpec {
         return value
     }
 
-    /// Whole-string regex match, or why the pattern does not compile.
-    static func wholeMatch(_ pattern: String, _ text: String) -> Result<Bool, RegexProblem> {
-        do {
-            let regex = try Regex(pattern)
-            return .success(try regex.wholeMatch(in: text) != nil)
+    /// The longest value of a string parameter that has a regex, in UTF-8 bytes: with the
+    /// bound on a compiled pattern, it bounds what one match costs (at most 5,000 × 4,096
+    /// steps). Values of parameters without a regex are bounded by the frame size only.
+    public static let maximumMatchedStringBytes = 4096
+
+    /// Whole-string regex match in linear time (``LinearRegex``), or why the pattern is refused.
+    static func wholeMatch(_ pattern: String, _ text: String) -> Result<Bool, RegexSyntaxError> {
+        do throws(RegexSyntaxError) {
+            return .success(try LinearRegex(pattern).wholeMatch(text))
         } catch {
-            return .failure(RegexProblem(text: String(describing: error)))
+            return .failure(error)
         }
     }
 
@@ -147,8 +153,3 @@ extension ParameterSpec {
     }
 }
 
-/// Why a regex did not compile, as text for a message.
-struct RegexProblem: Error, CustomStringConvertible {
-    var text: String
-    var description: String { self.text }
-}

@@ -115,44 +115,90 @@ public struct Resolver: Sendable {
     }
 
     /// Resolves `name` (and, on the way, what it needs) at `point`; unknown names and cycles resolve off.
+    ///
+    /// Iterative, with its own stack: a chain of dependencies as long as a
+    /// stored catalog holds (validation bounds new ones, not ones stored
+    /// before the bound) must never overflow the thread's stack.
     func outcome(of name: String, at point: ResolutionPoint, memo: inout FeatureMemo) -> FeatureOutcome {
-        switch memo[name] {
-        case .done(let outcome)?:
-            return outcome
-        case .inProgress?:
-            return FeatureOutcome(enabled: false, reason: .dependencyDisabled(name), violation: nil)
-        case nil:
-            break
+        /// A feature decided on whose dependencies are being resolved.
+        struct Frame {
+            let definition: FeatureDefinition
+            let decided: FeatureOutcome
+            var index = 0
         }
-        guard let definition = self.state.feature(name) else {
-            return FeatureOutcome(enabled: false, reason: .defaultValue, violation: nil)
+        /// A dependency's outcome if known without resolving it, or the frame to push for it.
+        enum Start {
+            case known(FeatureOutcome)
+            case pending(Frame)
         }
-        memo[name] = .inProgress
-        var outcome = self.decide(definition, at: point)
-        if outcome.enabled {
-            if !definition.lockToDefault, let component = point.component, let actual = point.version,
+        func start(_ name: String) -> Start {
+            switch memo[name] {
+            case .done(let outcome)?:
+                return .known(outcome)
+            case .inProgress?:
+                // A cycle: counts as off, never hangs.
+                return .known(FeatureOutcome(enabled: false, reason: .dependencyDisabled(name), violation: nil))
+            case nil:
+                break
+            }
+            guard let definition = self.state.feature(name) else {
+                return .known(FeatureOutcome(enabled: false, reason: .defaultValue, violation: nil))
+            }
+            let decided = self.decide(definition, at: point)
+            var outcome = decided
+            if decided.enabled, !definition.lockToDefault, let component = point.component, let actual = point.version,
                 let minimum = definition.minimumVersions[component], actual < minimum
             {
                 let reason = Reason.versionTooOld(component: component, minimum: minimum, actual: actual)
                 outcome = FeatureOutcome(enabled: false, reason: reason, violation: Violation(feature: name, reason: reason), versionLimited: true)
+            }
+            guard outcome.enabled, !definition.dependencies.isEmpty else {
+                memo[name] = .done(outcome)
+                return .known(outcome)
+            }
+            memo[name] = .inProgress
+            return .pending(Frame(definition: definition, decided: outcome))
+        }
+
+        var stack: [Frame] = []
+        switch start(name) {
+        case .known(let outcome): return outcome
+        case .pending(let frame): stack.append(frame)
+        }
+        while let top = stack.last {
+            let definition = top.definition
+            var settled: FeatureOutcome?
+            if top.index == definition.dependencies.count {
+                settled = top.decided
             } else {
-                for dependency in definition.dependencies {
-                    let needed = self.outcome(of: dependency, at: point, memo: &memo)
-                    guard !needed.enabled else { continue }
-                    let reason = Reason.dependencyDisabled(dependency)
-                    let violation = Violation(feature: name, reason: reason)
-                    if definition.lockToDefault {
-                        outcome = FeatureOutcome(enabled: true, reason: .locked, violation: violation)
-                    } else if needed.versionLimited {
-                        outcome = FeatureOutcome(enabled: false, reason: reason, violation: nil, versionLimited: true)
-                    } else {
-                        outcome = FeatureOutcome(enabled: false, reason: reason, violation: violation)
+                let dependency = definition.dependencies[top.index]
+                switch start(dependency) {
+                case .pending(let frame):
+                    // Resolve the dependency first; this frame looks at it again when it is done.
+                    stack.append(frame)
+                    continue
+                case .known(let needed):
+                    stack[stack.count - 1].index += 1
+                    if !needed.enabled {
+                        let reason = Reason.dependencyDisabled(dependency)
+                        let violation = Violation(feature: definition.name, reason: reason)
+                        if definition.lockToDefault {
+                            settled = FeatureOutcome(enabled: true, reason: .locked, violation: violation)
+                        } else if needed.versionLimited {
+                            settled = FeatureOutcome(enabled: false, reason: reason, violation: nil, versionLimited: true)
+                        } else {
+                            settled = FeatureOutcome(enabled: false, reason: reason, violation: violation)
+                        }
                     }
-                    break
                 }
             }
+            guard let settled else { continue }
+            memo[definition.name] = .done(settled)
+            stack.removeLast()
         }
-        memo[name] = .done(outcome)
+        guard case .done(let outcome)? = memo[name] else {
+            preconditionFailure("feature \(name) left unresolved")
+        }
         return outcome
     }
 

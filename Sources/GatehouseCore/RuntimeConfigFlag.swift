@@ -86,7 +86,7 @@ extension ChangeBatch {
             changes += try RuntimeConfigFlag(parsing: runtimeConfig).changes(at: scope)
         }
         guard !changes.isEmpty else {
-            throw GateError(.invalidArgument, "no changes given: pass --feature-gates and/or --runtime-config entries", reason: "EMPTY_BATCH")
+            throw GateError("no changes given: pass --feature-gates and/or --runtime-config entries", reason: .emptyBatch)
         }
         return ChangeBatch(changes: changes, expectedRevision: expectedRevision, reason: reason, actor: actor)
     }

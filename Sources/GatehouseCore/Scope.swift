@@ -38,9 +38,8 @@ public enum Scope: Hashable, Sendable {
             self = .instance(component: parts[1], id: parts[2])
         default:
             throw GateError(
-                .invalidArgument,
                 "invalid scope \"\(text)\": expected global, component/<name> or instance/<component>/<id>",
-                reason: "INVALID_SCOPE",
+                reason: .invalidScope,
                 metadata: ["scope": text]
             )
         }

@@ -25,9 +25,8 @@ public struct Version: Hashable, Sendable, Comparable {
     public init(parsing text: String) throws(GateError) {
         func fail(_ why: String) -> GateError {
             GateError(
-                .invalidArgument,
                 "invalid version \"\(text)\": \(why) (expected e.g. 1.31.2, v1.30.0 or 1.32.0-alpha.1)",
-                reason: "INVALID_VERSION",
+                reason: .invalidVersion,
                 metadata: ["version": text]
             )
         }

@@ -360,7 +360,7 @@ public nonisolated struct Gatehouse_V1_IntParameter: Sendable {
   public init() {}
 }
 
-/// A string parameter.
+/// A string parameter. With a regex, values hold at most 4,096 bytes.
 public nonisolated struct Gatehouse_V1_StringParameter: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -369,7 +369,14 @@ public nonisolated struct Gatehouse_V1_StringParameter: Sendable {
   /// Default value; must match regex.
   public var defaultValue: String = String()
 
-  /// RE2 regular expression the whole value must match; empty means any string.
+  /// A regular expression the whole value must match; empty means any string.
+  /// The syntax is a subset of RE2's, matched in time linear in the value:
+  /// literals and escapes, `.`, classes like [a-z0-9_-] or [^,] with \d \w \s
+  /// (ASCII) and their negations, anchors ^ $ \A \z, groups (...) (?:...)
+  /// (?<name>...), alternation |, quantifiers * + ? {m} {m,} {m,n} (n at most
+  /// 1000). At most 1,024 bytes. Backreferences, lookaround, word boundaries,
+  /// inline flags, possessive quantifiers and \p{...} classes are refused
+  /// when the feature is defined (INVALID_CATALOG).
   public var regex: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -540,7 +547,9 @@ public nonisolated struct Gatehouse_V1_Api: Sendable {
   /// Human-readable description.
   public var description_p: String = String()
 
-  /// Default derived from the stage (output only).
+  /// The value when no override selects it (output only: Apis/Define ignores
+  /// it). Derived from the stage: GA and deprecated on, alpha and beta off;
+  /// only a catalog file (ImportCatalog) may give an API another default.
   public var defaultEnabled: Bool = false
 
   /// Revision that last changed this definition (output only).
@@ -642,7 +651,9 @@ public nonisolated struct Gatehouse_V1_Scope: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The scope; none set means global.
+  /// The scope. Exactly one must be set in a request: an unset scope is refused
+  /// (INVALID_FIELD), so a change never lands globally by omission; ask for
+  /// global explicitly. Always set in responses.
   public var scope: Gatehouse_V1_Scope.OneOf_Scope? = nil
 
   /// Every component and instance.
@@ -674,7 +685,9 @@ public nonisolated struct Gatehouse_V1_Scope: Sendable {
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
-  /// The scope; none set means global.
+  /// The scope. Exactly one must be set in a request: an unset scope is refused
+  /// (INVALID_FIELD), so a change never lands globally by omission; ask for
+  /// global explicitly. Always set in responses.
   public nonisolated enum OneOf_Scope: Equatable, Sendable {
     /// Every component and instance.
     case global(Gatehouse_V1_GlobalScope)
@@ -842,7 +855,7 @@ public nonisolated struct Gatehouse_V1_Change: Sendable {
     set {target = .api(newValue)}
   }
 
-  /// Where; none set means global.
+  /// Where; required (an unset scope is refused with INVALID_FIELD).
   public var scope: Gatehouse_V1_Scope {
     get {_scope ?? Gatehouse_V1_Scope()}
     set {_scope = newValue}
@@ -911,7 +924,9 @@ public nonisolated struct Gatehouse_V1_SetRequest: Sendable {
     set {expectedRevisionPresent = .expectedRevision(newValue)}
   }
 
-  /// Why, recorded in the audit trail; may be required by policy.
+  /// Why, recorded in the audit trail; may be required by policy. One line of
+  /// printable text: control characters (newlines, escapes, bidi overrides)
+  /// are refused with INVALID_REASON.
   public var reason: String = String()
 
   /// When true, run every check and report, but commit nothing.

@@ -56,13 +56,14 @@ extension APIDefinition {
         }
     }
 
-    /// From the wire. The wire has no "unset" default, so the stage default
-    /// is kept unless the given default differs from it.
+    /// From the wire. `default_enabled` is output only (features.proto): proto3
+    /// cannot tell an absent bool from `false`, so reading it made a GA API
+    /// defined without it resolve off. The default is the stage's; an explicit
+    /// one (an old beta kept on, a removed API) comes from a catalog file.
     public init(wire: Gatehouse_V1_Api, field: String) throws(GateError) {
         guard !wire.version.isEmpty else { throw invalid("\(field).version", "a version is required, e.g. v1") }
         let ref = APIRef(group: wire.group, version: wire.version, resource: wire.resource.isEmpty ? nil : wire.resource)
         let stage = try Stage(wire: wire.stage, field: "\(field).stage")
-        let explicitDefault = wire.defaultEnabled == APIDefinition.stageDefault(stage) ? nil : wire.defaultEnabled
-        self.init(ref, stage: stage, defaultEnabled: explicitDefault, components: wire.components, description: wire.description_p)
+        self.init(ref, stage: stage, defaultEnabled: nil, components: wire.components, description: wire.description_p)
     }
 }

@@ -16,7 +16,7 @@ extension GateError {
         case .permissionDenied: code = .permissionDenied
         }
         let details = Gatehouse_V1_ErrorDetails.with {
-            $0.reason = self.reason ?? ""
+            $0.reason = self.reason.rawValue
             $0.metadata = self.metadata
         }
         let bytes: [UInt8] = (try? details.serializedBytes()) ?? []

@@ -5,5 +5,5 @@ import GatehouseCore
 /// Mapping refuses it with the field's path, so a client sees
 /// INVALID_ARGUMENT naming what to fix.
 func invalid(_ field: String, _ why: String) -> GateError {
-    GateError(.invalidArgument, "\(field): \(why)", reason: "INVALID_FIELD", metadata: ["field": field])
+    GateError("\(field): \(why)", reason: .invalidField, metadata: ["field": field])
 }

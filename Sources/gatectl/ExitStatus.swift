@@ -65,7 +65,8 @@ enum ExitStatus {
         do {
             try await body()
         } catch {
-            FileHandle.standardError.write(Data("gatectl: \(Self.describe(error))\n".utf8))
+            // A refusal quotes what was sent and what is stored: nothing in it may drive the terminal.
+            FileHandle.standardError.write(Data("gatectl: \(ControlCharacters.escapedKeepingNewlines(Self.describe(error)))\n".utf8))
             throw ExitCode(Self.exitCode(for: error))
         }
     }

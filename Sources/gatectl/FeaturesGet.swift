@@ -1,5 +1,6 @@
 import ArgumentParser
 import GatehouseClient
+import GatehouseCore
 
 /// `gatectl features get NAME`: one feature's definition and every override set on it.
 struct FeaturesGet: AsyncParsableCommand {
@@ -43,7 +44,7 @@ struct FeaturesGet: AsyncParsableCommand {
             )
         ]
         var facts: [String] = []
-        if !feature.description_p.isEmpty { facts.append("Description:  \(feature.description_p)") }
+        if !feature.description_p.isEmpty { facts.append("Description:  \(ControlCharacters.escaped(feature.description_p))") }
         if !feature.dependencies.isEmpty { facts.append("Needs:        \(feature.dependencies.joined(separator: ", "))") }
         if !feature.minComponentVersions.isEmpty {
             let versions = feature.minComponentVersions.sorted { $0.key < $1.key }.map { "\($0.key) >= \($0.value)" }

@@ -28,7 +28,7 @@ enum ParameterArguments {
                 let known = definition.parameters.isEmpty
                     ? "it takes none"
                     : "it takes " + definition.parameters.map { "\($0.name) (\($0.kind.typeName))" }.joined(separator: ", ")
-                throw GateError(.invalidArgument, "feature \(definition.name) has no parameter \(name); \(known)", reason: "UNKNOWN_PARAMETER")
+                throw GateError("feature \(definition.name) has no parameter \(name); \(known)", reason: .unknownParameter)
             }
             guard values[name] == nil else {
                 throw ValidationError("--param \(name) is given more than once")

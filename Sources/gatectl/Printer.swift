@@ -1,16 +1,22 @@
 import Foundation
+import GatehouseCore
 import SwiftProtobuf
 import Yams
 
 /// Prints results as a table for people, or as JSON/YAML for scripts.
 ///
 /// JSON and YAML use protobuf's canonical JSON mapping, so field names in
-/// scripts match the .proto files.
+/// scripts match the .proto files (and JSON escapes control characters).
+///
+/// Tables show text that others wrote (descriptions, parameter values,
+/// reasons, certificate names), so nothing in them may reach the terminal as
+/// a control character: every cell is escaped whole (`\n`, `\u{1B}`), and the
+/// finished text once more, keeping only the line breaks the table made.
 enum Printer {
     static func print<M: SwiftProtobuf.Message>(_ message: M, as format: OutputFormat, table: () -> String) throws {
         switch format {
         case .table:
-            Swift.print(table(), terminator: "")
+            Swift.print(ControlCharacters.escapedKeepingNewlines(table()), terminator: "")
         case .json:
             Swift.print(String(decoding: try Self.prettyJSON(message), as: UTF8.self))
         case .yaml:
@@ -28,9 +34,9 @@ enum Printer {
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
-    /// Left-aligned columns, two spaces apart, with an upper-case header row.
+    /// Left-aligned columns, two spaces apart, with an upper-case header row; cells escaped.
     static func table(header: [String], rows: [[String]]) -> String {
-        let all = [header] + rows
+        let all = [header] + rows.map { $0.map(ControlCharacters.escaped) }
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { column, cell in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GatehouseClient
+import GatehouseCore
 import SwiftProtobuf
 
 /// `gatectl watch COMPONENT [--instance I]`: the pushes a component or instance gets, live.
@@ -62,7 +63,7 @@ struct Watch: AsyncParsableCommand {
             options.alwaysPrintInt64sAsNumbers = true
             Swift.print(try message.jsonString(options: options))
         case .table:
-            for line in Self.lines(message) { Swift.print(line) }
+            for line in Self.lines(message) { Swift.print(ControlCharacters.escaped(line)) }
         }
         // Lines reach a pipe as they happen, not when a buffer fills.
         fflush(nil)

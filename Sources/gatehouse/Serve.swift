@@ -131,7 +131,8 @@ struct Serve: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            // Lines quote what clients sent: control characters in it must not forge lines.
+            return EscapingLogHandler(handler)
         }
         let logger = Logger(label: "gatehouse")
 

@@ -46,13 +46,48 @@ struct BatchApplierTests {
     @Test func staleExpectedRevisionIsAborted() {
         let error = Fixtures.refusal([.setFeature("B", scope: .global, enabled: true)], to: state, expected: 0)
         #expect(error?.code == .aborted)
-        #expect(error?.reason == "STALE_REVISION")
+        #expect(error?.reason == .staleRevision)
         #expect(error?.message == "the state is at r1, not r0 as the request expected; read it again and retry")
     }
 
+    @Test func refusalsQuoteWhatWasSentEscaped() {
+        let state = Fixtures.state
+        let unknown = Fixtures.refusal([.setFeature("Evil\nFORGED", scope: .global, enabled: true)], to: state)
+        #expect(unknown?.reason == .unknownFeature)
+        #expect(unknown?.message.contains("Evil\\nFORGED") == true)
+        #expect(unknown?.metadata["feature"] == "Evil\nFORGED")
+        let scope = Fixtures.refusal([.setFeature("B", scope: .component("kube\u{1B}[2Jlet"), enabled: true)], to: state)
+        #expect(scope?.reason == .invalidScope)
+        #expect(scope.map { ControlCharacters.occur(in: $0.message) } == false)
+        let catalog = Catalog(features: [FeatureDefinition(name: "A", stage: .alpha, defaultEnabled: false, dependencies: ["X\nY"])])
+        do {
+            try catalog.validate()
+            Issue.record("accepted")
+        } catch {
+            #expect(error.message == "the catalog has 1 problem:\n- feature A depends on X\\nY, which is not defined")
+        }
+    }
+
+    @Test func reasonsWithControlCharactersAreRefused() {
+        let state = Fixtures.state
+        for reason in ["two\nlines", "esc\u{1B}[2J", "bidi\u{202E}", "nul\u{0}"] {
+            let batch = ChangeBatch(changes: [.setFeature("B", scope: .global, enabled: true)], reason: reason, actor: "alice")
+            do {
+                _ = try BatchApplier().apply(batch, to: state, at: Fixtures.time, liveInstances: [])
+                Issue.record("accepted the reason \(reason.debugDescription)")
+            } catch {
+                #expect(error.reason == .invalidReason)
+                #expect(error.code == .invalidArgument)
+                #expect(!ControlCharacters.occur(in: error.message))
+            }
+        }
+        let fine = ChangeBatch(changes: [.setFeature("B", scope: .global, enabled: true)], reason: "ticket #42 — ünïcødé ok", actor: "alice")
+        #expect(throws: Never.self) { try BatchApplier().apply(fine, to: state, at: Fixtures.time, liveInstances: []) }
+    }
+
     @Test func emptyBatchesAndEmptyChangesAreRefused() {
-        #expect(Fixtures.refusal([], to: state)?.reason == "EMPTY_BATCH")
-        #expect(Fixtures.refusal([.setFeature("B", scope: .global, enabled: nil)], to: state)?.reason == "EMPTY_CHANGE")
+        #expect(Fixtures.refusal([], to: state)?.reason == .emptyBatch)
+        #expect(Fixtures.refusal([.setFeature("B", scope: .global, enabled: nil)], to: state)?.reason == .emptyChange)
     }
 
     @Test func unknownNamesAreNotFound() {
@@ -62,7 +97,7 @@ struct BatchApplierTests {
         #expect(Fixtures.refusal([.clearFeature("Nope", scope: .global)], to: state)?.code == .notFound)
         let api = Fixtures.refusal([.setAPI(.groupVersion(APIGroupVersion(group: "batch", version: "v2")), scope: .global, enabled: true)], to: state)
         #expect(api?.code == .notFound)
-        #expect(api?.reason == "UNKNOWN_API")
+        #expect(api?.reason == .unknownAPI)
         #expect(api?.message.contains("unknown API batch/v2") == true)
         #expect(Fixtures.refusal([.removeFeature("Nope")], to: state)?.code == .notFound)
     }
@@ -70,7 +105,7 @@ struct BatchApplierTests {
     @Test func lockedGateCannotBeSetAgainstItsDefault() throws {
         let error = Fixtures.refusal([.setFeature("C", scope: kubelet, enabled: false)], to: state)
         #expect(error?.code == .failedPrecondition)
-        #expect(error?.reason == "LOCKED_GATE")
+        #expect(error?.reason == .lockedGate)
         #expect(error?.message == "C is locked to enabled (GA); it cannot be disabled at component kubelet")
         #expect(error?.metadata == ["feature": "C", "scope": "component/kubelet"])
         _ = try Fixtures.apply([.setFeature("C", scope: kubelet, enabled: true)], to: state)
@@ -79,7 +114,7 @@ struct BatchApplierTests {
     @Test func enablingWithoutTheDependencyIsRefusedNamingWhere() throws {
         let error = Fixtures.refusal([.setFeature("A", scope: .component(Fixtures.controllerManager), enabled: true)], to: state)
         #expect(error?.code == .failedPrecondition)
-        #expect(error?.reason == "UNMET_DEPENDENCY")
+        #expect(error?.reason == .unmetDependency)
         #expect(error?.message.hasPrefix("cannot enable A on kube-controller-manager: it needs B, which is disabled there") == true)
         // Both in one batch: validated against the state after the batch.
         _ = try Fixtures.apply([
@@ -104,11 +139,11 @@ struct BatchApplierTests {
     @Test func disablingWhatAnEnabledFeatureNeedsIsRefused() throws {
         let error = Fixtures.refusal([.setFeature("F", scope: kubelet, enabled: false)], to: state)
         #expect(error?.code == .failedPrecondition)
-        #expect(error?.reason == "DEPENDENTS_ENABLED")
+        #expect(error?.reason == .dependentsEnabled)
         #expect(error?.message == "cannot disable F on kubelet: E needs it and is still enabled there; disable E first, or in the same batch")
         // Disabling a dependency together with its dependents is fine.
         let on = try Fixtures.apply([.setFeature("A", scope: kubelet, enabled: true), .setFeature("B", scope: kubelet, enabled: true)], to: state)
-        #expect(Fixtures.refusal([.setFeature("B", scope: kubelet, enabled: false)], to: on)?.reason == "DEPENDENTS_ENABLED")
+        #expect(Fixtures.refusal([.setFeature("B", scope: kubelet, enabled: false)], to: on)?.reason == .dependentsEnabled)
         let both = try Fixtures.apply([.setFeature("B", scope: kubelet, enabled: false), .setFeature("A", scope: kubelet, enabled: false)], to: on)
         #expect(both.revision == 3)
     }
@@ -118,7 +153,7 @@ struct BatchApplierTests {
             .setFeature("F", scope: .global, enabled: false),
             .setFeature("E", scope: .global, enabled: false),
         ], to: state)
-        #expect(error?.reason == "DEPENDENTS_ENABLED")
+        #expect(error?.reason == .dependentsEnabled)
         #expect(error?.message.contains("L needs it and is still enabled there (it is locked on)") == true)
     }
 
@@ -126,7 +161,7 @@ struct BatchApplierTests {
         let live = [Fixtures.node("node-1", Version(1, 31, 2)), Fixtures.node("node-7", Version(1, 30, 4))]
         let error = Fixtures.refusal([.setFeature("K", scope: .global, enabled: true)], to: state, live: live)
         #expect(error?.code == .failedPrecondition)
-        #expect(error?.reason == "VERSION_SKEW")
+        #expect(error?.reason == .versionSkew)
         #expect(error?.message.hasPrefix("cannot enable K on kubelet/node-7: it needs kubelet 1.31.0 or newer, and node-7 runs 1.30.4") == true)
         #expect(error?.metadata["minimum_version"] == "1.31.0")
         #expect(error?.metadata["version"] == "1.30.4")
@@ -137,10 +172,10 @@ struct BatchApplierTests {
     @Test func skewGuardLooksOnlyAtTheReplicasTheChangeCovers() throws {
         let live = [Fixtures.node("node-1", Version(1, 31, 2)), Fixtures.node("node-7", Version(1, 30, 4)), Fixtures.node("node-9", Version(1, 32, 0))]
         let component = Fixtures.refusal([.setFeature("K", scope: .component("kubelet"), enabled: true)], to: state, live: live)
-        #expect(component?.reason == "VERSION_SKEW")
+        #expect(component?.reason == .versionSkew)
         #expect(component?.message.hasPrefix("cannot enable K on kubelet/node-7") == true)
         let old = Fixtures.refusal([.setFeature("K", scope: .instance(component: "kubelet", id: "node-7"), enabled: true)], to: state, live: live)
-        #expect(old?.reason == "VERSION_SKEW")
+        #expect(old?.reason == .versionSkew)
         _ = try Fixtures.apply([.setFeature("K", scope: .instance(component: "kubelet", id: "node-9"), enabled: true)], to: state, live: live)
     }
 
@@ -160,12 +195,12 @@ struct BatchApplierTests {
     @Test func parameterRefusals() {
         let unknown = Fixtures.refusal([.setFeature("D", scope: .global, enabled: nil, parameters: ["zz": .int(1)])], to: state)
         #expect(unknown?.code == .invalidArgument)
-        #expect(unknown?.reason == "UNKNOWN_PARAMETER")
+        #expect(unknown?.reason == .unknownParameter)
         #expect(unknown?.message == "feature D has no parameter zz (it has n, s, m, t, b)")
         let none = Fixtures.refusal([.setFeature("B", scope: .global, enabled: true, parameters: ["zz": .int(1)])], to: state)
         #expect(none?.message == "feature B has no parameter zz (it has no parameters)")
         let range = Fixtures.refusal([.setFeature("D", scope: .global, enabled: nil, parameters: ["n": .int(11)])], to: state)
-        #expect(range?.reason == "INVALID_PARAMETER")
+        #expect(range?.reason == .invalidParameter)
         #expect(range?.message == "parameter n of D: 11 is above the maximum 10")
         let type = Fixtures.refusal([.setFeature("D", scope: .global, enabled: nil, parameters: ["t": .int(500)])], to: state)
         #expect(type?.message == "parameter t of D: expected a duration value, got int 500")
@@ -178,7 +213,7 @@ struct BatchApplierTests {
     @Test func scopesAndApplicability() {
         let bad = Fixtures.refusal([.setFeature("B", scope: .component("kube let"), enabled: true)], to: state)
         #expect(bad?.code == .invalidArgument)
-        #expect(bad?.reason == "INVALID_SCOPE")
+        #expect(bad?.reason == .invalidScope)
         let elsewhere = Fixtures.refusal([.setFeature("K", scope: .component(Fixtures.controllerManager), enabled: true)], to: state)
         #expect(elsewhere?.code == .invalidArgument)
         #expect(elsewhere?.message == "feature K does not apply to kube-controller-manager (it applies to kubelet)")
@@ -199,7 +234,7 @@ struct BatchApplierTests {
         #expect(defined.features["New"]?.revision == 2)
         // A cycle is refused.
         let cycle = Fixtures.refusal([.defineFeature(FeatureDefinition(name: "B", stage: .beta, defaultEnabled: false, dependencies: ["A"]))], to: state)
-        #expect(cycle?.reason == "INVALID_CATALOG")
+        #expect(cycle?.reason == .invalidCatalog)
         #expect(cycle?.message.contains("dependency cycle: A → B → A") == true)
         // Removing a feature others depend on is refused; removing it with them is fine.
         #expect(Fixtures.refusal([.removeFeature("B")], to: state)?.message.contains("feature A depends on B, which is not defined") == true)
@@ -211,7 +246,7 @@ struct BatchApplierTests {
         let withOverride = try Fixtures.apply([.setFeature("B", scope: kubelet, enabled: true)], to: state)
         let locked = FeatureDefinition(name: "B", stage: .ga, defaultEnabled: false, lockToDefault: true)
         let error = Fixtures.refusal([.defineFeature(locked), .removeFeature("A")], to: withOverride)
-        #expect(error?.reason == "LOCKED_GATE")
+        #expect(error?.reason == .lockedGate)
         #expect(error?.message.contains("clear that override in the same batch") == true)
         _ = try Fixtures.apply([.defineFeature(locked), .removeFeature("A"), .clearFeature("B", scope: kubelet)], to: withOverride)
     }

@@ -85,7 +85,7 @@ struct CatalogValidationTests {
             Issue.record("accepted")
         } catch {
             #expect(error.code == .invalidArgument)
-            #expect(error.reason == "INVALID_CATALOG")
+            #expect(error.reason == .invalidCatalog)
             #expect(error.message.hasPrefix("the catalog has 2 problems:"))
             #expect(error.message.contains("- feature A depends on X, which is not defined"))
             #expect(error.message.contains("- feature B depends on Y, which is not defined"))

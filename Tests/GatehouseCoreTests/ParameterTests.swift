@@ -34,7 +34,7 @@ struct ParameterTests {
             Issue.record("accepted \(value) for \(name)")
         } catch {
             #expect(error.code == .invalidArgument)
-            #expect(error.reason == "INVALID_PARAMETER")
+            #expect(error.reason == .invalidParameter)
             #expect(error.message.contains("parameter \(name) of D"), "\(error.message)")
             #expect(error.message.contains(message), "\(error.message)")
         }

@@ -63,7 +63,7 @@ struct ResolverTests {
     @Test func dependenciesTurnFeaturesOffTransitively() throws {
         // G needs A needs B: built directly, as the applier refuses the unmet dependency.
         var state = Fixtures.state
-        state.features["G"] = Revisioned(FeatureDefinition(name: "G", stage: .alpha, defaultEnabled: true, dependencies: ["A"]), revision: 1)
+        state.setFeature(Revisioned(FeatureDefinition(name: "G", stage: .alpha, defaultEnabled: true, dependencies: ["A"]), revision: 1), named: "G")
         let stamp = ChangeStamp(revision: 2, actor: "x", reason: "", time: Fixtures.time)
         state.setFeatureOverride(FeatureOverride(feature: "A", scope: .global, enabled: true, stamp: stamp), forKey: FeatureOverrideKey(feature: "A", scope: .global))
         let resolved = Resolver(state: state).resolve(node)

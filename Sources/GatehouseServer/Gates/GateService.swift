@@ -139,7 +139,11 @@ public final class GateService: Sendable {
     }
 
     private func importCatalog(_ request: Gatehouse_V1_ImportCatalogRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ImportCatalogResponse {
-        let catalog = try Self.parseCatalog(request.yaml)
+        let yaml = request.yaml
+        let catalog = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Catalog, any Error>) in
+            Self.importQueue.async { continuation.resume(with: Result { try Self.parseCatalog(yaml) }) }
+        }
+        try Task.checkCancellation()
         let expected = request.expectedRevisionPresent.map { present -> Revision in
             switch present { case .expectedRevision(let value): Revision(value) }
         }
@@ -276,6 +280,14 @@ public final class GateService: Sendable {
         }
     }
 
+    /// Where catalog files are decoded and validated, one at a time: megabytes of YAML take
+    /// seconds, which would otherwise hold one of the few cooperative threads every async
+    /// call shares. The store's writer never waits for it; it validates the merged catalog
+    /// again, in time linear in it.
+    static let importQueue = DispatchQueue(label: "gatehouse.catalog-import", qos: .utility)
+
+    /// Decodes a catalog file and checks it on its own (before the store sees it), so a
+    /// refused catalog costs the writer nothing.
     static func parseCatalog(_ yaml: String) throws -> Catalog {
         let catalog: Catalog
         do {
