@@ -56,6 +56,19 @@ import Testing
         RPCLoopCall.Handlers(message: { _ in }, ended: { reason in call.finish(reason) })
     }
 
+    /// A long call on the event loop whose method keeps its call (and writer)
+    /// after it ended, as a subscription hub might keep an outlet a while.
+    final class KeptCalls: Sendable {
+        let calls = NIOLockedValueBox<[RPCLoopCall]>([])
+
+        var method: RPCMethod {
+            RPCMethod(path: "/t.S/Kept", requestType: "t.Req", responseType: "t.Resp") { _, call in
+                self.calls.withLockedValue { $0.append(call) }
+                return RPCLoopCall.Handlers(message: { _ in }, ended: { _ in })
+            }
+        }
+    }
+
     struct Connection {
         let channel: EmbeddedChannel
         let reads: ReadCounter
@@ -350,10 +363,11 @@ import Testing
     /// handler (and so none of its calls' state) is still alive.
     @Test func closedConnectionsLeaveNothingBehind() throws {
         let pending = PendingCalls()
+        let kept = KeptCalls()
         let metadata = Metadata([Metadata.Entry(key: "m", value: Array(repeating: 0x61, count: 8_000))])
         var handlers: [() -> RPCServerConnectionHandler?] = []
         for round in 0..<200 {
-            let connection = try Connection(methods: [Self.echo, Self.stream, pending.method])
+            let connection = try Connection(methods: [Self.echo, Self.stream, pending.method, kept.method])
             try connection.hello()
             var frames: [Frame] = []
             for index in 0..<20 {
@@ -362,6 +376,7 @@ import Testing
             frames += [Self.headers(101, "/t.S/Stream"), Self.message(101)]
             frames += [Self.headers(103, "/t.S/Pending"), Self.message(103)]
             frames += [Self.headers(105, "/t.S/Pending"), Self.message(105), .cancel(streamID: 105)]
+            frames += [Self.headers(107, "/t.S/Kept"), Self.message(107)]
             try connection.send(frames)
             _ = try connection.received()
             if round.isMultiple(of: 2) {
@@ -375,5 +390,11 @@ import Testing
         }
         let alive = handlers.filter { $0() != nil }.count
         #expect(alive == 0, "\(alive) of 200 closed connections' handlers are still alive")
+        #expect(kept.calls.withLockedValue { $0.count } == 200, "the methods still hold their calls")
+        // A call kept after its connection closed can still be written to: it fails, it does not crash.
+        let late = kept.calls.withLockedValue { $0[0] }
+        let write = late.eventLoop.flatSubmit { late.writer.write(ByteBuffer(bytes: [1])) }
+        (late.eventLoop as? EmbeddedEventLoop)?.run()
+        #expect(throws: RPCError.self) { try write.wait() }
     }
 }

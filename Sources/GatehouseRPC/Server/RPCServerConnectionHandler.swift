@@ -466,7 +466,8 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
             preconditionFailure("the state machine started \(headers.path), which was not opened or the router does not have")
         }
         let streamID = headers.streamID
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        // Weak: a method may keep its writer or its call after the connection closed.
+        let loopBound = NIOLoopBound(WeakHandler(self), eventLoop: context.eventLoop)
         let implementation = method.implementation
         if case .loopUnary(let handler) = implementation {
             self.calls[streamID] = RunningCall(context: callContext, body: .unaryOnLoop)
@@ -475,19 +476,19 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
             handler(request, callContext, context.eventLoop).hop(to: context.eventLoop).whenComplete { result in
                 switch result {
                 case .success(let response):
-                    loopBound.value.callReturned(streamID, status: .ok, response: response)
+                    loopBound.value.handler?.callReturned(streamID, status: .ok, response: response)
                 case .failure(let error):
-                    loopBound.value.callReturned(streamID, status: RPCError(error, in: callContext).status, response: nil)
+                    loopBound.value.handler?.callReturned(streamID, status: RPCError(error, in: callContext).status, response: nil)
                 }
             }
             return
         }
         if case .loopStreaming(let handler) = implementation {
             let writer = RPCLoopWriter(eventLoop: context.eventLoop) { payload in
-                loopBound.value.sendResponse(payload, on: streamID)
+                loopBound.value.sendResponse(payload, on: streamID, eventLoop: loopBound.eventLoop)
             }
             let call = RPCLoopCall(context: callContext, writer: writer) { status in
-                loopBound.value.callReturned(streamID, status: status, response: nil)
+                loopBound.value.handler?.callReturned(streamID, status: status, response: nil)
             }
             self.calls[streamID] = RunningCall(context: callContext, body: .onLoop(call))
             self.openCallsChanged()
@@ -495,7 +496,7 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         let writer = RPCResponseWriter { payload in
-            try await loopBound.eventLoop.flatSubmit { loopBound.value.sendResponse(payload, on: streamID) }.get()
+            try await loopBound.eventLoop.flatSubmit { loopBound.value.sendResponse(payload, on: streamID, eventLoop: loopBound.eventLoop) }.get()
         }
 
         var clientMessages = RPCClientMessages.none
@@ -526,19 +527,16 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
             }
             let response = status.isOK ? unaryResponse : nil
             loopBound.eventLoop.execute {
-                loopBound.value.callReturned(streamID, status: status, response: response)
+                loopBound.value.handler?.callReturned(streamID, status: status, response: response)
             }
         }
         self.calls[streamID] = RunningCall(context: callContext, body: .task(task, clientMessages: continuation))
         self.openCallsChanged()
     }
 
-    private func sendResponse(_ payload: ByteBuffer, on streamID: StreamID) -> EventLoopFuture<Void> {
-        guard let context = self.context else {
-            preconditionFailure("a response was sent before the handler was added to a channel")
-        }
-        guard self.stateMachine.isRunning(streamID) else {
-            return context.eventLoop.makeFailedFuture(RPCError(.cancelled, "the call has ended"))
+    fileprivate func sendResponse(_ payload: ByteBuffer, on streamID: StreamID, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let context = self.context, self.stateMachine.isRunning(streamID) else {
+            return eventLoop.makeFailedFuture(RPCError(.cancelled, "the call has ended"))
         }
         guard payload.readableBytes <= Int(self.stateMachine.peerMaxFrameSize) else {
             let limit = self.stateMachine.peerMaxFrameSize
@@ -572,7 +570,7 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
     }
 
     /// The method returned: the state machine decides whether TRAILERS still go out.
-    private func callReturned(_ streamID: StreamID, status: RPCStatus, response: ByteBuffer?) {
+    fileprivate func callReturned(_ streamID: StreamID, status: RPCStatus, response: ByteBuffer?) {
         var status = status
         if let response, let context = self.context, self.stateMachine.isRunning(streamID) {
             let limit = self.stateMachine.peerMaxFrameSize
@@ -633,5 +631,23 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
             self.perform(self.stateMachine.endCallEarly(streamID, status: status))
         }
         if closeNow { context.close(promise: nil) }
+    }
+}
+
+/// The handler as its calls' closures hold it: weakly, so that a method
+/// that keeps its writer or its ``RPCLoopCall`` after the connection closed
+/// does not keep the connection's handler, and its calls, alive.
+private struct WeakHandler {
+    weak var handler: RPCServerConnectionHandler?
+
+    init(_ handler: RPCServerConnectionHandler) {
+        self.handler = handler
+    }
+
+    func sendResponse(_ payload: ByteBuffer, on streamID: StreamID, eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        guard let handler = self.handler else {
+            return eventLoop.makeFailedFuture(RPCError(.cancelled, "the connection closed"))
+        }
+        return handler.sendResponse(payload, on: streamID, eventLoop: eventLoop)
     }
 }
