@@ -2,7 +2,7 @@ import NIOCore
 
 /// Counts the frames a peer makes the server answer for nothing — PINGs and
 /// cancelled calls — and says when a connection has sent too many of them in
-/// one window (PROTOCOL.md section 3.8).
+/// one window (PROTOCOL.md section 3.7).
 ///
 /// Each PING costs the server an answer and each cancelled call the start of
 /// a method, while the peer pays one small frame: without a bound, one
