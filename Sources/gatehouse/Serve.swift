@@ -94,7 +94,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PINGs a client may send per 10 s; one more ends its connection with ENHANCE_YOUR_CALM.")
     var maxPings = 100
 
-    @Option(help: "Calls a client may cancel per 10 s; one more ends its connection with ENHANCE_YOUR_CALM.")
+    @Option(help: "CANCEL frames a client may send per 10 s; one more ends its connection with ENHANCE_YOUR_CALM.")
     var maxCancels = 200
 
     @Option(help: "Seconds in-flight calls may run after a shutdown signal.")

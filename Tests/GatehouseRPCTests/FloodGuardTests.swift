@@ -31,6 +31,6 @@ import Testing
         #expect(guardian.record(.ping, now: self.start) == .allowed)
         #expect(guardian.record(.cancel, now: self.start) == .allowed)
         #expect(guardian.record(.cancel, now: self.start) == .allowed)
-        #expect(guardian.record(.cancel, now: self.start) == .tooMany("too many cancelled calls: more than 2 in 10 s"))
+        #expect(guardian.record(.cancel, now: self.start) == .tooMany("too many cancelled calls: more than 2 CANCEL frames in 10 s"))
     }
 }

@@ -351,7 +351,7 @@ import Testing
             return
         }
         #expect(goAway.errorCode == .enhanceYourCalm)
-        #expect(goAway.debug == "too many cancelled calls: more than 5 in 10 s")
+        #expect(goAway.debug == "too many cancelled calls: more than 5 CANCEL frames in 10 s")
         #expect(!connection.channel.isActive)
         pending.answerAll()
     }

@@ -17,7 +17,9 @@ struct FloodGuard {
     enum Event: Hashable {
         /// A PING without ACK: the server must answer it.
         case ping
-        /// A call the client cancelled after the server accepted its HEADERS.
+        /// A CANCEL frame: a call the client gave up on, whether or not it
+        /// was still open (a call refused as over the limit and then cancelled
+        /// costs the server as much as any).
         case cancel
     }
 
@@ -58,7 +60,7 @@ struct FloodGuard {
         case .cancel:
             self.cancels += 1
             guard self.cancels <= self.maxCancels else {
-                return .tooMany("too many cancelled calls: more than \(self.maxCancels) in \(seconds) s")
+                return .tooMany("too many cancelled calls: more than \(self.maxCancels) CANCEL frames in \(seconds) s")
             }
         }
         return .allowed

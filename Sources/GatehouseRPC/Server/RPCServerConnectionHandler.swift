@@ -224,7 +224,14 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
 
     private func frameArrived(_ frame: Frame, now: NIODeadline) {
         self.keepalive?.frameReceived(now: now)
-        if case .ping(let ping) = frame, !ping.ack, case .tooMany(let reason)? = self.floodGuard?.record(.ping, now: now) {
+        // Counted before they are handled: a flood ends before its frame costs anything.
+        let costly: FloodGuard.Event?
+        switch frame {
+        case .ping(let ping): costly = ping.ack ? nil : .ping
+        case .cancel: costly = .cancel
+        case .hello, .headers, .message, .trailers, .goAway: costly = nil
+        }
+        if let costly, case .tooMany(let reason)? = self.floodGuard?.record(costly, now: now) {
             self.perform(self.stateMachine.connectionError(.enhanceYourCalm, reason))
             return
         }
@@ -327,11 +334,7 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
         case .cancelCall(let streamID, _, let closeConnection):
             self.logger.debug("call cancelled by the client", metadata: ["rpc.stream": "\(streamID)"])
             self.stopCall(streamID, reason: RPCError(.cancelled, "the client cancelled the call"))
-            if closeConnection {
-                context.close(promise: nil)
-            } else if case .tooMany(let reason)? = self.floodGuard?.record(.cancel, now: context.eventLoop.now) {
-                self.perform(self.stateMachine.connectionError(.enhanceYourCalm, reason))
-            }
+            if closeConnection { context.close(promise: nil) }
         case .endCall(let trailers, let closeConnection):
             if let path = self.calls[trailers.streamID]?.context.path {
                 self.logCallFailure(path: path, trailers: trailers)

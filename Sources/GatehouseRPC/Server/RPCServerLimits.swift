@@ -30,8 +30,8 @@ public struct RPCServerLimits: Hashable, Sendable {
     /// PINGs (without ACK) a peer may send per window; one more ends the
     /// connection with GOAWAY ENHANCE_YOUR_CALM.
     public var maxPingsPerWindow: Int = 100
-    /// Calls a peer may cancel per window; one more ends the connection with
-    /// GOAWAY ENHANCE_YOUR_CALM.
+    /// CANCEL frames a peer may send per window (rapid reset); one more ends
+    /// the connection with GOAWAY ENHANCE_YOUR_CALM.
     public var maxCancelsPerWindow: Int = 200
     /// How long draining calls may run after GOAWAY before connections are closed.
     public var shutdownGracePeriod: TimeAmount = .seconds(10)
