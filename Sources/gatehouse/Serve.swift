@@ -82,6 +82,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds of silence before the server pings a client.")
     var keepaliveInterval = 30.0
 
+    @Option(help: "Metadata one call may carry, in bytes (key + value + 32 per entry).")
+    var maxCallMetadata = 16_384
+
+    @Option(help: "Metadata the open calls of one connection may hold together, in bytes.")
+    var maxConnectionMetadata = 262_144
+
+    @Option(help: "Bytes written to a client and not yet read by it, past which the server stops reading from it.")
+    var maxPendingOutput = 262_144
+
+    @Option(help: "PINGs a client may send per 10 s; one more ends its connection with ENHANCE_YOUR_CALM.")
+    var maxPings = 100
+
+    @Option(help: "CANCEL frames a client may send per 10 s; one more ends its connection with ENHANCE_YOUR_CALM.")
+    var maxCancels = 200
+
     @Option(help: "Seconds in-flight calls may run after a shutdown signal.")
     var shutdownGrace = 10.0
 
@@ -119,6 +134,13 @@ struct Serve: AsyncParsableCommand {
         guard self.maxConnections > 0, self.maxCallsPerConnection > 0 else {
             throw ValidationError("--max-connections and --max-calls-per-connection must be positive")
         }
+        let counts = [
+            ("--max-call-metadata", self.maxCallMetadata), ("--max-connection-metadata", self.maxConnectionMetadata),
+            ("--max-pending-output", self.maxPendingOutput), ("--max-pings", self.maxPings), ("--max-cancels", self.maxCancels),
+        ]
+        for (name, value) in counts {
+            guard value > 0 else { throw ValidationError("\(name) must be positive") }
+        }
         do {
             _ = try ClientConfig.parseAddress(self.listen)
         } catch {
@@ -150,6 +172,11 @@ struct Serve: AsyncParsableCommand {
         configuration.limits.idleTimeout = .seconds(self.idleTimeout)
         configuration.limits.keepaliveInterval = .seconds(self.keepaliveInterval)
         configuration.limits.shutdownGracePeriod = .seconds(self.shutdownGrace)
+        configuration.limits.maxMetadataPerCall = self.maxCallMetadata
+        configuration.limits.maxMetadataPerConnection = self.maxConnectionMetadata
+        configuration.limits.maxPendingOutput = self.maxPendingOutput
+        configuration.limits.maxPingsPerWindow = self.maxPings
+        configuration.limits.maxCancelsPerWindow = self.maxCancels
         configuration.subscriptionHistory = self.subscriptionHistory
         configuration.subscriberQueue = self.subscriberQueue
         configuration.subscriberCutoff = self.subscriberCutoff

@@ -42,4 +42,14 @@ import Testing
         #expect(machine.tick(now: self.start + .seconds(250)) == .none)
         #expect(machine.tick(now: self.start + .seconds(300)) == .closeIdle)
     }
+
+    /// PINGs prove the peer alive but are not calls: an idle connection that pings is still idle.
+    @Test func pingsDoNotKeepAnIdleConnectionOpen() {
+        var machine = KeepaliveStateMachine(interval: .seconds(30), idleTimeout: .seconds(60), now: self.start)
+        for second in stride(from: 10, to: 60, by: 10) {
+            machine.frameReceived(now: self.start + .seconds(Int64(second)))
+            #expect(machine.tick(now: self.start + .seconds(Int64(second))) == .none)
+        }
+        #expect(machine.tick(now: self.start + .seconds(60)) == .closeIdle)
+    }
 }

@@ -4,14 +4,24 @@ import NIOCore
 /// in, actions out (PROTOCOL.md section 3).
 ///
 /// It decides everything the protocol decides — version negotiation, stream
-/// id rules, concurrency limits, unknown methods, draining — and performs no
-/// I/O, so every rule is tested without a channel.
+/// id rules, concurrency and metadata limits, unknown methods, draining — and
+/// performs no I/O, so every rule is tested without a channel.
+///
+/// A call keeps its place among the `maxConcurrentStreams` until its work
+/// has ended, not only until it ended on the wire: a client that cancels
+/// calls as fast as it opens them (HTTP/2's rapid reset) cannot have more
+/// methods running than the limit. The connection reports the end of the
+/// work with ``callFinished(_:status:)`` or ``workEnded(_:)``.
 struct ServerConnectionStateMachine {
     struct Configuration {
         var supportedVersions: [UInt16]
         var settings: [Frame.Setting]
         var maxConcurrentStreams: Int
         var methods: [String: RPCMethodDescriptor]
+        /// Metadata one call may carry (``Metadata/size``).
+        var maxMetadataPerCall: Int = .max
+        /// Metadata the open calls may hold together.
+        var maxMetadataPerConnection: Int = .max
     }
 
     private enum State {
@@ -22,31 +32,51 @@ struct ServerConnectionStateMachine {
         case closed
     }
 
-    /// A call the client opened and the server has not ended.
+    /// A call the client opened whose work has not ended.
     private enum OpenStream {
         case awaitingRequest(Frame.Headers, RPCMethodDescriptor)
-        case running(RPCMethodDescriptor, clientClosed: Bool)
+        case running(RPCMethodDescriptor, clientClosed: Bool, metadataSize: Int)
+        /// Ended on the wire (cancelled, TRAILERS sent) while its method still
+        /// runs: nothing more is sent or delivered, but it still counts.
+        case stopping(metadataSize: Int)
+
+        var metadataSize: Int {
+            switch self {
+            case .awaitingRequest(let headers, _): return headers.metadata.size
+            case .running(_, _, let size), .stopping(let size): return size
+            }
+        }
     }
 
     private struct Streams {
         var open: [StreamID: OpenStream] = [:]
         var highestOpened: StreamID = 0
+        /// The metadata the open calls hold, by ``Metadata/size``.
+        var metadataHeld = 0
+
+        mutating func remove(_ streamID: StreamID) -> OpenStream? {
+            guard let stream = self.open.removeValue(forKey: streamID) else { return nil }
+            self.metadataHeld -= stream.metadataSize
+            return stream
+        }
     }
 
     enum Action: Equatable {
         case none
         /// Send a frame: HELLO or a PING answer.
         case send(Frame)
-        /// Answer a new call at once with TRAILERS: unknown method, too many calls, draining.
+        /// Answer a new call at once with TRAILERS: unknown method, too many calls or too much metadata, draining.
         case refuseCall(path: String, Frame.Trailers)
-        /// Arm the deadline of a newly opened call.
-        case armDeadline(StreamID, milliseconds: UInt32)
+        /// A call was opened: check it may run (``RPCMethod/checked(by:)``), arm its deadline.
+        case openCall(Frame.Headers, RPCMethodDescriptor)
         /// Run the method: the request is complete.
         case startCall(Frame.Headers, RPCMethodDescriptor, request: ByteBuffer, clientClosed: Bool)
         /// Hand a further client message to the running call.
         case deliverClientMessage(StreamID, ByteBuffer, endStream: Bool)
-        /// The client abandoned the call: stop it, send nothing.
-        case cancelCall(StreamID, closeConnection: Bool)
+        /// The client abandoned the call: stop it, send nothing. `wasStarted`:
+        /// its method was started (the call keeps its place until its work
+        /// ends); otherwise it is gone already.
+        case cancelCall(StreamID, wasStarted: Bool, closeConnection: Bool)
         /// End a running call with this status: stop it and send TRAILERS.
         case endCall(Frame.Trailers, closeConnection: Bool)
         /// Send GOAWAY and close the connection.
@@ -107,9 +137,9 @@ struct ServerConnectionStateMachine {
             // The last call just ended: draining is over.
             self.state = .closed
             switch action {
-            case .cancelCall(let streamID, _): return .cancelCall(streamID, closeConnection: true)
+            case .cancelCall(let streamID, let wasStarted, _): return .cancelCall(streamID, wasStarted: wasStarted, closeConnection: true)
             case .endCall(let trailers, _): return .endCall(trailers, closeConnection: true)
-            case .none, .send, .refuseCall, .armDeadline, .startCall, .deliverClientMessage, .closeWithGoAway, .close: return action
+            case .none, .send, .refuseCall, .openCall, .startCall, .deliverClientMessage, .closeWithGoAway, .close: return action
             }
         }
     }
@@ -145,8 +175,16 @@ struct ServerConnectionStateMachine {
             guard streamID <= self.streams.highestOpened else {
                 return self.protocolError("CANCEL for stream \(streamID), which was never opened")
             }
-            guard self.streams.open.removeValue(forKey: streamID) != nil else { return .none }
-            return .cancelCall(streamID, closeConnection: false)
+            switch self.streams.open[streamID] {
+            case nil, .stopping:
+                return .none
+            case .awaitingRequest:
+                _ = self.streams.remove(streamID)
+                return .cancelCall(streamID, wasStarted: false, closeConnection: false)
+            case .running(_, _, let size):
+                self.streams.open[streamID] = .stopping(metadataSize: size)
+                return .cancelCall(streamID, wasStarted: true, closeConnection: false)
+            }
         case .ping(let ping):
             return ping.ack ? .none : .send(.ping(Frame.Ping(ack: true, payload: ping.payload)))
         case .goAway:
@@ -176,8 +214,18 @@ struct ServerConnectionStateMachine {
             let limit = self.configuration.maxConcurrentStreams
             return .refuseCall(path: headers.path, Frame.Trailers(streamID: streamID, status: RPCStatus(code: .resourceExhausted, message: "too many concurrent calls on this connection (limit \(limit))")))
         }
+        let size = headers.metadata.size
+        guard size <= self.configuration.maxMetadataPerCall else {
+            let message = "the call's metadata of \(size) octets exceeds the limit of \(self.configuration.maxMetadataPerCall) per call"
+            return .refuseCall(path: headers.path, Frame.Trailers(streamID: streamID, status: RPCStatus(code: .resourceExhausted, message: message)))
+        }
+        guard self.streams.metadataHeld + size <= self.configuration.maxMetadataPerConnection else {
+            let message = "the open calls' metadata would exceed the limit of \(self.configuration.maxMetadataPerConnection) octets per connection"
+            return .refuseCall(path: headers.path, Frame.Trailers(streamID: streamID, status: RPCStatus(code: .resourceExhausted, message: message)))
+        }
         self.streams.open[streamID] = .awaitingRequest(headers, descriptor)
-        return headers.timeoutMilliseconds > 0 ? .armDeadline(streamID, milliseconds: headers.timeoutMilliseconds) : .none
+        self.streams.metadataHeld += size
+        return .openCall(headers, descriptor)
     }
 
     private mutating func messageReceived(_ message: Frame.Message) -> Action {
@@ -189,22 +237,24 @@ struct ServerConnectionStateMachine {
             return .none  // It crossed our TRAILERS in flight.
         }
         switch stream {
+        case .stopping:
+            return .none  // It crossed our TRAILERS, or followed the client's CANCEL.
         case .awaitingRequest(let headers, let descriptor):
-            self.streams.open[streamID] = .running(descriptor, clientClosed: message.endStream)
+            self.streams.open[streamID] = .running(descriptor, clientClosed: message.endStream, metadataSize: headers.metadata.size)
             return .startCall(headers, descriptor, request: message.payload, clientClosed: message.endStream)
-        case .running(let descriptor, let clientClosed):
+        case .running(let descriptor, let clientClosed, let size):
             if clientClosed {
                 return self.protocolError("MESSAGE on stream \(streamID) after END_STREAM")
             }
             guard descriptor.acceptsClientMessages else {
-                self.streams.open.removeValue(forKey: streamID)
+                self.streams.open[streamID] = .stopping(metadataSize: size)
                 let why = descriptor.kind == .unary
                     ? "a unary call carries exactly one request message"
                     : "\(descriptor.path) accepts no client messages after the request"
                 let trailers = Frame.Trailers(streamID: streamID, status: RPCStatus(code: .invalidArgument, message: why))
                 return .endCall(trailers, closeConnection: false)
             }
-            self.streams.open[streamID] = .running(descriptor, clientClosed: message.endStream)
+            self.streams.open[streamID] = .running(descriptor, clientClosed: message.endStream, metadataSize: size)
             return .deliverClientMessage(streamID, message.payload, endStream: message.endStream)
         }
     }
@@ -222,29 +272,62 @@ struct ServerConnectionStateMachine {
         }
     }
 
-    /// The method ended: send its TRAILERS, unless the call was already ended.
+    /// The method returned (or its check refused the call): send its
+    /// TRAILERS, unless the call already ended on the wire; either way the
+    /// call's work is over and it no longer counts.
     mutating func callFinished(_ streamID: StreamID, status: RPCStatus) -> Action {
-        self.endStream(streamID, status: status)
+        guard let stream = self.openStream(streamID) else { return .none }
+        _ = self.streams.remove(streamID)
+        let last = self.drainedByRemoval()
+        switch stream {
+        case .awaitingRequest, .running:
+            return .endCall(Frame.Trailers(streamID: streamID, status: status), closeConnection: last)
+        case .stopping:
+            return last ? .close : .none
+        }
+    }
+
+    /// The work of a call that ended on the wire is over (its method was
+    /// stopped and returned nothing): it no longer counts against the limit.
+    mutating func workEnded(_ streamID: StreamID) -> Action {
+        guard case .stopping = self.openStream(streamID) else { return .none }
+        _ = self.streams.remove(streamID)
+        return self.drainedByRemoval() ? .close : .none
     }
 
     /// The call's deadline passed before it ended.
     mutating func deadlineExpired(_ streamID: StreamID) -> Action {
-        self.endStream(streamID, status: RPCStatus(code: .deadlineExceeded, message: "the call's deadline passed"))
+        self.endCallEarly(streamID, status: RPCStatus(code: .deadlineExceeded, message: "the call's deadline passed"))
     }
 
-    private mutating func endStream(_ streamID: StreamID, status: RPCStatus) -> Action {
-        switch self.state {
-        case .active:
-            guard self.streams.open.removeValue(forKey: streamID) != nil else { return .none }
-            return .endCall(Frame.Trailers(streamID: streamID, status: status), closeConnection: false)
-        case .draining:
-            guard self.streams.open.removeValue(forKey: streamID) != nil else { return .none }
-            let last = self.streams.open.isEmpty
-            if last { self.state = .closed }
-            return .endCall(Frame.Trailers(streamID: streamID, status: status), closeConnection: last)
-        case .awaitingHello, .closed:
+    /// The server ends a call before its method returned (deadline, draining,
+    /// unread client messages): TRAILERS now; a running method is stopped and
+    /// the call counts until it has returned.
+    mutating func endCallEarly(_ streamID: StreamID, status: RPCStatus) -> Action {
+        switch self.openStream(streamID) {
+        case nil, .stopping:
             return .none
+        case .awaitingRequest:
+            return self.callFinished(streamID, status: status)
+        case .running(_, _, let size):
+            self.streams.open[streamID] = .stopping(metadataSize: size)
+            return .endCall(Frame.Trailers(streamID: streamID, status: status), closeConnection: false)
         }
+    }
+
+    /// The open stream, while the connection is active or draining.
+    private func openStream(_ streamID: StreamID) -> OpenStream? {
+        switch self.state {
+        case .active, .draining: return self.streams.open[streamID]
+        case .awaitingHello, .closed: return nil
+        }
+    }
+
+    /// After a call was removed: whether that ended draining (and the connection).
+    private mutating func drainedByRemoval() -> Bool {
+        guard case .draining = self.state, self.streams.open.isEmpty else { return false }
+        self.state = .closed
+        return true
     }
 
     /// Start a graceful shutdown: GOAWAY now, close when the last call ends.
@@ -265,8 +348,10 @@ struct ServerConnectionStateMachine {
             self.state = .draining
             let streaming = self.streams.open.compactMap { streamID, stream -> StreamID? in
                 switch stream {
-                case .awaitingRequest(_, let descriptor), .running(let descriptor, _):
+                case .awaitingRequest(_, let descriptor), .running(let descriptor, _, _):
                     return descriptor.kind == .serverStreaming ? streamID : nil
+                case .stopping:
+                    return nil
                 }
             }
             return (goAway, streaming.sorted(), false)
@@ -283,13 +368,13 @@ struct ServerConnectionStateMachine {
         return .closeWithGoAway(Frame.GoAway(lastStreamID: lastStreamID, errorCode: code, debug: reason))
     }
 
-    /// The channel went away: every open call must be stopped.
+    /// The channel went away: every open call must be stopped. Forgets
+    /// every stream, so no call's HEADERS outlive the connection.
     mutating func channelClosed() -> [StreamID] {
-        defer { self.state = .closed }
-        switch self.state {
-        case .active, .draining: return Array(self.streams.open.keys)
-        case .awaitingHello, .closed: return []
-        }
+        let open = Array(self.streams.open.keys)
+        self.state = .closed
+        self.streams = Streams()
+        return open
     }
 
     private mutating func protocolError(_ reason: String) -> Action {

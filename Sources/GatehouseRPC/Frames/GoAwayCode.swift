@@ -6,6 +6,9 @@ public enum GoAwayCode: Hashable, Sendable, CustomStringConvertible {
     case unsupportedVersion
     case internalError
     case timeout
+    /// The peer sent more than the server will answer: a PING flood, too
+    /// many cancelled calls. Named after HTTP/2's code of the same meaning.
+    case enhanceYourCalm
     /// A code this implementation does not know; kept so it can be reported.
     case unknown(UInt16)
 
@@ -17,6 +20,7 @@ public enum GoAwayCode: Hashable, Sendable, CustomStringConvertible {
         case 3: self = .unsupportedVersion
         case 4: self = .internalError
         case 5: self = .timeout
+        case 6: self = .enhanceYourCalm
         default: self = .unknown(rawValue)
         }
     }
@@ -29,6 +33,7 @@ public enum GoAwayCode: Hashable, Sendable, CustomStringConvertible {
         case .unsupportedVersion: return 3
         case .internalError: return 4
         case .timeout: return 5
+        case .enhanceYourCalm: return 6
         case .unknown(let value): return value
         }
     }
@@ -41,6 +46,7 @@ public enum GoAwayCode: Hashable, Sendable, CustomStringConvertible {
         case .unsupportedVersion: return "UNSUPPORTED_VERSION"
         case .internalError: return "INTERNAL_ERROR"
         case .timeout: return "TIMEOUT"
+        case .enhanceYourCalm: return "ENHANCE_YOUR_CALM"
         case .unknown(let value): return "UNKNOWN(\(value))"
         }
     }

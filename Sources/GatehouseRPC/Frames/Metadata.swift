@@ -30,6 +30,13 @@ public struct Metadata: Hashable, Sendable, Sequence {
 
     public var count: Int { self.entries.count }
 
+    /// The size the server's limits count: each entry's key and value octets
+    /// plus 32, as HTTP/2 counts a header list, so that many empty entries
+    /// cost what they take to hold.
+    public var size: Int {
+        self.entries.reduce(0) { $0 + $1.key.utf8.count + $1.value.count + 32 }
+    }
+
     public func makeIterator() -> IndexingIterator<[Entry]> { self.entries.makeIterator() }
 
     /// Whether `key` is a valid metadata key.

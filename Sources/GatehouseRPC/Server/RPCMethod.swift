@@ -20,10 +20,13 @@ public struct RPCMethod: Sendable {
 
     public let descriptor: RPCMethodDescriptor
     let implementation: Implementation
+    /// Run when the call's HEADERS arrive; see ``checked(by:)``.
+    let check: Check?
 
     public init(path: String, requestType: String, responseType: String, unary: @escaping Unary) {
         self.descriptor = RPCMethodDescriptor(path: path, kind: .unary, requestType: requestType, responseType: responseType)
         self.implementation = .unary(unary)
+        self.check = nil
     }
 
     /// A unary method started on the event loop, for short calls that only
@@ -33,6 +36,7 @@ public struct RPCMethod: Sendable {
     public init(path: String, requestType: String, responseType: String, unaryOnEventLoop: @escaping LoopUnary) {
         self.descriptor = RPCMethodDescriptor(path: path, kind: .unary, requestType: requestType, responseType: responseType)
         self.implementation = .loopUnary(unaryOnEventLoop)
+        self.check = nil
     }
 
     public init(
@@ -65,45 +69,34 @@ public struct RPCMethod: Sendable {
             acceptsClientMessages: acceptsClientMessages
         )
         self.implementation = implementation
+        self.check = nil
     }
 
-    /// The same method with another implementation of the same kind (for interceptors).
-    private init(_ descriptor: RPCMethodDescriptor, _ implementation: Implementation) {
-        self.descriptor = descriptor
-        self.implementation = implementation
+    /// The same method with another check in front of it.
+    private init(_ method: RPCMethod, check: @escaping Check) {
+        self.descriptor = method.descriptor
+        self.implementation = method.implementation
+        self.check = check
     }
 }
 
 extension RPCMethod {
+    /// Decides from the call's context alone (peer identity, path, metadata) whether it may run.
+    public typealias Check = @Sendable (RPCServerContext) throws -> Void
+
     /// The same method with `check` run before it: an interceptor for
     /// cross-cutting rules (authorization) that the transport knows nothing of.
-    /// An error `check` throws ends the call before the method starts.
-    public func checked(by check: @escaping @Sendable (RPCServerContext) throws -> Void) -> RPCMethod {
-        switch self.implementation {
-        case .unary(let handler):
-            return RPCMethod(self.descriptor, .unary { request, context in
-                try check(context)
-                return try await handler(request, context)
-            })
-        case .loopUnary(let handler):
-            return RPCMethod(self.descriptor, .loopUnary { request, context, eventLoop in
-                do {
-                    try check(context)
-                } catch {
-                    return eventLoop.makeFailedFuture(error)
-                }
-                return handler(request, context, eventLoop)
-            })
-        case .serverStreaming(let handler):
-            return RPCMethod(self.descriptor, .serverStreaming { request, messages, writer, context in
-                try check(context)
-                try await handler(request, messages, writer, context)
-            })
-        case .loopStreaming(let handler):
-            return RPCMethod(self.descriptor, .loopStreaming { request, call in
-                try check(call.context)
-                return try handler(request, call)
-            })
+    ///
+    /// The connection runs the check as soon as the call's HEADERS arrive,
+    /// before it holds anything for the call or reads its request: a caller
+    /// that may not call the method is answered at once with the error the
+    /// check throws (as TRAILERS), and the method never starts. Checks added
+    /// by several calls run in the order they were added.
+    public func checked(by check: @escaping Check) -> RPCMethod {
+        guard let earlier = self.check else { return RPCMethod(self, check: check) }
+        return RPCMethod(self) { context in
+            try earlier(context)
+            try check(context)
         }
     }
 }

@@ -12,6 +12,9 @@ public struct RPCServerContext: Sendable {
     /// The caller's certificate identity, from the TLS handshake.
     public let peer: TLSPeerIdentity?
     public let remoteAddress: SocketAddress?
+    /// Set when the call ends from outside the method (CANCEL, deadline,
+    /// connection closed): a method whose work runs elsewhere checks it there.
+    public let cancellation: RPCCallCancellation
     /// The connection's logger (peer metadata); ``logger`` adds the call's.
     private let connectionLogger: Logger
     /// The call's stream, for the logs; 0 when unknown.
@@ -24,7 +27,8 @@ public struct RPCServerContext: Sendable {
         peer: TLSPeerIdentity?,
         remoteAddress: SocketAddress?,
         logger: Logger,
-        streamID: UInt32 = 0
+        streamID: UInt32 = 0,
+        cancellation: RPCCallCancellation = RPCCallCancellation()
     ) {
         self.path = path
         self.metadata = metadata
@@ -33,7 +37,11 @@ public struct RPCServerContext: Sendable {
         self.remoteAddress = remoteAddress
         self.connectionLogger = logger
         self.streamID = streamID
+        self.cancellation = cancellation
     }
+
+    /// Whether the call has ended from outside the method; see ``cancellation``.
+    public var isCancelled: Bool { self.cancellation.isCancelled }
 
     /// Carries the connection's and the call's metadata (peer, path, stream).
     ///

@@ -14,6 +14,25 @@ public struct RPCServerLimits: Hashable, Sendable {
     public var idleTimeout: TimeAmount = .seconds(300)
     /// A silent connection is pinged after this, and closed after twice this.
     public var keepaliveInterval: TimeAmount = .seconds(30)
+    /// Metadata one call's HEADERS may carry, counted as in HTTP/2's header
+    /// list size: key and value octets plus 32 per entry. More is refused with
+    /// RESOURCE_EXHAUSTED (gRPC-Go's default is the same 16 KiB).
+    public var maxMetadataPerCall: Int = 16_384
+    /// Metadata all open calls of one connection may hold together, counted as
+    /// per call; a call that would pass it is refused with RESOURCE_EXHAUSTED.
+    public var maxMetadataPerConnection: Int = 262_144
+    /// Octets written to a connection and not yet taken by its peer past
+    /// which the server stops reading from it, until the peer catches up
+    /// (the channel's high write-buffer water mark; the low one is half).
+    public var maxPendingOutput: Int = 262_144
+    /// The window in which PINGs and cancelled calls are counted.
+    public var floodWindow: TimeAmount = .seconds(10)
+    /// PINGs (without ACK) a peer may send per window; one more ends the
+    /// connection with GOAWAY ENHANCE_YOUR_CALM.
+    public var maxPingsPerWindow: Int = 100
+    /// CANCEL frames a peer may send per window (rapid reset); one more ends
+    /// the connection with GOAWAY ENHANCE_YOUR_CALM.
+    public var maxCancelsPerWindow: Int = 200
     /// How long draining calls may run after GOAWAY before connections are closed.
     public var shutdownGracePeriod: TimeAmount = .seconds(10)
 

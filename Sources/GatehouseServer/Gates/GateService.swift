@@ -191,6 +191,8 @@ public final class GateService: Sendable {
         let live = self.liveReplicas()
         let method = context.path
         self.submit({ state, _ in
+            // A call cancelled (or past its deadline) while queued is not committed: no one waits for it.
+            guard !context.isCancelled else { throw RPCError(.cancelled, "the call was cancelled before its change was applied") }
             let applied = try BatchApplier().apply(batch, to: state, at: time, live: live)
             let changes = applied.summary.changes
             guard !changes.isEmpty else { return .unchanged(applied.summary) }
