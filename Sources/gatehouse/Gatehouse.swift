@@ -15,6 +15,6 @@ struct Gatehouse: AsyncParsableCommand {
             Then, from the same directory:
               gatectl info
             """,
-        subcommands: [Serve.self, Certs.self]
+        subcommands: [Serve.self, Check.self, Certs.self]
     )
 }
