@@ -47,6 +47,33 @@ struct IntegrityTests {
         #expect(report.records == 2 && report.auditEntries == 3 && report.revision == 3)
     }
 
+    @Test("a record deleted whole, or added outside the store, is refused at open")
+    func deletedRecordIsRefused() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try openStore(directory)
+        _ = try await store.submit(put("a", "1"))
+        _ = try await store.submit(put("b", "2"))
+        _ = try await store.submit(put("a", "3"))
+        _ = try await store.submit(put("c", "4"))
+        _ = try await store.submit(put("c", nil))
+        await store.close()
+        #expect(try StoreCheck.run(path: directory.database).isClean, "updates and deletes keep the sum")
+
+        try Self.sql(directory, "DELETE FROM records WHERE key = 'b'")
+        let expected = StoreDamage(
+            table: "records", row: "",
+            problem: .invalid("the rows' checksums do not add up to the sum written with the last change: a record was deleted or added outside Gatehouse")
+        )
+        #expect {
+            _ = try openStore(directory)
+        } throws: { error in
+            guard case .damaged(let damage, _) = error as? StoreError else { return false }
+            return damage == [expected]
+        }
+        #expect(try StoreCheck.run(path: directory.database).damage == [expected])
+    }
+
     @Test("an edited audit entry, a changed subject and a deleted entry are each named")
     func auditDamageIsNamed() async throws {
         let directory = try TemporaryDirectory()

@@ -18,9 +18,12 @@ enum ChecksumBackfill {
             )
         }
         let updateRecord = try connection.statement("UPDATE records SET checksum = ?3 WHERE kind = ?1 AND key = ?2")
+        var digest: Int64 = 0
         for record in records {
             try updateRecord.execute([.text(record.kind), .text(record.key), .integer(record.checksum)])
+            digest &+= record.checksum
         }
+        try connection.statement("UPDATE meta SET records_digest = ?1 WHERE id = 1").execute([.integer(digest)])
 
         let updateAudit = try connection.statement("UPDATE audit SET checksum = ?2 WHERE revision = ?1")
         let subjects = try connection.statement("SELECT subject FROM audit_subjects WHERE revision = ?1 ORDER BY position")

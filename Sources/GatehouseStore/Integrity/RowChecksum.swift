@@ -4,7 +4,9 @@
 /// the next (a key that grows as its value shrinks) changes the sum, and a
 /// record's sum can never equal an audit entry's because each starts with
 /// its own tag. Stored in SQLite as the unsigned 32-bit value in an
-/// INTEGER column.
+/// INTEGER column. `meta.records_digest` holds the wrapping sum of every
+/// record's checksum, which no edit of a single row can keep: it is how a
+/// record deleted (or added) whole is noticed.
 package enum RowChecksum {
     /// A record's checksum: its kind, key, value and both revisions.
     package static func record(kind: String, key: String, value: [UInt8], createRevision: Int64, modRevision: Int64) -> Int64 {

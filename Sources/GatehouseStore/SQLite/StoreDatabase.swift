@@ -96,18 +96,22 @@ package final class StoreDatabase {
         }
         try self.connection.execute("BEGIN IMMEDIATE")
         do throws(StoreError) {
-            // The checksum covers the create revision, which an update keeps:
-            // the upsert stores the checksum for a new row and returns the
-            // create revision, and an updated row's checksum is set after.
+            // Each row's checksum covers its create revision, which an update
+            // keeps, so the row is looked up first; the same lookup keeps
+            // meta.records_digest, the sum of every row's checksum, which is
+            // how a row deleted whole is noticed at open.
+            let existing = try self.connection.statement("SELECT create_revision, checksum FROM records WHERE kind = ?1 AND key = ?2")
             let upsert = try self.connection.statement(
                 """
-                INSERT INTO records (kind, key, value, create_revision, mod_revision, checksum) VALUES (?1, ?2, ?3, ?4, ?4, ?5)
-                ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision
-                RETURNING create_revision
+                INSERT INTO records (kind, key, value, create_revision, mod_revision, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, checksum = excluded.checksum
                 """
             )
-            let rechecksum = try self.connection.statement("UPDATE records SET checksum = ?3 WHERE kind = ?1 AND key = ?2")
             let delete = try self.connection.statement("DELETE FROM records WHERE kind = ?1 AND key = ?2")
+            var digest: Int64 = 0
+            try self.connection.statement("SELECT records_digest FROM meta WHERE id = 1").forEachRow { row throws(StoreError) in
+                digest = row.integer(0)
+            }
             let audit = try self.connection.statement(
                 """
                 INSERT INTO audit (revision, time_unix_ms, actor, method, reason, before, after, checksum)
@@ -121,18 +125,18 @@ package final class StoreDatabase {
                 let raw = try self.integer(batch.revision)
                 let revision = SQLiteValue.integer(raw)
                 for record in batch.records {
+                    let key: [SQLiteValue] = [.text(record.kind), .text(record.key)]
+                    var created = raw
+                    try existing.forEachRow(key) { row throws(StoreError) in
+                        created = row.integer(0)
+                        digest &-= row.integer(1)
+                    }
                     if let value = record.value {
-                        let inserted = RowChecksum.record(kind: record.kind, key: record.key, value: value, createRevision: raw, modRevision: raw)
-                        var created = raw
-                        try upsert.forEachRow([.text(record.kind), .text(record.key), .blob(value), revision, .integer(inserted)]) { row throws(StoreError) in
-                            created = row.integer(0)
-                        }
-                        if created != raw {
-                            let updated = RowChecksum.record(kind: record.kind, key: record.key, value: value, createRevision: created, modRevision: raw)
-                            try rechecksum.execute([.text(record.kind), .text(record.key), .integer(updated)])
-                        }
+                        let checksum = RowChecksum.record(kind: record.kind, key: record.key, value: value, createRevision: created, modRevision: raw)
+                        try upsert.execute(key + [.blob(value), .integer(created), revision, .integer(checksum)])
+                        digest &+= checksum
                     } else {
-                        try delete.execute([.text(record.kind), .text(record.key)])
+                        try delete.execute(key)
                     }
                 }
                 let entry = batch.audit
@@ -145,8 +149,8 @@ package final class StoreDatabase {
                     try subject.execute([revision, .integer(Int64(position)), .text(name)])
                 }
             }
-            try self.connection.statement("UPDATE meta SET revision = ?1 WHERE id = 1")
-                .execute([.integer(try self.integer(last.revision))])
+            try self.connection.statement("UPDATE meta SET revision = ?1, records_digest = ?2 WHERE id = 1")
+                .execute([.integer(try self.integer(last.revision)), .integer(digest)])
             try self.connection.execute("COMMIT")
         } catch {
             self.connection.rollbackIfNeeded()

@@ -75,8 +75,9 @@ package enum StoreSchema {
         ),
         Migration(
             version: 2,
-            summary: "a CRC-32C checksum on every record and audit entry, computed once for the rows already there",
+            summary: "a CRC-32C checksum on every record and audit entry, and their sum over all records in meta, computed once for the rows already there",
             sql: """
+                ALTER TABLE meta ADD COLUMN records_digest INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE records ADD COLUMN checksum INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE audit ADD COLUMN checksum INTEGER NOT NULL DEFAULT 0;
                 """,
