@@ -12,8 +12,9 @@ import GatehouseStore
 public struct DataDirectory: Sendable {
     public let path: String
 
+    /// - Parameter path: made absolute, so messages name it unambiguously.
     public init(_ path: String) {
-        self.path = path
+        self.path = URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
     /// The SQLite database, which is also the directory's lock.
@@ -72,7 +73,7 @@ public enum DataDirectoryError: Error, CustomStringConvertible {
             return "data directory \(directory) is in use: another gatehouse holds the lock on \(database). "
                 + "Stop it first, or pass a different --data-dir. Nothing in the directory was changed."
         case .damaged(let directory, let error):
-            return "\(error)\nRefusing to start rather than serve a state without these rows. Restore \(directory) "
+            return "\(error)\nRefusing to start rather than serve a state that differs from what was acknowledged. Restore \(directory) "
                 + "from a backup taken before the damage; `gatehouse check --data-dir \(directory)` lists every damaged row "
                 + "without starting the server."
         case .noDatabase(let directory, let database):
