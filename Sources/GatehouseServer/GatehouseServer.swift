@@ -39,13 +39,29 @@ public final class GatehouseServer: Service, Sendable {
     }
 
     public func run() async throws {
+        let data = DataDirectory(self.configuration.dataDirectory)
+        try data.prepare()
+        // The store's lock first: a second server on a directory in use must stop
+        // before it writes anything there (admin.conf, certificates, the policy).
+        let store = try self.openStore(data)
+        do {
+            try await self.serve(store)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    /// Everything after the lock: certificates, policy, services, listen, serve, drain.
+    private func serve(_ store: SQLiteGateStore<GateState>) async throws {
         var adminConfig: String?
         let files: GatehouseServerConfiguration.TLSFiles
         let pki = DevelopmentPKI(dataDirectory: self.configuration.dataDirectory)
         if let configured = self.configuration.tls {
             files = configured
         } else {
-            try pki.ensure(host: self.configuration.host, port: self.configuration.port, logger: self.logger)
+            try pki.ensure(host: self.configuration.host, logger: self.logger)
             files = pki.serverFiles
             adminConfig = pki.adminConfig
         }
@@ -59,7 +75,6 @@ public final class GatehouseServer: Service, Sendable {
             startedAtUnixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
             methods: { methods.withLockedValue { $0 } }
         )
-        let store = try self.openStore()
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let hub = SubscriptionHub(
             initial: store.snapshot.state,
@@ -85,9 +100,17 @@ public final class GatehouseServer: Service, Sendable {
             logger: self.logger
         )
         let address = try await server.start()
-        if adminConfig != nil, let port = address.port, port != self.configuration.port {
-            // Port 0 was asked for: admin.conf must name the port actually bound.
-            try pki.writeAdminConfig(host: self.configuration.host, port: port)
+        if adminConfig != nil {
+            // Written once bound, so it names the port actually bound (port 0 picks one);
+            // a restart on the same address leaves it untouched.
+            do {
+                if try pki.writeAdminConfig(host: self.configuration.host, port: address.port ?? self.configuration.port) {
+                    self.logger.info("wrote the admin client config", metadata: ["path": "\(pki.adminConfig)"])
+                }
+            } catch {
+                await server.close()
+                throw error
+            }
         }
         self.onListening(Listening(address: address, adminConfig: adminConfig))
 
@@ -103,7 +126,6 @@ public final class GatehouseServer: Service, Sendable {
             await server.close()
         }
         pushing.cancel()
-        await store.close()
     }
 
     /// The tail of the audit log as batches, so subscribers resume across a restart.
@@ -120,12 +142,19 @@ public final class GatehouseServer: Service, Sendable {
         }
     }
 
-    /// Opens (or creates) the durable store and loads the state from it.
-    private func openStore() throws -> SQLiteGateStore<GateState> {
-        try FileManager.default.createDirectory(atPath: self.configuration.dataDirectory, withIntermediateDirectories: true)
-        let path = URL(fileURLWithPath: self.configuration.dataDirectory).appendingPathComponent("gatehouse.db").path
-        let store = try SQLiteGateStore<GateState>(path: path, logger: self.logger) { loaded in
-            try GateRecords.state(from: loaded)
+    /// Opens (or creates) the durable store, which locks the data directory, and loads the state from it.
+    private func openStore(_ data: DataDirectory) throws -> SQLiteGateStore<GateState> {
+        let path = data.database
+        let store: SQLiteGateStore<GateState>
+        do {
+            store = try SQLiteGateStore<GateState>(path: path, logger: self.logger) { loaded in
+                try GateRecords.state(from: loaded)
+            }
+        } catch StoreError.alreadyOpen {
+            throw DataDirectoryError.inUse(directory: data.path, database: path)
+        } catch let error as StoreError {
+            guard case .damaged = error else { throw error }
+            throw DataDirectoryError.damaged(directory: data.path, error)
         }
         let state = store.snapshot.state
         self.logger.info(
@@ -142,7 +171,7 @@ public final class GatehouseServer: Service, Sendable {
             guard development, self.configuration.policyPath == nil else {
                 throw PolicyError("no access policy at \(path): every call would be refused. Write one (see `gatehouse serve --help`) or pass --policy")
             }
-            try AccessPolicy.development.yaml().write(toFile: path, atomically: true, encoding: .utf8)
+            try PrivateFile.write(try AccessPolicy.development.yaml(), to: path, mode: 0o600)
             self.logger.info("wrote the development access policy", metadata: ["path": "\(path)"])
         }
         let policy = try AccessPolicy.parse(yaml: try String(contentsOfFile: path, encoding: .utf8), source: path)

@@ -30,21 +30,38 @@ public final class SQLiteGateStore<State: Sendable>: GateStore {
     /// Blocks while it migrates and loads: call it at startup, before serving.
     ///
     /// - Parameters:
-    ///   - path: the SQLite file; `<path>-wal`, `<path>-shm` and `<path>.lock` live beside it.
+    ///   - path: the SQLite file, created with mode 0600 when missing; `<path>-wal` and `<path>-shm` live beside it.
     ///   - initialState: builds the state from the stored records; its error is thrown as is.
     /// - Throws: ``StoreError`` when the file cannot be opened, is locked by another
-    ///   store, has a newer schema or holds malformed rows; or `initialState`'s error.
+    ///   store, has a newer schema, or is damaged (``StoreError/damaged(_:path:)``
+    ///   names the rows); or `initialState`'s error.
     public init(
         path: String,
         configuration: SQLiteStoreConfiguration = SQLiteStoreConfiguration(),
         logger: Logger = Logger(label: "gatehouse.store"),
         initialState: (LoadedRecords) throws -> State
     ) throws {
-        let lock = try FileLock(path: path + ".lock", databasePath: path)
-        let database = try StoreDatabase(path: path, configuration: configuration)
-        let loaded = try database.load()
-        let state = try initialState(loaded)
-        let reader = try HistoryReader(path: path, configuration: configuration)
+        // The lock comes first: nothing, not even a migration, touches a file another store holds.
+        let lock = try FileLock(databasePath: path)
+        let database: StoreDatabase
+        let loaded: LoadedRecords
+        let state: State
+        let reader: HistoryReader
+        do {
+            database = try StoreDatabase(path: path, configuration: configuration)
+            do {
+                loaded = try database.load()
+                state = try initialState(loaded)
+                reader = try HistoryReader(path: path, configuration: configuration)
+            } catch {
+                database.close()
+                throw error
+            }
+        } catch {
+            // Only once no connection of this process has the file open (see FileLock).
+            lock.release()
+            throw error
+        }
         self.path = path
         self.lock = lock
         self.writer = GroupCommitWriter(

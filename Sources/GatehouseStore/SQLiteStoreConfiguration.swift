@@ -2,7 +2,7 @@
 public struct SQLiteStoreConfiguration: Sendable {
     /// How long SQLite retries a locked database before failing with `SQLITE_BUSY`.
     ///
-    /// The store holds an exclusive lock file, so only its own reader and
+    /// The store holds an exclusive lock on the database file, so only its own reader and
     /// writer ever contend, and only briefly during WAL checkpoints.
     public var busyTimeoutMilliseconds: Int32 = 5_000
 

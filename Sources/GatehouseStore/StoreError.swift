@@ -22,11 +22,16 @@ public enum StoreError: Error, Sendable, Hashable {
     /// A stored row does not have the shape this build expects (e.g. a negative revision).
     case corrupt(reason: String, path: String)
 
+    /// Rows or pages of the database are damaged: checksums that do not match,
+    /// audit entries missing, pages SQLite cannot read. The store refuses to
+    /// open rather than serve a state that silently lacks acknowledged changes.
+    case damaged([StoreDamage], path: String)
+
     /// A value cannot be stored as given (e.g. a blob over 2 GiB, which SQLite cannot bind).
     case invalidRecord(reason: String, path: String)
 
-    /// Another store, in this process or another, holds the database's lock file.
-    case alreadyOpen(lockPath: String, path: String)
+    /// Another store, in this process or another, holds the lock on the database file.
+    case alreadyOpen(path: String)
 
     /// The store was closed before the operation could run.
     case closed(path: String)
@@ -45,7 +50,7 @@ public enum StoreError: Error, Sendable, Hashable {
         switch self {
         case .sqlite(let code, _, _, _):
             return code & 0xFF
-        case .schemaTooNew, .corrupt, .invalidRecord, .alreadyOpen, .closed, .unavailable:
+        case .schemaTooNew, .corrupt, .damaged, .invalidRecord, .alreadyOpen, .closed, .unavailable:
             return nil
         }
     }
@@ -58,6 +63,9 @@ public enum StoreError: Error, Sendable, Hashable {
 }
 
 extension StoreError: CustomStringConvertible {
+    /// How many damaged rows a message lists; ``StoreCheck`` lists them all.
+    static let damageShown = 20
+
     public var description: String {
         switch self {
         case .sqlite(let code, let message, let operation, let path):
@@ -69,8 +77,12 @@ extension StoreError: CustomStringConvertible {
             return "database \(path) is corrupt: \(reason)"
         case .invalidRecord(let reason, let path):
             return "cannot store record in \(path): \(reason)"
-        case .alreadyOpen(let lockPath, let path):
-            return "database \(path) is already open (\(lockPath) is locked); only one Gatehouse may open it at a time"
+        case .damaged(let damage, let path):
+            let shown = damage.prefix(Self.damageShown).map { "\n  \($0)" }.joined()
+            let more = damage.count > Self.damageShown ? "\n  … and \(damage.count - Self.damageShown) more" : ""
+            return "database \(path) is damaged (\(damage.count) problem\(damage.count == 1 ? "" : "s")):\(shown)\(more)"
+        case .alreadyOpen(let path):
+            return "database \(path) is already open by another Gatehouse (it holds an exclusive lock on the file); only one may open it at a time"
         case .closed(let path):
             return "store \(path) is closed"
         case .unavailable(let cause, let path):

@@ -14,7 +14,9 @@ struct Gatehouse: AsyncParsableCommand {
               gatehouse serve
             Then, from the same directory:
               gatectl info
+            Verify a data directory's database (also while its server runs):
+              gatehouse check --data-dir ./gatehouse-data
             """,
-        subcommands: [Serve.self, Certs.self]
+        subcommands: [Serve.self, Check.self, Certs.self]
     )
 }

@@ -12,8 +12,9 @@ struct SchemaTests {
         await store.close()
 
         var upgraded = SQLiteStoreConfiguration()
+        let current = StoreSchema.migrations.count
         upgraded.migrations.append(
-            StoreSchema.Migration(version: 2, summary: "an index for tests", sql: "CREATE INDEX records_by_mod ON records (mod_revision)")
+            StoreSchema.Migration(version: current + 1, summary: "an index for tests", sql: "CREATE INDEX records_by_mod ON records (mod_revision)")
         )
         let reopened = try openStore(directory, configuration: upgraded)
         #expect(reopened.snapshot.state == KeyValues(["a": "1"]))
@@ -23,7 +24,7 @@ struct SchemaTests {
         #expect {
             _ = try openStore(directory)
         } throws: { error in
-            (error as? StoreError) == .schemaTooNew(found: 2, supported: 1, path: directory.database)
+            (error as? StoreError) == .schemaTooNew(found: current + 1, supported: current, path: directory.database)
         }
     }
 

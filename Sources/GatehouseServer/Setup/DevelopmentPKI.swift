@@ -8,7 +8,8 @@ import Yams
 /// `<data-dir>/pki/{ca,server,admin}.{crt,key}` and `<data-dir>/admin.conf`.
 ///
 /// Created once; later starts reuse what is there and only fill in what is
-/// missing, so a developer's admin credentials survive restarts.
+/// missing, so a developer's admin credentials survive restarts. Nothing is
+/// rewritten that has not changed (see ``PrivateFile``).
 public struct DevelopmentPKI: Sendable {
     public let directory: String
     public var caCertificate: String { "\(self.directory)/ca.crt" }
@@ -36,18 +37,26 @@ public struct DevelopmentPKI: Sendable {
 
     /// Creates whatever is missing; returns what it created, for the log.
     ///
-    /// - Parameter listen: the address written into admin.conf; the server
-    ///   certificate always names localhost, 127.0.0.1 and ::1, plus `host`.
+    /// Each key is written before its certificate, and the certificate's
+    /// presence is what later starts test, so a start interrupted between
+    /// the two (a crash, a full disk) issues the pair again instead of
+    /// failing on a certificate without its key. Keys are 0600; certificates
+    /// 0644, because they are public (every handshake sends them) and a
+    /// client process of another user may need to read `ca.crt`; the `pki`
+    /// directory itself is 0700 unless an operator widened it.
+    ///
+    /// - Parameter host: the server certificate always names localhost,
+    ///   127.0.0.1 and ::1, plus `host`.
     @discardableResult
-    public func ensure(host: String, port: Int, logger: Logger) throws -> [String] {
-        try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    public func ensure(host: String, logger: Logger) throws -> [String] {
+        try PrivateFile.createDirectory(self.directory, mode: 0o700)
         var created: [String] = []
         let ca: CertificateAuthority
         if FileManager.default.fileExists(atPath: self.caCertificate) {
             ca = try CertificateAuthority(certificatePath: self.caCertificate, privateKeyPath: self.caKey)
         } else {
             ca = try CertificateAuthority.create(commonName: "Gatehouse Development CA")
-            try ca.asIssuedCertificate.write(certificateTo: self.caCertificate, keyTo: self.caKey)
+            try Self.write(ca.asIssuedCertificate, certificate: self.caCertificate, key: self.caKey)
             created.append(self.caCertificate)
         }
         if !FileManager.default.fileExists(atPath: self.serverCertificate) {
@@ -56,23 +65,25 @@ public struct DevelopmentPKI: Sendable {
                 names.append(Self.isIPAddress(host) ? .ip(host) : .dns(host))
             }
             let server = try ca.issue(.server, subject: CertificateSubject(commonName: "gatehouse"), alternativeNames: names)
-            try server.write(certificateTo: self.serverCertificate, keyTo: self.serverKey)
+            try Self.write(server, certificate: self.serverCertificate, key: self.serverKey)
             created.append(self.serverCertificate)
         }
         if !FileManager.default.fileExists(atPath: self.adminCertificate) {
             let admin = try ca.issue(.client, subject: Self.adminIdentity)
-            try admin.write(certificateTo: self.adminCertificate, keyTo: self.adminKey)
+            try Self.write(admin, certificate: self.adminCertificate, key: self.adminKey)
             created.append(self.adminCertificate)
         }
-        try self.writeAdminConfig(host: host, port: port)
         for path in created {
             logger.info("created development certificate", metadata: ["path": "\(path)"])
         }
         return created
     }
 
-    /// Writes admin.conf for the address the server listens on.
-    public func writeAdminConfig(host: String, port: Int) throws {
+    /// Makes admin.conf name the address the server listens on; writes only when that changes.
+    ///
+    /// - Returns: whether the file was written.
+    @discardableResult
+    public func writeAdminConfig(host: String, port: Int) throws -> Bool {
         let connectHost: String
         switch host {
         case "0.0.0.0": connectHost = "127.0.0.1"
@@ -82,7 +93,13 @@ public struct DevelopmentPKI: Sendable {
         let server = connectHost.contains(":") ? "[\(connectHost)]:\(port)" : "\(connectHost):\(port)"
         let config = ClientConfig(server: server, ca: self.caCertificate, certificate: self.adminCertificate, key: self.adminKey)
         let yaml = "# Written by gatehouse serve: the development admin's client config.\n" + (try YAMLEncoder().encode(config))
-        try yaml.write(toFile: self.adminConfig, atomically: true, encoding: .utf8)
+        return try PrivateFile.write(yaml, to: self.adminConfig, mode: 0o600)
+    }
+
+    /// Key first, then certificate, each atomically.
+    private static func write(_ issued: IssuedCertificate, certificate: String, key: String) throws {
+        try PrivateFile.write(issued.privateKeyPEM, to: key, mode: 0o600)
+        try PrivateFile.write(issued.certificatePEM, to: certificate, mode: 0o644)
     }
 
     static func isIPAddress(_ host: String) -> Bool {

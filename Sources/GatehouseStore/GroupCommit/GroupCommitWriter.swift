@@ -344,7 +344,7 @@ extension StoreError {
             }
         case .invalidRecord, .closed:
             return true
-        case .schemaTooNew, .corrupt, .alreadyOpen, .unavailable:
+        case .schemaTooNew, .corrupt, .damaged, .alreadyOpen, .unavailable:
             return false
         }
     }

@@ -16,6 +16,9 @@ package final class StoreDatabase {
 
     package var path: String { self.connection.path }
 
+    /// Whether the schema has checksums (tests open with only the first migration to build old files).
+    private let checksums: Bool
+
     /// Opens the writer's connection at `path`, configures it, and migrates the schema.
     package init(path: String, configuration: SQLiteStoreConfiguration) throws(StoreError) {
         let connection = try SQLiteConnection(
@@ -47,36 +50,36 @@ package final class StoreDatabase {
         }
         try StoreSchema.migrate(connection, migrations: configuration.migrations)
         self.connection = connection
+        self.checksums = (configuration.migrations.last?.version ?? 0) >= StoreSchema.checksumVersion
         self.limits = RecordLimits(maximumValueLength: connection.maximumLength, path: path)
     }
 
-    /// Reads the revision and every live record, in one read transaction.
+    /// Reads the revision and every live record, and checks the whole file, in one read transaction.
+    ///
+    /// Every record and audit entry is read and its checksum compared, and
+    /// SQLite's `quick_check` reads every page (see ``IntegrityScan``), so a
+    /// damaged file is refused here instead of being served with changes
+    /// silently missing.
+    ///
+    /// - Throws: ``StoreError/damaged(_:path:)`` naming every damaged row it found.
     package func load() throws(StoreError) -> LoadedRecords {
         try self.connection.execute("BEGIN")
         do throws(StoreError) {
-            var revision = Revision.zero
-            try self.connection.statement("SELECT revision FROM meta WHERE id = 1").forEachRow { row throws(StoreError) in
-                revision = try self.revision(row.integer(0), column: "meta.revision")
-            }
+            var scan = IntegrityScan(connection: self.connection, checksums: self.checksums)
+            try scan.checkPages(thorough: false)
+            try scan.readRevision()
             var kinds: [String: [String: StoredValue]] = [:]
-            try self.connection.statement(
-                "SELECT kind, key, value, create_revision, mod_revision FROM records"
-            ).forEachRow { row throws(StoreError) in
-                let stored = StoredValue(
-                    value: row.blob(2),
-                    createRevision: try self.revision(row.integer(3), column: "records.create_revision"),
-                    modRevision: try self.revision(row.integer(4), column: "records.mod_revision")
-                )
-                guard stored.modRevision <= revision else {
-                    throw StoreError.corrupt(
-                        reason: "record \(row.text(0))/\(row.text(1)) has mod revision \(stored.modRevision) above the store's \(revision)",
-                        path: self.path
-                    )
-                }
-                kinds[row.text(0), default: [:]][row.text(1)] = stored
+            try scan.scanRecords { kind, key, stored in
+                kinds[kind, default: [:]][key] = stored
+            }
+            try scan.scanAudit()
+            guard scan.damage.isEmpty else {
+                // Ending a read transaction on a damaged file can itself fail; the damage is the news.
+                self.connection.rollbackIfNeeded()
+                throw StoreError.damaged(scan.damage, path: self.path)
             }
             try self.connection.execute("COMMIT")
-            return LoadedRecords(revision: revision, kinds: kinds)
+            return LoadedRecords(revision: scan.revision, kinds: kinds)
         } catch {
             self.connection.rollbackIfNeeded()
             throw error
@@ -93,42 +96,61 @@ package final class StoreDatabase {
         }
         try self.connection.execute("BEGIN IMMEDIATE")
         do throws(StoreError) {
+            // Each row's checksum covers its create revision, which an update
+            // keeps, so the row is looked up first; the same lookup keeps
+            // meta.records_digest, the sum of every row's checksum, which is
+            // how a row deleted whole is noticed at open.
+            let existing = try self.connection.statement("SELECT create_revision, checksum FROM records WHERE kind = ?1 AND key = ?2")
             let upsert = try self.connection.statement(
                 """
-                INSERT INTO records (kind, key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?4, ?4)
-                ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision
+                INSERT INTO records (kind, key, value, create_revision, mod_revision, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, checksum = excluded.checksum
                 """
             )
             let delete = try self.connection.statement("DELETE FROM records WHERE kind = ?1 AND key = ?2")
+            var digest: Int64 = 0
+            try self.connection.statement("SELECT records_digest FROM meta WHERE id = 1").forEachRow { row throws(StoreError) in
+                digest = row.integer(0)
+            }
             let audit = try self.connection.statement(
                 """
-                INSERT INTO audit (revision, time_unix_ms, actor, method, reason, before, after)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                INSERT INTO audit (revision, time_unix_ms, actor, method, reason, before, after, checksum)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                 """
             )
             let subject = try self.connection.statement(
                 "INSERT INTO audit_subjects (revision, position, subject) VALUES (?1, ?2, ?3)"
             )
             for batch in batches {
-                let revision = SQLiteValue.integer(try self.integer(batch.revision))
+                let raw = try self.integer(batch.revision)
+                let revision = SQLiteValue.integer(raw)
                 for record in batch.records {
+                    let key: [SQLiteValue] = [.text(record.kind), .text(record.key)]
+                    var created = raw
+                    try existing.forEachRow(key) { row throws(StoreError) in
+                        created = row.integer(0)
+                        digest &-= row.integer(1)
+                    }
                     if let value = record.value {
-                        try upsert.execute([.text(record.kind), .text(record.key), .blob(value), revision])
+                        let checksum = RowChecksum.record(kind: record.kind, key: record.key, value: value, createRevision: created, modRevision: raw)
+                        try upsert.execute(key + [.blob(value), .integer(created), revision, .integer(checksum)])
+                        digest &+= checksum
                     } else {
-                        try delete.execute([.text(record.kind), .text(record.key)])
+                        try delete.execute(key)
                     }
                 }
                 let entry = batch.audit
                 try audit.execute([
                     revision, .integer(entry.timeUnixMilliseconds), .text(entry.actor), .text(entry.method),
                     .text(entry.reason), .blob(entry.before), .blob(entry.after),
+                    .integer(RowChecksum.audit(revision: raw, entry: entry)),
                 ])
                 for (position, name) in entry.subjects.enumerated() {
                     try subject.execute([revision, .integer(Int64(position)), .text(name)])
                 }
             }
-            try self.connection.statement("UPDATE meta SET revision = ?1 WHERE id = 1")
-                .execute([.integer(try self.integer(last.revision))])
+            try self.connection.statement("UPDATE meta SET revision = ?1, records_digest = ?2 WHERE id = 1")
+                .execute([.integer(try self.integer(last.revision)), .integer(digest)])
             try self.connection.execute("COMMIT")
         } catch {
             self.connection.rollbackIfNeeded()
@@ -146,12 +168,5 @@ package final class StoreDatabase {
             throw StoreError.invalidRecord(reason: "revision \(revision) does not fit SQLite's INTEGER", path: self.path)
         }
         return value
-    }
-
-    private func revision(_ value: Int64, column: String) throws(StoreError) -> Revision {
-        guard let raw = UInt64(exactly: value) else {
-            throw StoreError.corrupt(reason: "\(column) is negative (\(value))", path: self.path)
-        }
-        return Revision(raw)
     }
 }

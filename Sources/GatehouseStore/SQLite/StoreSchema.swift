@@ -13,13 +13,24 @@ package enum StoreSchema {
         package var version: Int
         package var summary: String
         package var sql: String
+        /// Work SQL alone cannot do (computing checksums), run after `sql` in the same transaction.
+        package var backfill: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)?
 
-        package init(version: Int, summary: String, sql: String) {
+        package init(
+            version: Int,
+            summary: String,
+            sql: String,
+            backfill: (@Sendable (SQLiteConnection) throws(StoreError) -> Void)? = nil
+        ) {
             self.version = version
             self.summary = summary
             self.sql = sql
+            self.backfill = backfill
         }
     }
+
+    /// The first version whose records and audit entries carry a checksum.
+    package static let checksumVersion = 2
 
     /// Every migration this build knows, in order, numbered from 1 without gaps.
     package static let migrations: [Migration] = [
@@ -61,7 +72,17 @@ package enum StoreSchema {
                 ) STRICT, WITHOUT ROWID;
                 CREATE INDEX audit_subjects_by_subject ON audit_subjects (subject, revision);
                 """
-        )
+        ),
+        Migration(
+            version: 2,
+            summary: "a CRC-32C checksum on every record and audit entry, and their sum over all records in meta, computed once for the rows already there",
+            sql: """
+                ALTER TABLE meta ADD COLUMN records_digest INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE records ADD COLUMN checksum INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE audit ADD COLUMN checksum INTEGER NOT NULL DEFAULT 0;
+                """,
+            backfill: { connection throws(StoreError) in try ChecksumBackfill.run(connection) }
+        ),
     ]
 
     /// Brings the database to the last of `migrations`, in one `BEGIN IMMEDIATE` transaction.
@@ -98,6 +119,7 @@ package enum StoreSchema {
                     )
                 }
                 try connection.execute(migration.sql)
+                try migration.backfill?(connection)
             }
             if supported > found {
                 try connection.statement(
