@@ -80,17 +80,13 @@ extension RequestLimits {
         features: [String],
         apis: [(group: String, version: String, resource: String)]
     ) throws(GateError) {
-        try self.checkName(component, what: "component")
-        try self.checkName(instanceID, what: "instance id")
+        try self.checkSubscriber(component: component, instanceID: instanceID, version: version)
         guard !version.isEmpty else {
             throw GateError(
                 .invalidArgument,
                 "a registration needs the instance's version (e.g. 1.31.2): the version-skew guard compares it with each feature's minimum",
                 reason: "MISSING_VERSION"
             )
-        }
-        guard version.utf8.count <= self.maxVersionOctets else {
-            throw Self.tooLong("version", octets: version.utf8.count, limit: self.maxVersionOctets)
         }
         _ = try Version(parsing: version)
         try self.checkLabels(labels)
@@ -107,6 +103,17 @@ extension RequestLimits {
             try self.checkName(api.group, what: "known API group", allowEmpty: true)
             try self.checkName(api.version, what: "known API version", allowEmpty: true)
             try self.checkName(api.resource, what: "known API resource", allowEmpty: true)
+        }
+    }
+
+    /// Checks what a subscription's start names: a subscription records its
+    /// instance too, so its names and version have the registration's bounds
+    /// (the version may be empty here: a watch needs none).
+    func checkSubscriber(component: String, instanceID: String, version: String) throws(GateError) {
+        try self.checkName(component, what: "component")
+        try self.checkName(instanceID, what: "instance id", allowEmpty: true)
+        guard version.utf8.count <= self.maxVersionOctets else {
+            throw Self.tooLong("version", octets: version.utf8.count, limit: self.maxVersionOctets)
         }
     }
 

@@ -52,6 +52,12 @@ import Testing
         }
         #expect(long?.code == .invalidArgument && long?.reason == "TOO_LONG", "\(String(describing: long))")
 
+        // A subscription records its instance: a megabyte of version is refused there too.
+        let hugeVersion = try await RecordingSubscriber.subscribe(
+            on: kubelet.connection, component: "kubelet", instanceID: "node-1", version: "1.0.0-" + String(repeating: "a", count: 1_000_000))
+        try await SubscriptionTests.eventually("the subscription is refused") { hugeVersion.end != nil }
+        #expect(((hugeVersion.end ?? nil) as? RPCError)?.code == .invalidArgument)
+
         // Two instances fit; the third is refused, as a registration and as a subscription.
         try await Self.register(kubelet, Self.registration("kubelet", "node-1", labels: ["zone": "eu-1a"]))
         try await Self.register(kubelet, Self.registration("kubelet", "node-2"))

@@ -62,6 +62,18 @@ import Testing
         #expect(self.reason { () throws(GateError) in try self.register(instanceID: String(repeating: "é", count: 127)) } == "TOO_LONG")
     }
 
+    /// A subscription records its instance too: its names and version have the same bounds,
+    /// counted in octets (one character can be many: a letter with a thousand combining marks).
+    @Test func aSubscriptionsNamesAndVersionAreBounded() {
+        let oneCharacter = "a" + String(repeating: "\u{301}", count: 1_000)
+        #expect(oneCharacter.count == 1)
+        #expect(self.reason { () throws(GateError) in try self.limits.checkSubscriber(component: oneCharacter, instanceID: "n", version: "") } == "TOO_LONG")
+        #expect(self.reason { () throws(GateError) in try self.limits.checkSubscriber(component: "kubelet", instanceID: oneCharacter, version: "") } == "TOO_LONG")
+        let longVersion = "1.0.0-" + String(repeating: "a", count: 1_000_000)
+        #expect(self.reason { () throws(GateError) in try self.limits.checkSubscriber(component: "kubelet", instanceID: "n", version: longVersion) } == "TOO_LONG")
+        #expect(self.reason { () throws(GateError) in try self.limits.checkSubscriber(component: "kubelet", instanceID: "", version: "") } == nil, "a watch names no instance or version")
+    }
+
     @Test func aWriteHasABoundedReasonAndASetBoundedChanges() {
         let change = Change.setFeature("Foo", scope: .global, enabled: true)
         func batch(_ changes: Int, reason: String) -> ChangeBatch {

@@ -221,6 +221,7 @@ final class ComponentService: Sendable {
 
     /// The instance a subscription is for; a watch may name only the component.
     private func subscriber(_ start: Gatehouse_V1_SubscribeStart) throws -> InstanceRef {
+        try GateService.mapping { try self.limits.checkSubscriber(component: start.component, instanceID: start.instanceID, version: start.version) }
         if start.watchOnly && start.instanceID.isEmpty {
             let probe = try GateService.mapping { try InstanceRef(validating: start.component, instanceID: "component", version: start.version) }
             return InstanceRef(component: probe.component, instanceID: "", version: probe.version)
