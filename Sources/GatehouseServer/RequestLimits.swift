@@ -44,7 +44,8 @@ public struct RequestLimits: Sendable, Hashable {
     /// would be larger is refused, so that every entry fits one `History`
     /// response inside a frame of the server's own maximum frame size
     /// (``init(maxFrameSize:)`` leaves ``historyEnvelopeOctets`` for the rest of
-    /// that response).
+    /// that response). A `GatehouseServer` sets it from its configuration's
+    /// `limits.maxFrameSize`, whatever is set here.
     public var maxAuditEntryOctets = 1_048_576 - RequestLimits.historyEnvelopeOctets
 
     /// Room kept in a `History` response frame for what is not the entry:
