@@ -49,6 +49,9 @@ import Testing
         #expect(full?.limit == 3)
         #expect(full?.retryAfterMilliseconds == 101, "a was last seen at 0: it may go after 1,000 ms, 101 ms from now")
         #expect(throws: InstanceRegistry.Full.self) { try registry.subscribed(kubelet("d"), identity: "kubelet") }
+        #expect(throws: InstanceRegistry.Full.self) { try registry.admit(kubelet("d")) }
+        try registry.admit(kubelet("a"))
+        #expect(registry.count(component: "kubelet") == 3, "admitting records nothing")
         // Known instances still register again, and other components have their own room.
         try registry.register(kubelet("b"), labels: ["zone": "z"], identity: "kubelet")
         try registry.register(InstanceRef(component: "kube-proxy", instanceID: "a", version: nil), labels: [:], identity: "kube-proxy")

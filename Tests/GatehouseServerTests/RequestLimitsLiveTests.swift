@@ -181,6 +181,28 @@ import Testing
         #expect(large.utf8.count < 15_000, "the request itself fits the server's frames")
         let refused = await Self.refusal { try await importing(large) }
         #expect(refused?.code == .invalidArgument && refused?.reason == "AUDIT_ENTRY_TOO_LARGE", "\(String(describing: refused))")
+        // A registration is a batch too: a build recorded again with other features needs
+        // before and after in one entry, too large here; the instance is then not recorded.
+        let kubelet = try await GatehouseClient.connect(config: try fixture.config(for: "kubelet"))
+        func registering(_ instance: String, prefix: String) async throws {
+            let _: Gatehouse_V1_RegisterResponse = try await kubelet.connection.unary(
+                "/gatehouse.v1.Components/Register",
+                Gatehouse_V1_RegisterRequest.with {
+                    $0.component = "kubelet"
+                    $0.instanceID = instance
+                    $0.version = "1.31.0"
+                    $0.features = (0..<70).map { index in .with { $0.name = prefix + String(format: "%03d", index) + String(repeating: "x", count: 190) } }
+                }
+            )
+        }
+        try await registering("node-1", prefix: "A")
+        let rebuilt = await Self.refusal { try await registering("node-2", prefix: "B") }
+        #expect(rebuilt?.code == .invalidArgument && rebuilt?.reason == "AUDIT_ENTRY_TOO_LARGE", "\(String(describing: rebuilt))")
+        let instances: Gatehouse_V1_ListComponentsResponse = try await fixture.admin.connection.unary(
+            "/gatehouse.v1.Components/List", Gatehouse_V1_ListComponentsRequest())
+        #expect(instances.instances.map(\.instanceID) == ["node-1"], "the refused registration kept nothing")
+        await kubelet.close()
+
         try await importing(catalog(20))
         let listed: Gatehouse_V1_ListFeaturesResponse = try await fixture.admin.connection.unary(
             "/gatehouse.v1.Features/List", Gatehouse_V1_ListFeaturesRequest())

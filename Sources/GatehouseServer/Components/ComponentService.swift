@@ -58,7 +58,7 @@ final class ComponentService: Sendable {
         }
         let apis = try GateService.mapping { try request.apis.enumerated().map { try APIRef(wire: $1.api, field: "apis[\($0)].api") } }
         do throws(InstanceRegistry.Full) {
-            try self.registry.register(instance, labels: request.labels, identity: principal.name)
+            try self.registry.admit(instance)
         } catch {
             throw Self.refusal(error)
         }
@@ -71,6 +71,12 @@ final class ComponentService: Sendable {
             let batch = ChangeBatch(changes: [.recordBuild(build)], reason: reason, actor: principal.name)
             _ = try await self.gates.commit(batch, context: context)
             state = self.state()
+        }
+        // Recorded only now: a registration refused above (its build's audit entry too large, the store failing) keeps nothing.
+        do throws(InstanceRegistry.Full) {
+            try self.registry.register(instance, labels: request.labels, identity: principal.name)
+        } catch {
+            throw Self.refusal(error)
         }
         var response = Gatehouse_V1_RegisterResponse.with { $0.revision = state.revision.rawValue }
         for known in request.features {

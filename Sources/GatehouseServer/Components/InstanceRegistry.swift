@@ -116,6 +116,19 @@ final class InstanceRegistry: Sendable {
         }
     }
 
+    /// Refuses, as ``register(_:labels:identity:)`` would, a new instance its
+    /// component has no room for (making room first if it can), without recording it:
+    /// a registration checks this before it commits its build, and records the
+    /// instance only once that is durable.
+    func admit(_ instance: InstanceRef) throws(Full) {
+        let now = self.now()
+        let key = Key(component: instance.component, instanceID: instance.instanceID)
+        try self.state.withLock { state throws(Full) in
+            guard state.records[key] == nil else { return }
+            try self.makeRoom(in: &state, for: key.component, now: now)
+        }
+    }
+
     /// A live subscription opened; undone by ``unsubscribed(_:)``.
     /// - Throws: ``Full`` when the instance is new and its component has no room.
     func subscribed(_ instance: InstanceRef, identity: String) throws(Full) {
