@@ -31,9 +31,11 @@ public struct RequestLimits: Sendable, Hashable {
     /// Octets of the reason a write gives; it is recorded on every override the
     /// write touches and in its audit entry.
     public var maxReasonOctets = 1_024
-    /// Changes in one `Features/Set`. The default is the largest count for
-    /// which a Set's audit entry fits ``maxAuditEntryOctets`` whatever it
-    /// holds within the other bounds (``worstCaseSetAuditOctets(changes:)``).
+    /// Changes in one `Features/Set`. With the default, a Set's audit entry
+    /// fits ``maxAuditEntryOctets`` whatever it holds within the other bounds
+    /// (``worstCaseSetAuditOctets(changes:)``: 743,602 octets for 32 changes;
+    /// 45 would be the most that fit, the rest is margin for what the worst
+    /// case assumes, such as a certificate name within RFC 5280's bound).
     public var maxChangesPerSet = 32
     /// Instances kept per component (registered or subscribed).
     public var maxInstancesPerComponent = 10_000
