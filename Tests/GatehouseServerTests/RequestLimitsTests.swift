@@ -87,11 +87,15 @@ import Testing
         #expect(self.reason { () throws(GateError) in try self.limits.checkWrite(batch(33, reason: "why"), isSet: false) } == nil)
     }
 
-    /// The default number of changes per Set is the most whose worst-case entry fits a 1 MiB frame.
+    /// The default number of changes per Set keeps the worst-case entry inside a 1 MiB frame.
     @Test func theDefaultChangesPerSetIsDerivedFromTheWorstCase() {
         let limits = RequestLimits()
         #expect(limits.maxAuditEntryOctets == 1_048_576 - RequestLimits.historyEnvelopeOctets)
         #expect(limits.worstCaseSetAuditOctets(changes: limits.maxChangesPerSet) <= limits.maxAuditEntryOctets)
+        // The figures README and PROTOCOL.md give: 743,602 octets for 32 changes, 45 the most that fit.
+        #expect(limits.worstCaseSetAuditOctets(changes: 32) == 743_602)
+        #expect(limits.worstCaseSetAuditOctets(changes: 45) <= limits.maxAuditEntryOctets)
+        #expect(limits.worstCaseSetAuditOctets(changes: 46) > limits.maxAuditEntryOctets)
         #expect(RequestLimits(maxFrameSize: 16_384).maxAuditEntryOctets == 16_384 - RequestLimits.historyEnvelopeOctets)
     }
 
