@@ -19,6 +19,8 @@ public struct GateError: Error, Hashable, Sendable {
         case alreadyExists
         /// The caller may not do this.
         case permissionDenied
+        /// A bound on what the server keeps is reached (e.g. instances per component); retry later.
+        case resourceExhausted
     }
 
     /// One or more sentences saying what is wrong and what to do about it.

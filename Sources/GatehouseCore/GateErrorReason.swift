@@ -26,13 +26,24 @@ extension GateError {
         case dependentsEnabled = "DEPENDENTS_ENABLED"
         case versionSkew = "VERSION_SKEW"
         case staleRevision = "STALE_REVISION"
+        case missingVersion = "MISSING_VERSION"
+        case invalidLabel = "INVALID_LABEL"
+        case tooLong = "TOO_LONG"
+        case tooMany = "TOO_MANY"
+        case reasonTooLong = "REASON_TOO_LONG"
+        case tooManyChanges = "TOO_MANY_CHANGES"
+        case auditEntryTooLarge = "AUDIT_ENTRY_TOO_LARGE"
+        case tooManyInstances = "TOO_MANY_INSTANCES"
 
         /// The status a refusal for this reason always has.
         public var code: Code {
             switch self {
             case .emptyBatch, .emptyChange, .invalidAPI, .invalidCatalog, .invalidField, .invalidName, .invalidParameter,
-                .invalidReason, .invalidScope, .invalidVersion, .malformedFlag, .notApplicable, .unknownParameter:
+                .invalidReason, .invalidScope, .invalidVersion, .malformedFlag, .notApplicable, .unknownParameter,
+                .missingVersion, .invalidLabel, .tooLong, .tooMany, .reasonTooLong, .tooManyChanges, .auditEntryTooLarge:
                 .invalidArgument
+            case .tooManyInstances:
+                .resourceExhausted
             case .unknownFeature, .unknownAPI:
                 .notFound
             case .lockedGate, .unmetDependency, .dependentsEnabled, .versionSkew:
@@ -61,6 +72,12 @@ extension GateError {
             case .unmetDependency, .dependentsEnabled: ["feature", "scope", "dependency"]
             case .versionSkew: ["feature", "scope", "minimum_version", "version"]
             case .staleRevision: ["expected_revision", "current_revision"]
+            case .missingVersion: []
+            case .invalidLabel: ["label"]
+            case .tooLong, .reasonTooLong, .auditEntryTooLarge: ["octets", "limit"]
+            case .tooMany: ["count", "limit"]
+            case .tooManyChanges: ["changes", "limit"]
+            case .tooManyInstances: ["component", "limit", "retry_after_ms"]
             }
         }
     }

@@ -83,21 +83,25 @@ public nonisolated struct Gatehouse_V1_RegisterRequest: Sendable {
   // methods supported on all messages.
 
   /// Component name, e.g. "kubelet"; must match the caller's certificate for role component.
+  /// At most 253 octets.
   public var component: String = String()
 
   /// Instance id, unique within the component, stable across restarts, e.g. "node-17".
+  /// At most 253 octets.
   public var instanceID: String = String()
 
-  /// The instance's version (semver), used by the skew guard.
+  /// The instance's version (semver, e.g. "1.31.2"), used by the skew guard. Required
+  /// (empty is INVALID_ARGUMENT, reason MISSING_VERSION); at most 64 octets.
   public var version: String = String()
 
   /// Free-form labels, e.g. {"zone": "eu-west-1a"}; rollouts may select on them.
+  /// At most 32; keys 1-63 octets, values at most 255, no control characters.
   public var labels: Dictionary<String,String> = [:]
 
-  /// Features the binary knows, with their compiled-in stage and default.
+  /// Features the binary knows, with their compiled-in stage and default. At most 1,000.
   public var features: [Gatehouse_V1_KnownFeature] = []
 
-  /// APIs the binary knows, with their compiled-in stage and default.
+  /// APIs the binary knows, with their compiled-in stage and default. At most 500.
   public var apis: [Gatehouse_V1_KnownApi] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

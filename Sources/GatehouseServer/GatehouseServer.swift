@@ -87,9 +87,15 @@ public final class GatehouseServer: Service, Sendable {
             logger: self.logger,
             now: now
         )
-        let registry = InstanceRegistry(now: now)
-        let gates = GateService(store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, now: now, committed: hub.publish(_:endsGroup:))
-        let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer, gates: gates)
+        let limits = self.configuration.requestLimitsInEffect
+        let registry = InstanceRegistry(
+            now: now,
+            capacity: .init(maxPerComponent: limits.maxInstancesPerComponent, evictAfterMilliseconds: limits.evictDisconnectedAfterMilliseconds)
+        )
+        let gates = GateService(
+            store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, now: now, limits: limits, committed: hub.publish(_:endsGroup:)
+        )
+        let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer, gates: gates, limits: limits)
         let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
         let router = RPCRouter(open + gates.methods + components.methods)
         methods.withLockedValue { $0 = router.descriptors }

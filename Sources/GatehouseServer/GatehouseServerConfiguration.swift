@@ -25,6 +25,9 @@ public struct GatehouseServerConfiguration: Sendable {
     public var subscriberCutoff = 4096
     /// How often subscribers are sent the current revision when nothing changes.
     public var heartbeatInterval: Duration = .seconds(10)
+    /// Bounds on what one request may make the server keep or record; its
+    /// audit-entry bound follows `limits.maxFrameSize` (see ``requestLimitsInEffect``).
+    public var requestLimits = RequestLimits()
 
     /// PEM files for the server's TLS.
     public struct TLSFiles: Sendable, Hashable {
@@ -43,6 +46,14 @@ public struct GatehouseServerConfiguration: Sendable {
     }
 
     public init() {}
+
+    /// ``requestLimits`` with audit entries bounded to fit a History response
+    /// in a frame of the server's own maximum frame size.
+    var requestLimitsInEffect: RequestLimits {
+        var limits = self.requestLimits
+        limits.maxAuditEntryOctets = RequestLimits(maxFrameSize: self.limits.maxFrameSize).maxAuditEntryOctets
+        return limits
+    }
 
     /// The TLS configuration for `files`, with the limits' handshake timeout.
     func tlsConfiguration(_ files: TLSFiles) -> TLSConfiguration {

@@ -14,6 +14,7 @@ extension GateError {
         case .aborted: code = .aborted
         case .alreadyExists: code = .alreadyExists
         case .permissionDenied: code = .permissionDenied
+        case .resourceExhausted: code = .resourceExhausted
         }
         let details = Gatehouse_V1_ErrorDetails.with {
             $0.reason = self.reason.rawValue

@@ -112,6 +112,21 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between heartbeats on idle subscriptions.")
     var heartbeatInterval = 10.0
 
+    @Option(help: "Instances kept per component; a new one past it replaces the longest-disconnected instance, or is refused with RESOURCE_EXHAUSTED.")
+    var maxInstancesPerComponent = 10_000
+
+    @Option(help: "Seconds an instance must have been disconnected before a new instance of a full component may replace it.")
+    var instanceEvictionAfter = 3600.0
+
+    @Option(help: "Changes one Features/Set may carry (INVALID_ARGUMENT past it); audit entries are measured and bounded whatever this is.")
+    var maxChangesPerSet = RequestLimits().maxChangesPerSet
+
+    @Option(help: "Octets of the reason a write may give (INVALID_ARGUMENT past it).")
+    var maxReasonLength = RequestLimits().maxReasonOctets
+
+    @Option(help: "Labels one instance may register (INVALID_ARGUMENT past it).")
+    var maxLabels = RequestLimits().maxLabels
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -130,6 +145,9 @@ struct Serve: AsyncParsableCommand {
         guard self.subscriptionHistory >= 0 else { throw ValidationError("--subscription-history must be 0 or more") }
         guard self.subscriberQueue > 0, self.subscriberCutoff >= self.subscriberQueue else {
             throw ValidationError("--subscriber-queue must be positive and --subscriber-cutoff at least as large")
+        }
+        guard self.maxInstancesPerComponent > 0, self.maxChangesPerSet > 0, self.maxReasonLength >= 0, self.maxLabels >= 0, self.instanceEvictionAfter >= 0 else {
+            throw ValidationError("--max-instances-per-component and --max-changes-per-set must be positive; --max-reason-length, --max-labels and --instance-eviction-after 0 or more")
         }
         guard self.maxConnections > 0, self.maxCallsPerConnection > 0 else {
             throw ValidationError("--max-connections and --max-calls-per-connection must be positive")
@@ -181,6 +199,11 @@ struct Serve: AsyncParsableCommand {
         configuration.subscriberQueue = self.subscriberQueue
         configuration.subscriberCutoff = self.subscriberCutoff
         configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeatInterval * 1000))
+        configuration.requestLimits.maxInstancesPerComponent = self.maxInstancesPerComponent
+        configuration.requestLimits.evictDisconnectedAfterMilliseconds = Int64(self.instanceEvictionAfter * 1000)
+        configuration.requestLimits.maxChangesPerSet = self.maxChangesPerSet
+        configuration.requestLimits.maxReasonOctets = self.maxReasonLength
+        configuration.requestLimits.maxLabels = self.maxLabels
 
         let server = GatehouseServer(configuration: configuration, logger: logger) { listening in
             var lines = "listening on \(listening.address.hostPort)\n"

@@ -13,12 +13,15 @@ final class ComponentService: Sendable {
     let authorizer: Authorizer
     /// Commits what a registration teaches the catalog (which builds know which features).
     let gates: GateService
+    /// Bounds on what a registration may carry.
+    let limits: RequestLimits
 
-    init(hub: SubscriptionHub, registry: InstanceRegistry, authorizer: Authorizer, gates: GateService) {
+    init(hub: SubscriptionHub, registry: InstanceRegistry, authorizer: Authorizer, gates: GateService, limits: RequestLimits = RequestLimits()) {
         self.hub = hub
         self.registry = registry
         self.authorizer = authorizer
         self.gates = gates
+        self.limits = limits
     }
 
     /// The latest committed state.
@@ -43,21 +46,37 @@ final class ComponentService: Sendable {
             try InstanceRef(validating: request.component, instanceID: request.instanceID, version: request.version)
         }
         let principal = try self.checkActsAsItself(instance.component, context: context)
+        try GateService.mapping {
+            try self.limits.checkRegistration(
+                component: request.component,
+                instanceID: request.instanceID,
+                version: request.version,
+                labels: request.labels,
+                features: request.features.map(\.name),
+                apis: request.apis.map { ($0.api.group, $0.api.version, $0.api.resource) }
+            )
+        }
         let apis = try GateService.mapping { try request.apis.enumerated().map { try APIRef(wire: $1.api, field: "apis[\($0)].api") } }
-        self.registry.register(
-            instance,
-            labels: request.labels,
-            identity: principal.name,
-            features: request.features.map(\.name),
-            apis: apis
-        )
+        do throws(InstanceRegistry.Full) {
+            try self.registry.admit(instance)
+        } catch {
+            throw Self.refusal(error)
+        }
         // The catalog records what this build knows, once per build (and again if that changes).
         let build = ComponentBuild(component: instance.component, version: request.version, features: request.features.map(\.name), apis: apis)
         var state = self.state()
         if state.builds[build.key].map({ !$0.knowsTheSame(as: build) }) ?? true {
-            let batch = ChangeBatch(changes: [.recordBuild(build)], reason: "\(instance) registered", actor: principal.name)
+            // The server's own reason, held to the operator's bound like any other.
+            let reason = RequestLimits.truncated("\(instance) registered", octets: self.limits.maxReasonOctets)
+            let batch = ChangeBatch(changes: [.recordBuild(build)], reason: reason, actor: principal.name)
             _ = try await self.gates.commit(batch, context: context)
             state = self.state()
+        }
+        // Recorded only now: a registration refused above (its build's audit entry too large, the store failing) keeps nothing.
+        do throws(InstanceRegistry.Full) {
+            try self.registry.register(instance, labels: request.labels, identity: principal.name)
+        } catch {
+            throw Self.refusal(error)
         }
         var response = Gatehouse_V1_RegisterResponse.with { $0.revision = state.revision.rawValue }
         for known in request.features {
@@ -85,7 +104,22 @@ final class ComponentService: Sendable {
         return response
     }
 
+    /// RESOURCE_EXHAUSTED for a component with as many instances as it may have.
+    static func refusal(_ full: InstanceRegistry.Full) -> RPCError {
+        let when = full.retryAfterMilliseconds.map { "; its longest-disconnected instance can be replaced in \(($0 + 999) / 1000) s" } ?? ", all of them connected"
+        var metadata = ["component": full.component, "limit": String(full.limit)]
+        if let retry = full.retryAfterMilliseconds { metadata["retry_after_ms"] = String(retry) }
+        return GateError(
+            "component \(full.component) already has \(full.limit) instances (--max-instances-per-component)\(when)",
+            reason: .tooManyInstances,
+            metadata: metadata
+        ).rpcError
+    }
+
     /// Only the component itself (its certificate's CN) or an admin may register or subscribe as it.
+    ///
+    /// An admin may act for any component: tools and tests register and
+    /// subscribe on a component's behalf (PROTOCOL.md 6, `Register`).
     private func checkActsAsItself(_ component: String, context: RPCServerContext) throws -> Principal {
         let principal = self.authorizer.principal(of: context)
         let itself = principal.roles.contains(.component) && principal.identity?.commonName == component
@@ -138,9 +172,20 @@ final class ComponentService: Sendable {
         let outlet = SubscriberOutlet(writer: call.writer, limits: self.hub.configuration.queue) { revision in
             if !watchOnly { registry.pushed(key, revision: revision) }
         }
-        let join = try self.hub.join(instance, since: since, outlet: outlet)
         if !watchOnly {
-            self.registry.subscribed(instance, identity: principal.name)
+            // Counted before it joins, so a full component is refused before anything is pushed.
+            do throws(InstanceRegistry.Full) {
+                try self.registry.subscribed(instance, identity: principal.name)
+            } catch {
+                throw Self.refusal(error)
+            }
+        }
+        let join: SubscriptionHub.Join
+        do {
+            join = try self.hub.join(instance, since: since, outlet: outlet)
+        } catch {
+            if !watchOnly { self.registry.unsubscribed(key) }
+            throw error
         }
         // No logger is kept per subscription (thousands idle): one is built when there is something to log.
         if context.logLevel <= .debug {
@@ -179,6 +224,7 @@ final class ComponentService: Sendable {
 
     /// The instance a subscription is for; a watch may name only the component.
     private func subscriber(_ start: Gatehouse_V1_SubscribeStart) throws -> InstanceRef {
+        try GateService.mapping { try self.limits.checkSubscriber(component: start.component, instanceID: start.instanceID, version: start.version) }
         if start.watchOnly && start.instanceID.isEmpty {
             let probe = try GateService.mapping { try InstanceRef(validating: start.component, instanceID: "component", version: start.version) }
             return InstanceRef(component: probe.component, instanceID: "", version: probe.version)

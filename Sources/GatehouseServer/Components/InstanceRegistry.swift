@@ -7,7 +7,14 @@ import Synchronization
 /// Kept in memory: an instance's open subscription is its liveness, so after
 /// a restart the registry fills again as instances reconnect (the SDK
 /// retries within its backoff). The catalog part of a registration, which
-/// features a binary knows, is what outlives a restart.
+/// features a binary knows, is what outlives a restart; it is kept once per
+/// build there, not once per instance here.
+///
+/// Bounded: at most ``Capacity/maxPerComponent`` instances per component. A
+/// component at its bound makes room by forgetting the instance disconnected
+/// longest, once it has been gone longer than ``Capacity/evictAfterMilliseconds``;
+/// when none has, a new instance is refused (``Full``), and the instances
+/// already known keep working.
 final class InstanceRegistry: Sendable {
     struct Key: Hashable, Sendable, Comparable {
         var component: String
@@ -44,8 +51,6 @@ final class InstanceRegistry: Sendable {
         var nacks: [Nack] = []
         /// Whether the latest ack was a NACK.
         var failing = false
-        var knownFeatures: [String] = []
-        var knownAPIs: [APIRef] = []
 
         var connected: Bool { self.subscriptions > 0 }
 
@@ -56,33 +61,78 @@ final class InstanceRegistry: Sendable {
 
     static let nacksKept = 8
 
+    /// What one NACK may keep of what the instance sent: reason, message,
+    /// entries and each entry, in octets (the rest is cut off).
+    static let nackReasonOctets = 128
+    static let nackMessageOctets = 1_024
+    static let nackEntriesKept = 32
+    static let nackEntryOctets = 253
+
+    /// How many instances a component may have, and when a disconnected one may be forgotten.
+    struct Capacity: Sendable, Hashable {
+        var maxPerComponent: Int
+        var evictAfterMilliseconds: Int64
+
+        init(maxPerComponent: Int = 10_000, evictAfterMilliseconds: Int64 = 3_600_000) {
+            self.maxPerComponent = maxPerComponent
+            self.evictAfterMilliseconds = evictAfterMilliseconds
+        }
+    }
+
+    /// A new instance was refused: its component has as many as it may, and none
+    /// has been disconnected long enough to be forgotten.
+    struct Full: Error, Hashable {
+        var component: String
+        var limit: Int
+        /// How long until the longest-disconnected instance may be forgotten; nil when all are connected.
+        var retryAfterMilliseconds: Int64?
+    }
+
     /// The records, and the live replicas indexed for the skew guard: rebuilt
     /// only after a replica connects, disconnects or changes version, not on
     /// every change committed (acks and pushes leave it alone).
     private struct State {
         var records: [Key: Record] = [:]
+        /// Records per component, for the capacity check.
+        var counts: [String: Int] = [:]
         var live: LiveReplicas?
     }
 
     private let state = Mutex(State())
     private let now: @Sendable () -> Int64
+    let capacity: Capacity
 
-    init(now: @escaping @Sendable () -> Int64) {
+    init(now: @escaping @Sendable () -> Int64, capacity: Capacity = Capacity()) {
         self.now = now
+        self.capacity = capacity
     }
 
-    /// Records or refreshes a registration: version, labels and what its binary knows.
-    func register(_ instance: InstanceRef, labels: [String: String], identity: String, features: [String], apis: [APIRef]) {
-        self.update(instance, identity: identity) { record in
+    /// Records or refreshes a registration: version and labels (what its
+    /// binary knows goes to the catalog's build record, not here).
+    /// - Throws: ``Full`` when the instance is new and its component has no room.
+    func register(_ instance: InstanceRef, labels: [String: String], identity: String) throws(Full) {
+        try self.update(instance, identity: identity) { record in
             record.labels = labels
-            record.knownFeatures = features
-            record.knownAPIs = apis
+        }
+    }
+
+    /// Refuses, as ``register(_:labels:identity:)`` would, a new instance its
+    /// component has no room for (making room first if it can), without recording it:
+    /// a registration checks this before it commits its build, and records the
+    /// instance only once that is durable.
+    func admit(_ instance: InstanceRef) throws(Full) {
+        let now = self.now()
+        let key = Key(component: instance.component, instanceID: instance.instanceID)
+        try self.state.withLock { state throws(Full) in
+            guard state.records[key] == nil else { return }
+            try self.makeRoom(in: &state, for: key.component, now: now)
         }
     }
 
     /// A live subscription opened; undone by ``unsubscribed(_:)``.
-    func subscribed(_ instance: InstanceRef, identity: String) {
-        self.update(instance, identity: identity) { $0.subscriptions += 1 }
+    /// - Throws: ``Full`` when the instance is new and its component has no room.
+    func subscribed(_ instance: InstanceRef, identity: String) throws(Full) {
+        try self.update(instance, identity: identity) { $0.subscriptions += 1 }
     }
 
     func unsubscribed(_ key: Key) {
@@ -108,6 +158,10 @@ final class InstanceRegistry: Sendable {
         self.modify(key) { record, now in
             var nack = nack
             nack.timeUnixMilliseconds = now
+            // What an instance sends is kept eight times per instance: bounded, not refused (the ack still counts).
+            nack.reason = RequestLimits.truncated(nack.reason, octets: Self.nackReasonOctets)
+            nack.message = RequestLimits.truncated(nack.message, octets: Self.nackMessageOctets)
+            nack.entries = nack.entries.prefix(Self.nackEntriesKept).map { RequestLimits.truncated($0, octets: Self.nackEntryOctets) }
             record.nacks.insert(nack, at: 0)
             record.nacks = Array(record.nacks.prefix(Self.nacksKept))
             record.failing = true
@@ -135,11 +189,20 @@ final class InstanceRegistry: Sendable {
         }
     }
 
-    private func update(_ instance: InstanceRef, identity: String, _ body: (inout Record) -> Void) {
+    /// Instances known per component.
+    func count(component: String) -> Int {
+        self.state.withLock { $0.counts[component] ?? 0 }
+    }
+
+    private func update(_ instance: InstanceRef, identity: String, _ body: (inout Record) -> Void) throws(Full) {
         let now = self.now()
         let key = Key(component: instance.component, instanceID: instance.instanceID)
-        self.state.withLock { state in
+        try self.state.withLock { state throws(Full) in
             let previous = state.records[key]
+            if previous == nil {
+                try self.makeRoom(in: &state, for: key.component, now: now)
+                state.counts[key.component, default: 0] += 1
+            }
             var record = previous ?? Record(
                 key: key,
                 version: "",
@@ -157,6 +220,28 @@ final class InstanceRegistry: Sendable {
             if previous?.connected != record.connected || previous?.parsedVersion != record.parsedVersion { state.live = nil }
             state.records[key] = record
         }
+    }
+
+    /// Forgets the component's longest-disconnected instance when the component
+    /// is full and that one has been gone longer than the capacity allows.
+    ///
+    /// A scan of all records, but only when a component is full and a new
+    /// instance arrives: the common paths (acks, pushes, re-registrations) never pay it.
+    private func makeRoom(in state: inout State, for component: String, now: Int64) throws(Full) {
+        guard (state.counts[component] ?? 0) >= self.capacity.maxPerComponent else { return }
+        var oldest: Record?
+        for record in state.records.values where record.key.component == component && !record.connected {
+            if oldest.map({ record.lastSeenUnixMilliseconds < $0.lastSeenUnixMilliseconds }) ?? true { oldest = record }
+        }
+        guard let oldest, now - oldest.lastSeenUnixMilliseconds > self.capacity.evictAfterMilliseconds else {
+            throw Full(
+                component: component,
+                limit: self.capacity.maxPerComponent,
+                retryAfterMilliseconds: oldest.map { $0.lastSeenUnixMilliseconds + self.capacity.evictAfterMilliseconds + 1 - now }
+            )
+        }
+        state.records[oldest.key] = nil
+        state.counts[component, default: 1] -= 1
     }
 
     private func modify(_ key: Key, _ body: (inout Record, Int64) -> Void) {

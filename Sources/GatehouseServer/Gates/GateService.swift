@@ -34,14 +34,18 @@ public final class GateService: Sendable {
     /// more of the same group follow at once. A submission that changed nothing
     /// passes no batch, only that signal.
     let committed: @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void
+    /// Bounds on a write's reason, a Set's changes and an audit entry's size.
+    let limits: RequestLimits
 
     public init<Store: GateStore<GateState>>(
         store: Store,
         authorizer: Authorizer,
         liveReplicas: @escaping @Sendable () -> LiveReplicas = { .none },
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
+        limits: RequestLimits = RequestLimits(),
         committed: @escaping @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void = { _, _ in }
     ) {
+        self.limits = limits
         self.store = store
         self.submit = { transform, completion in store.submit(transform, completion: completion) }
         self.authorizer = authorizer
@@ -79,6 +83,7 @@ public final class GateService: Sendable {
         let batch: ChangeBatch
         do {
             batch = try Self.mapping { try ChangeBatch(wire: request, actor: self.actor(context)) }
+            try Self.mapping { try self.limits.checkWrite(batch, isSet: true) }
         } catch {
             return eventLoop.makeFailedFuture(error)
         }
@@ -187,9 +192,16 @@ public final class GateService: Sendable {
     /// Errors reach `completion` as `RPCError`s: the domain's refusal with its
     /// code, a store failure as UNAVAILABLE (logged here).
     func commit(_ batch: ChangeBatch, context: RPCServerContext, completion: @escaping @Sendable (Result<Committed<BatchSummary>, any Error>) -> Void) {
+        do throws(GateError) {
+            // Every write's reason; a Set's changes were counted where it was decoded.
+            try self.limits.checkWrite(batch, isSet: false)
+        } catch {
+            return completion(.failure(error.rpcError))
+        }
         let time = UnixMilliseconds(self.now())
         let live = self.liveReplicas()
         let method = context.path
+        let limits = self.limits
         self.submit({ state, _ in
             // A call cancelled (or past its deadline) while queued is not committed: no one waits for it.
             guard !context.isCancelled else { throw RPCError(.cancelled, "the call was cancelled before its change was applied") }
@@ -206,6 +218,8 @@ public final class GateService: Sendable {
                 after: encoded.after,
                 subjects: Self.subjects(of: changes)
             )
+            // Every entry must fit one History response, or no one could ever read it.
+            try limits.checkAuditEntry(octets: AuditEntrySize.upperBound(audit, changes: changes))
             return .commit(applied.state, records: encoded.records, audit: audit, value: applied.summary)
         }) { result in
             switch result {
