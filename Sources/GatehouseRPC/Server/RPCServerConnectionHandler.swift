@@ -306,7 +306,8 @@ final class RPCServerConnectionHandler: ChannelInboundHandler {
             peer: self.peer,
             remoteAddress: self.remoteAddress,
             logger: self.logger,
-            streamID: streamID
+            streamID: streamID,
+            peerMaxFrameSize: Int(self.stateMachine.peerMaxFrameSize)
         )
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let implementation = method.implementation

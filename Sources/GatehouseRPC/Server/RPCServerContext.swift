@@ -12,6 +12,10 @@ public struct RPCServerContext: Sendable {
     /// The caller's certificate identity, from the TLS handshake.
     public let peer: TLSPeerIdentity?
     public let remoteAddress: SocketAddress?
+    /// The largest frame payload the caller accepts (its HELLO's MAX_FRAME_SIZE,
+    /// 16,384 when it announced none): a response must fit it, so methods that
+    /// return long listings fill their pages up to it.
+    public let peerMaxFrameSize: Int
     /// The connection's logger (peer metadata); ``logger`` adds the call's.
     private let connectionLogger: Logger
     /// The call's stream, for the logs; 0 when unknown.
@@ -24,7 +28,8 @@ public struct RPCServerContext: Sendable {
         peer: TLSPeerIdentity?,
         remoteAddress: SocketAddress?,
         logger: Logger,
-        streamID: UInt32 = 0
+        streamID: UInt32 = 0,
+        peerMaxFrameSize: Int = 16_384
     ) {
         self.path = path
         self.metadata = metadata
@@ -33,6 +38,7 @@ public struct RPCServerContext: Sendable {
         self.remoteAddress = remoteAddress
         self.connectionLogger = logger
         self.streamID = streamID
+        self.peerMaxFrameSize = peerMaxFrameSize
     }
 
     /// Carries the connection's and the call's metadata (peer, path, stream).
