@@ -34,6 +34,8 @@ public final class GateService: Sendable {
     /// more of the same group follow at once. A submission that changed nothing
     /// passes no batch, only that signal.
     let committed: @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void
+    /// The states paged listings started at, for their later pages.
+    let listings = ListingSnapshots()
 
     public init<Store: GateStore<GateState>>(
         store: Store,
