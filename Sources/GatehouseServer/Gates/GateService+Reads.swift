@@ -10,37 +10,45 @@ import SwiftProtobuf
 ///
 /// Every listing is paged (PROTOCOL.md 6.2): entries in key order, at most a
 /// page size of them and no more than fit the caller's frame, with a
-/// `next_page_token` that names the key to go on after. Later pages are read
-/// from the state the first page was read at while ``ListingSnapshots``
-/// still keeps it, else from the current state. What a component's
+/// `next_page_token` that names the key to go on after. Later pages are cut
+/// from the listing the first page built while ``ListingSnapshots`` still
+/// keeps it, else from the current state. What a component's
 /// certificate may see is cut down by ``ReadScope``.
 extension GateService {
     func listFeatures(_ request: Gatehouse_V1_ListFeaturesRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ListFeaturesResponse {
         let scope = self.readScope(context)
         let component = try scope.filter(request.component)
-        var filters = request
-        filters.pageSize = 0
-        filters.pageToken = ""
-        let token = try Self.token(request.pageToken, method: "Features/List", filters: filters)
-        let state = self.listingState(token)
         let stage: Stage? = try request.stagePresent.map { present in
             switch present { case .stage(let stage): try GateService.mapping { try Stage(wire: stage, field: "stage") } }
         }
-        let features = state.features.values
-            .filter { component == nil || $0.value.applies(to: component!) }
-            .filter { stage == nil || $0.value.stage == stage }
-            .filter { request.namePrefix.isEmpty || $0.value.name.hasPrefix(request.namePrefix) }
-            .sorted { $0.value.name < $1.value.name }
+        var filters = request
+        filters.pageSize = 0
+        filters.pageToken = ""
+        let paging = try self.paging(request.pageToken, method: "Features/List", filters: filters, scope: scope)
+        let listing = paging.listing { state in
+            state.features.values
+                .filter { component == nil || $0.value.applies(to: component!) }
+                .filter { stage == nil || $0.value.stage == stage }
+                .filter { request.namePrefix.isEmpty || $0.value.name.hasPrefix(request.namePrefix) }
+                .sorted { $0.value.name < $1.value.name }
+        }
         let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize).page(
-            features,
+            listing.value,
             key: \.value.name,
-            after: token?.after
+            after: paging.token?.after
         ) { $0.value.wire(revision: $0.revision) }
         return .with {
             $0.features = page.entries
-            $0.revision = state.revision.rawValue
-            $0.nextPageToken = self.nextToken(page.next, method: "Features/List", filters: filters, state: state)
+            $0.revision = listing.revision.rawValue
+            $0.nextPageToken = paging.next(page.next, listing)
         }
+    }
+
+    /// What a Get's pages are cut from.
+    struct FeatureListing: Sendable {
+        var feature: Revisioned<FeatureDefinition>
+        var knownBy: [String]
+        var overrides: [(key: String, override: FeatureOverride)]
     }
 
     func getFeature(_ request: Gatehouse_V1_GetFeatureRequest, context: RPCServerContext) async throws -> Gatehouse_V1_GetFeatureResponse {
@@ -48,91 +56,107 @@ extension GateService {
         var filters = request
         filters.pageSize = 0
         filters.pageToken = ""
-        let token = try Self.token(request.pageToken, method: "Features/Get", filters: filters)
-        let state = self.listingState(token)
-        guard let feature = state.features[request.name] else {
-            throw RPCError(.notFound, "no feature named \"\(request.name)\"; `gatectl features list` shows them")
-        }
-        if let own = scope.component, !feature.value.applies(to: own) {
-            throw scope.refusal("feature \(request.name), which does not apply to it")
+        let paging = try self.paging(request.pageToken, method: "Features/Get", filters: filters, scope: scope)
+        let listing = try paging.listing { state -> FeatureListing in
+            guard let feature = state.features[request.name] else {
+                throw RPCError(.notFound, "no feature named \"\(request.name)\"; `gatectl features list` shows them")
+            }
+            if let own = scope.component, !feature.value.applies(to: own) {
+                throw scope.refusal("feature \(request.name), which does not apply to it")
+            }
+            return FeatureListing(
+                feature: feature,
+                knownBy: state.builds(knowing: request.name).filter { scope.mayRead(component: $0.component) }.map { "\($0.component) \($0.version)" },
+                overrides: state.overrides(ofFeature: request.name)
+                    .filter { scope.mayRead($0.scope) }
+                    .map { (key: Self.pageKey($0.scope), override: $0) }
+                    .sorted { $0.key < $1.key }
+            )
         }
         var response = Gatehouse_V1_GetFeatureResponse.with {
-            $0.feature = feature.value.wire(revision: feature.revision)
-            $0.revision = state.revision.rawValue
-            $0.knownBy = state.builds(knowing: request.name).filter { scope.mayRead(component: $0.component) }.map { "\($0.component) \($0.version)" }
+            $0.feature = listing.value.feature.value.wire(revision: listing.value.feature.revision)
+            $0.revision = listing.revision.rawValue
+            $0.knownBy = listing.value.knownBy
         }
-        let overrides = state.overrides(ofFeature: request.name)
-            .filter { scope.mayRead($0.scope) }
-            .map { (key: Self.pageKey($0.scope), override: $0) }
-            .sorted { $0.key < $1.key }
         let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize, envelope: Pager.cost(of: response)).page(
-            overrides,
+            listing.value.overrides,
             key: \.key,
-            after: token?.after
+            after: paging.token?.after
         ) { Self.wire($0.override) }
         response.overrides = page.entries
-        response.nextPageToken = self.nextToken(page.next, method: "Features/Get", filters: filters, state: state)
+        response.nextPageToken = paging.next(page.next, listing)
         return response
     }
 
     func listAPIs(_ request: Gatehouse_V1_ListApisRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ListApisResponse {
         let scope = self.readScope(context)
         let component = try scope.filter(request.component)
-        var filters = request
-        filters.pageSize = 0
-        filters.pageToken = ""
-        let token = try Self.token(request.pageToken, method: "Apis/List", filters: filters)
-        let state = self.listingState(token)
         let stage: Stage? = try request.stagePresent.map { present in
             switch present { case .stage(let stage): try GateService.mapping { try Stage(wire: stage, field: "stage") } }
         }
-        let apis = state.apis.values
-            .filter { component == nil || $0.value.applies(to: component!) }
-            .filter { stage == nil || $0.value.stage == stage }
-            .filter { request.group.isEmpty || $0.value.ref.group == request.group }
-            .map { (key: Self.pageKey($0.value.ref), api: $0) }
-            .sorted { $0.key < $1.key }
+        var filters = request
+        filters.pageSize = 0
+        filters.pageToken = ""
+        let paging = try self.paging(request.pageToken, method: "Apis/List", filters: filters, scope: scope)
+        let listing = paging.listing { state in
+            state.apis.values
+                .filter { component == nil || $0.value.applies(to: component!) }
+                .filter { stage == nil || $0.value.stage == stage }
+                .filter { request.group.isEmpty || $0.value.ref.group == request.group }
+                .map { (key: Self.pageKey($0.value.ref), api: $0) }
+                .sorted { $0.key < $1.key }
+        }
         let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize).page(
-            apis,
+            listing.value,
             key: \.key,
-            after: token?.after
+            after: paging.token?.after
         ) { $0.api.value.wire(revision: $0.api.revision) }
         return .with {
             $0.apis = page.entries
-            $0.revision = state.revision.rawValue
-            $0.nextPageToken = self.nextToken(page.next, method: "Apis/List", filters: filters, state: state)
+            $0.revision = listing.revision.rawValue
+            $0.nextPageToken = paging.next(page.next, listing)
         }
+    }
+
+    /// What an Apis/Get's pages are cut from.
+    struct APIListing: Sendable {
+        var api: Revisioned<APIDefinition>
+        var overrides: [(key: String, override: APIOverride)]
     }
 
     func getAPI(_ request: Gatehouse_V1_GetApiRequest, context: RPCServerContext) async throws -> Gatehouse_V1_GetApiResponse {
         let scope = self.readScope(context)
+        let ref = try GateService.mapping { try APIRef(wire: request.api, field: "api") }
         var filters = request
         filters.pageSize = 0
         filters.pageToken = ""
-        let token = try Self.token(request.pageToken, method: "Apis/Get", filters: filters)
-        let state = self.listingState(token)
-        let ref = try GateService.mapping { try APIRef(wire: request.api, field: "api") }
-        guard let api = state.apis[ref] else {
-            throw RPCError(.notFound, "no API \(ref); `gatectl apis list` shows them")
-        }
-        if let own = scope.component, !api.value.applies(to: own) {
-            throw scope.refusal("API \(ref), which it does not serve")
+        let paging = try self.paging(request.pageToken, method: "Apis/Get", filters: filters, scope: scope)
+        let listing = try paging.listing { state -> APIListing in
+            guard let api = state.apis[ref] else {
+                throw RPCError(.notFound, "no API \(ref); `gatectl apis list` shows them")
+            }
+            if let own = scope.component, !api.value.applies(to: own) {
+                throw scope.refusal("API \(ref), which it does not serve")
+            }
+            return APIListing(
+                api: api,
+                overrides: state.overrides(coveringAPI: api.value)
+                    .filter { scope.mayRead($0.scope) }
+                    .map { (key: "\(Self.pageKey($0.scope))\u{0}\($0.selector.specificity)\u{0}\($0.selector)", override: $0) }
+                    .sorted { $0.key < $1.key }
+            )
         }
         var response = Gatehouse_V1_GetApiResponse.with {
-            $0.api = api.value.wire(revision: api.revision)
-            $0.revision = state.revision.rawValue
+            $0.api = listing.value.api.value.wire(revision: listing.value.api.revision)
+            $0.revision = listing.revision.rawValue
         }
-        let overrides = state.overrides(coveringAPI: api.value)
-            .filter { scope.mayRead($0.scope) }
-            .map { (key: "\(Self.pageKey($0.scope))\u{0}\($0.selector.specificity)\u{0}\($0.selector)", override: $0) }
-            .sorted { $0.key < $1.key }
         let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize, envelope: Pager.cost(of: response)).page(
-            overrides,
+            listing.value.overrides,
             key: \.key,
-            after: token?.after
+            after: paging.token?.after
         ) { Self.wire($0.override) }
         response.overrides = page.entries
-        response.nextPageToken = self.nextToken(page.next, method: "Apis/Get", filters: filters, state: state)
+        response.nextPageToken = paging.next(page.next, listing)
         return response
     }
 
@@ -141,40 +165,43 @@ extension GateService {
         guard !request.component.isEmpty else {
             throw RPCError(.invalidArgument, "component: name the component to explain, e.g. kube-apiserver")
         }
-        _ = try self.readScope(context).filter(request.component)
+        let scope = self.readScope(context)
+        _ = try scope.filter(request.component)
         var filters = request
         filters.pageSize = 0
         filters.pageToken = ""
-        let token = try Self.token(request.pageToken, method: "Features/Explain", filters: filters)
-        let state = self.listingState(token)
-        let resolver = Resolver(state: state)
-        let effective: EffectiveState
-        if request.instanceID.isEmpty {
-            effective = resolver.resolve(scope: .component(request.component))
-        } else {
-            let version = self.liveReplicas().instance(component: request.component, id: request.instanceID)?.version
-            effective = resolver.resolve(InstanceRef(component: request.component, instanceID: request.instanceID, version: version))
-        }
-        var response = effective.wireExplanation
-        let features = Set(request.features)
-        let apis = Set(request.apis.map { "\($0.group)/\($0.version)/\($0.resource)" })
-        // Features first, then APIs, each in key order.
-        let entries = response.entries.compactMap { entry -> (key: String, entry: Gatehouse_V1_ExplainEntry)? in
-            switch entry.target {
-            case .feature(let feature):
-                guard !request.skipFeatures && (features.isEmpty || features.contains(feature.name)) else { return nil }
-                return ("0\u{0}\(feature.name)", entry)
-            case .api(let api):
-                guard !request.skipApis && (apis.isEmpty || apis.contains("\(api.api.group)/\(api.api.version)/\(api.api.resource)")) else { return nil }
-                return ("1\u{0}\(api.api.group)\u{0}\(api.api.version)\u{0}\(api.api.resource)", entry)
-            case nil:
-                return nil
+        let paging = try self.paging(request.pageToken, method: "Features/Explain", filters: filters, scope: scope)
+        let listing = paging.listing { state in
+            let resolver = Resolver(state: state)
+            let effective: EffectiveState
+            if request.instanceID.isEmpty {
+                effective = resolver.resolve(scope: .component(request.component))
+            } else {
+                let version = self.liveReplicas().instance(component: request.component, id: request.instanceID)?.version
+                effective = resolver.resolve(InstanceRef(component: request.component, instanceID: request.instanceID, version: version))
             }
-        }.sorted { $0.key < $1.key }
-        let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize).page(entries, key: \.key, after: token?.after) { $0.entry }
-        response.entries = page.entries
-        response.nextPageToken = self.nextToken(page.next, method: "Features/Explain", filters: filters, state: state)
-        return response
+            let features = Set(request.features)
+            let apis = Set(request.apis.map { "\($0.group)/\($0.version)/\($0.resource)" })
+            // Features first, then APIs, each in key order.
+            return effective.wireExplanation.entries.compactMap { entry -> (key: String, entry: Gatehouse_V1_ExplainEntry)? in
+                switch entry.target {
+                case .feature(let feature):
+                    guard !request.skipFeatures && (features.isEmpty || features.contains(feature.name)) else { return nil }
+                    return ("0\u{0}\(feature.name)", entry)
+                case .api(let api):
+                    guard !request.skipApis && (apis.isEmpty || apis.contains("\(api.api.group)/\(api.api.version)/\(api.api.resource)")) else { return nil }
+                    return ("1\u{0}\(api.api.group)\u{0}\(api.api.version)\u{0}\(api.api.resource)", entry)
+                case nil:
+                    return nil
+                }
+            }.sorted { $0.key < $1.key }
+        }
+        let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize).page(listing.value, key: \.key, after: paging.token?.after) { $0.entry }
+        return .with {
+            $0.revision = listing.revision.rawValue
+            $0.entries = page.entries
+            $0.nextPageToken = paging.next(page.next, listing)
+        }
     }
 
     // MARK: - Paging
@@ -184,6 +211,42 @@ extension GateService {
         ReadScope(self.authorizer.principal(of: context))
     }
 
+    /// One page request of a listing: its checked token, and where its listing comes from.
+    struct Paging {
+        let service: GateService
+        let token: PageToken?
+        let method: String
+        let filter: UInt64
+        let readable: String?
+
+        /// The listing a page is cut from, at the revision it was built: the
+        /// first page's while it is kept, else built now from the latest state.
+        func listing<Listing: Sendable>(_ build: (GateState) throws -> Listing) rethrows -> (revision: Revision, value: Listing) {
+            if let token {
+                let key = ListingSnapshots.Key(method: self.method, revision: Revision(token.revision), filter: self.filter, readable: self.readable)
+                if let kept = self.service.listings.listing(for: key, as: Listing.self) {
+                    return (Revision(token.revision), kept)
+                }
+            }
+            let state = self.service.state
+            return (state.revision, try build(state))
+        }
+
+        /// The token of the page after one that ended at `next` (empty on the last page); keeps the listing for it.
+        func next<Listing: Sendable>(_ next: String?, _ listing: (revision: Revision, value: Listing)) -> String {
+            guard let next else { return "" }
+            let key = ListingSnapshots.Key(method: self.method, revision: listing.revision, filter: self.filter, readable: self.readable)
+            self.service.listings.keep(listing.value, for: key)
+            return PageToken(method: self.method, revision: listing.revision.rawValue, filter: self.filter, after: next).text
+        }
+    }
+
+    /// Checks a request's page token against the method and the request's other fields.
+    func paging<Filters: SwiftProtobuf.Message>(_ text: String, method: String, filters: Filters, scope: ReadScope) throws -> Paging {
+        let filter = Self.digest(filters)
+        return Paging(service: self, token: try Self.token(text, method: method, filters: filters), method: method, filter: filter, readable: scope.component)
+    }
+
     /// The request's page token, checked against the method and the request's other fields.
     static func token<Filters: SwiftProtobuf.Message>(_ text: String, method: String, filters: Filters) throws -> PageToken? {
         do {
@@ -191,18 +254,6 @@ extension GateService {
         } catch {
             throw error.rpcError
         }
-    }
-
-    /// The token of the page after one that ended at `next` (empty on the last page); keeps `state` for it.
-    func nextToken<Filters: SwiftProtobuf.Message>(_ next: String?, method: String, filters: Filters, state: GateState) -> String {
-        guard let next else { return "" }
-        self.listings.keep(state)
-        return PageToken(method: method, revision: state.revision.rawValue, filter: Self.digest(filters), after: next).text
-    }
-
-    /// The state a page is read from: the first page's while it is kept, else the latest.
-    func listingState(_ token: PageToken?) -> GateState {
-        token.flatMap { self.listings.state(at: Revision($0.revision)) } ?? self.state
     }
 
     static func digest(_ filters: some SwiftProtobuf.Message) -> UInt64 {

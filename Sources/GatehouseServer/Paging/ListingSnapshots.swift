@@ -1,16 +1,26 @@
 import GatehouseCore
 import Synchronization
 
-/// The states that paged listings were first read at, kept a while so their
-/// later pages come from the same state (one consistent listing), as etcd
-/// serves a paged range at the revision of its first page.
+/// Paged listings as their first page built them, kept a while so their
+/// later pages come from the same state (one consistent listing, as etcd
+/// serves a paged range at the revision of its first page) and cost a
+/// binary search instead of filtering and sorting the whole catalog again
+/// (measured in a debug build at 50,000 features: 0.7 s a page for
+/// `features list`, 1.4 s for `explain`, before this).
 ///
-/// Only a few are kept, newest first; a listing whose state was dropped goes
-/// on from the current state in key order (PROTOCOL.md 6.2). `GateState`
-/// shares its override trees with the states after it, so a kept state
-/// costs what changed since, not a copy of everything.
+/// Only the most recent few are kept; a listing that was dropped goes on
+/// from the current state in key order (PROTOCOL.md 6.2).
 final class ListingSnapshots: Sendable {
-    private let kept: Mutex<[GateState]>
+    /// Which listing: a method, the revision its first page was read at, its
+    /// filters, and what the reader may see (a component's listing is not a viewer's).
+    struct Key: Hashable, Sendable {
+        var method: String
+        var revision: Revision
+        var filter: UInt64
+        var readable: String?
+    }
+
+    private let kept: Mutex<[(key: Key, listing: any Sendable)]>
     let capacity: Int
 
     init(capacity: Int = 8) {
@@ -18,19 +28,17 @@ final class ListingSnapshots: Sendable {
         self.capacity = capacity
     }
 
-    /// Keeps `state` for the later pages of a listing read at its revision.
-    func keep(_ state: GateState) {
+    /// Keeps `listing` for the later pages of the listing `key` names.
+    func keep(_ listing: some Sendable, for key: Key) {
         self.kept.withLock { kept in
-            if let index = kept.firstIndex(where: { $0.revision == state.revision }) {
-                kept.remove(at: index)
-            }
-            kept.insert(state, at: 0)
+            kept.removeAll { $0.key == key }
+            kept.insert((key, listing), at: 0)
             if kept.count > self.capacity { kept.removeLast(kept.count - self.capacity) }
         }
     }
 
-    /// The state at `revision`, when still kept.
-    func state(at revision: Revision) -> GateState? {
-        self.kept.withLock { kept in kept.first { $0.revision == revision } }
+    /// The listing `key` names, when still kept.
+    func listing<Listing: Sendable>(for key: Key, as: Listing.Type = Listing.self) -> Listing? {
+        self.kept.withLock { kept in kept.first { $0.key == key }?.listing as? Listing }
     }
 }
