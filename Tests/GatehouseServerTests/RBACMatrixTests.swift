@@ -169,6 +169,19 @@ import Testing
         let all = try await viewer.getFeature(named: "Shared")
         #expect(scopes(all).count == 7, "a viewer sees every override: \(scopes(all))")
 
+        // A viewer's page token does not hand its listing to a component: kubelet, going on from
+        // the viewer's first page, still gets only what reaches it.
+        let viewersFirst: Gatehouse_V1_GetFeatureResponse = try await viewer.connection.unary(
+            "/gatehouse.v1.Features/Get",
+            Gatehouse_V1_GetFeatureRequest.with { $0.name = "Shared"; $0.pageSize = 1 }
+        )
+        let borrowed = try await kubelet.allPages(
+            "/gatehouse.v1.Features/Get",
+            Gatehouse_V1_GetFeatureRequest.with { $0.name = "Shared"; $0.pageSize = 1; $0.pageToken = viewersFirst.nextPageToken },
+            as: Gatehouse_V1_GetFeatureResponse.self
+        )
+        #expect(scopes(borrowed) == ["component/kubelet", "instance/kubelet/both-1", "instance/kubelet/n1"])
+
         let refused: [(String, () async throws -> Void)] = [
             ("Get of a feature that does not apply to it", { _ = try await kubelet.getFeature(named: "ServerOnly") }),
             ("History of another component", { _ = try await kubelet.history(.with { $0.component = "kube-apiserver" }) }),
