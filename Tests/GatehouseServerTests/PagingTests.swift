@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseCore
 import GatehouseProto
 import Testing
 
@@ -132,5 +133,21 @@ import Testing
         #expect(fitted.beforeJson.isEmpty && fitted.afterJson.isEmpty)
         #expect(fitted.changes.last?.hasSuffix("more") == true)
         #expect(fitted.revision == 9 && fitted.reason == "import")
+    }
+
+    @Test func keptListingsAreBoundedByCountAndEntries() {
+        let kept = ListingSnapshots(capacity: 3, entryCapacity: 100)
+        func key(_ revision: UInt64, readable: String? = nil) -> ListingSnapshots.Key {
+            .init(method: "Features/List", revision: Revision(revision), filter: 1, readable: readable)
+        }
+        for revision in 1...4 { kept.keep([Int](repeating: 0, count: 10), entries: 10, for: key(UInt64(revision))) }
+        #expect(kept.listing(for: key(1), as: [Int].self) == nil, "the oldest of four went")
+        #expect(kept.listing(for: key(4), as: [Int].self)?.count == 10)
+        #expect(kept.listing(for: key(4, readable: "kubelet"), as: [Int].self) == nil, "a component's key is not a viewer's")
+        kept.keep([Int](repeating: 0, count: 85), entries: 85, for: key(5))
+        #expect(kept.listing(for: key(5), as: [Int].self) != nil)
+        #expect(kept.listing(for: key(3), as: [Int].self) == nil && kept.listing(for: key(2), as: [Int].self) == nil, "evicted to stay under 100 entries")
+        kept.keep([Int](repeating: 0, count: 101), entries: 101, for: key(6))
+        #expect(kept.listing(for: key(6), as: [Int].self) == nil, "a listing larger than the whole bound is not kept")
     }
 }

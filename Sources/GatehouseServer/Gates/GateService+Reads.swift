@@ -40,7 +40,7 @@ extension GateService {
         return .with {
             $0.features = page.entries
             $0.revision = listing.revision.rawValue
-            $0.nextPageToken = paging.next(page.next, listing)
+            $0.nextPageToken = paging.next(page.next, listing, entries: listing.value.count)
         }
     }
 
@@ -84,7 +84,7 @@ extension GateService {
             after: paging.token?.after
         ) { Self.wire($0.override) }
         response.overrides = page.entries
-        response.nextPageToken = paging.next(page.next, listing)
+        response.nextPageToken = paging.next(page.next, listing, entries: listing.value.overrides.count)
         return response
     }
 
@@ -114,7 +114,7 @@ extension GateService {
         return .with {
             $0.apis = page.entries
             $0.revision = listing.revision.rawValue
-            $0.nextPageToken = paging.next(page.next, listing)
+            $0.nextPageToken = paging.next(page.next, listing, entries: listing.value.count)
         }
     }
 
@@ -156,7 +156,7 @@ extension GateService {
             after: paging.token?.after
         ) { Self.wire($0.override) }
         response.overrides = page.entries
-        response.nextPageToken = paging.next(page.next, listing)
+        response.nextPageToken = paging.next(page.next, listing, entries: listing.value.overrides.count)
         return response
     }
 
@@ -200,7 +200,7 @@ extension GateService {
         return .with {
             $0.revision = listing.revision.rawValue
             $0.entries = page.entries
-            $0.nextPageToken = paging.next(page.next, listing)
+            $0.nextPageToken = paging.next(page.next, listing, entries: listing.value.count)
         }
     }
 
@@ -232,11 +232,12 @@ extension GateService {
             return (state.revision, try build(state))
         }
 
-        /// The token of the page after one that ended at `next` (empty on the last page); keeps the listing for it.
-        func next<Listing: Sendable>(_ next: String?, _ listing: (revision: Revision, value: Listing)) -> String {
+        /// The token of the page after one that ended at `next` (empty on the last page); keeps the
+        /// listing, of `entries` entries, for it.
+        func next<Listing: Sendable>(_ next: String?, _ listing: (revision: Revision, value: Listing), entries: Int) -> String {
             guard let next else { return "" }
             let key = ListingSnapshots.Key(method: self.method, revision: listing.revision, filter: self.filter, readable: self.readable)
-            self.service.listings.keep(listing.value, for: key)
+            self.service.listings.keep(listing.value, entries: entries, for: key)
             return PageToken(method: self.method, revision: listing.revision.rawValue, filter: self.filter, after: next).text
         }
     }
