@@ -236,6 +236,56 @@ import Testing
         try await running.stop()
     }
 
+    /// Apis/List, Apis/Get and an instance's Explain page the same way, in their documented order.
+    @Test func apisAndExplainPageInKeyOrder() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let running = try await GatehouseServerTests.Running.start(dataDirectory: directory)
+        let fixture = try await ComponentFixture.start(running, directory: directory)
+        let groups = (0..<23).map { "g\(String(format: "%02d", $0)).example.io" }
+        var yaml = Self.catalog(0..<17) .replacingOccurrences(of: "apis: []\n", with: "apis:\n")
+        for group in groups { yaml += "  - api: \"\(group)/v1beta1\"\n    stage: beta\n    components: [kubelet]\n" }
+        let _: Gatehouse_V1_ImportCatalogResponse = try await fixture.admin.connection.unary(
+            "/gatehouse.v1.Features/ImportCatalog",
+            Gatehouse_V1_ImportCatalogRequest.with { $0.yaml = yaml }
+        )
+        for component in ["kubelet", "kube-apiserver", "kube-scheduler"] {
+            let _: Gatehouse_V1_SetResponse = try await fixture.admin.connection.unary(
+                "/gatehouse.v1.Features/Set",
+                Gatehouse_V1_SetRequest.with {
+                    $0.changes = [.with {
+                        $0.api = .with { $0.stage = .beta }
+                        $0.enabled = true
+                        $0.scope = .with { $0.component = .with { $0.component = component } }
+                    }]
+                }
+            )
+        }
+        let apis = try await fixture.admin.allPages(
+            "/gatehouse.v1.Apis/List",
+            Gatehouse_V1_ListApisRequest.with { $0.pageSize = 4 },
+            as: Gatehouse_V1_ListApisResponse.self
+        )
+        #expect(apis.apis.map(\.group) == groups)
+        let get = try await fixture.admin.allPages(
+            "/gatehouse.v1.Apis/Get",
+            Gatehouse_V1_GetApiRequest.with { $0.api = .with { $0.group = groups[0]; $0.version = "v1beta1" }; $0.pageSize = 1 },
+            as: Gatehouse_V1_GetApiResponse.self
+        )
+        #expect(get.overrides.map(\.scope.component.component) == ["kube-apiserver", "kube-scheduler", "kubelet"])
+        let explained = try await fixture.admin.allPages(
+            "/gatehouse.v1.Features/Explain",
+            Gatehouse_V1_ExplainRequest.with { $0.component = "kubelet"; $0.instanceID = "node-1"; $0.pageSize = 6 },
+            as: Gatehouse_V1_ExplainResponse.self
+        )
+        let features = explained.entries.compactMap { if case .feature(let feature) = $0.target { feature.name } else { nil } }
+        let explainedAPIs = explained.entries.compactMap { if case .api(let api) = $0.target { api.api.group } else { nil } }
+        #expect(features == (0..<17).map { "Paged\(String(format: "%05d", $0))" })
+        #expect(explainedAPIs == groups)
+        #expect(explained.entries.prefix(17).allSatisfy { if case .feature = $0.target { true } else { false } }, "features first")
+        try await running.stop()
+    }
+
     @Test func infoTellsTheHeartbeatIntervalAndPageSizes() async throws {
         let directory = try GatehouseServerTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
