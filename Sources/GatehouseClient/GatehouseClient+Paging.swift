@@ -59,6 +59,17 @@ extension GatehouseClient {
         try await self.allPages("/gatehouse.v1.Features/Get", Gatehouse_V1_GetFeatureRequest.with { $0.name = name })
     }
 
+    /// A feature's definition alone: `Features/Get`'s first page with one override at most,
+    /// for callers that do not need the (possibly thousands of) overrides.
+    public func featureDefinition(named name: String) async throws -> Gatehouse_V1_Feature {
+        let response: Gatehouse_V1_GetFeatureResponse = try await self.connection.unary(
+            "/gatehouse.v1.Features/Get",
+            Gatehouse_V1_GetFeatureRequest.with { $0.name = name; $0.pageSize = 1 },
+            timeout: self.defaultTimeout
+        )
+        return response.feature
+    }
+
     /// `Features/Explain`, every page.
     public func explain(_ request: Gatehouse_V1_ExplainRequest) async throws -> Gatehouse_V1_ExplainResponse {
         try await self.allPages("/gatehouse.v1.Features/Explain", request)
