@@ -22,9 +22,13 @@ public final class GatehouseClient: Sendable {
     }
 
     /// Connects with a client config (server address, CA, certificate, key).
+    ///
+    /// - Parameter maxFrameSize: the largest frame payload this client accepts (its HELLO's
+    ///   MAX_FRAME_SIZE); the server fills listing pages up to it.
     public static func connect(
         config: ClientConfig,
         defaultTimeout: Duration = .seconds(10),
+        maxFrameSize: UInt32 = 1_048_576,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "gatehouse.client")
     ) async throws -> GatehouseClient {
@@ -37,6 +41,7 @@ public final class GatehouseClient: Sendable {
             port: port,
             tls: tls,
             serverHostname: config.serverName ?? host,
+            maxFrameSize: maxFrameSize,
             group: group,
             logger: logger
         )

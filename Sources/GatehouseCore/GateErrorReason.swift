@@ -34,13 +34,15 @@ extension GateError {
         case tooManyChanges = "TOO_MANY_CHANGES"
         case auditEntryTooLarge = "AUDIT_ENTRY_TOO_LARGE"
         case tooManyInstances = "TOO_MANY_INSTANCES"
+        case invalidPageToken = "INVALID_PAGE_TOKEN"
 
         /// The status a refusal for this reason always has.
         public var code: Code {
             switch self {
             case .emptyBatch, .emptyChange, .invalidAPI, .invalidCatalog, .invalidField, .invalidName, .invalidParameter,
                 .invalidReason, .invalidScope, .invalidVersion, .malformedFlag, .notApplicable, .unknownParameter,
-                .missingVersion, .invalidLabel, .tooLong, .tooMany, .reasonTooLong, .tooManyChanges, .auditEntryTooLarge:
+                .missingVersion, .invalidLabel, .tooLong, .tooMany, .reasonTooLong, .tooManyChanges, .auditEntryTooLarge,
+                .invalidPageToken:
                 .invalidArgument
             case .tooManyInstances:
                 .resourceExhausted
@@ -72,7 +74,7 @@ extension GateError {
             case .unmetDependency, .dependentsEnabled: ["feature", "scope", "dependency"]
             case .versionSkew: ["feature", "scope", "minimum_version", "version"]
             case .staleRevision: ["expected_revision", "current_revision"]
-            case .missingVersion: []
+            case .missingVersion, .invalidPageToken: []
             case .invalidLabel: ["label"]
             case .tooLong, .reasonTooLong, .auditEntryTooLarge: ["octets", "limit"]
             case .tooMany: ["count", "limit"]

@@ -403,6 +403,12 @@ public nonisolated struct Gatehouse_V1_ListComponentsRequest: Sendable {
   /// When true, only instances with an open subscription.
   public var connectedOnly: Bool = false
 
+  /// Instances per page; 0 means the server's default (Info's limits.default_page_size).
+  public var pageSize: UInt32 = 0
+
+  /// next_page_token of the previous page; empty for the first page.
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -492,6 +498,9 @@ public nonisolated struct Gatehouse_V1_ListComponentsResponse: Sendable {
 
   /// Current revision.
   public var revision: UInt64 = 0
+
+  /// Pass as page_token for the next page; empty when this is the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1205,7 +1214,7 @@ nonisolated extension Gatehouse_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Gatehouse_V1_ListComponentsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListComponentsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}connected_only\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}connected_only\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1215,6 +1224,8 @@ nonisolated extension Gatehouse_V1_ListComponentsRequest: SwiftProtobuf.Message,
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.component) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.connectedOnly) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -1227,12 +1238,20 @@ nonisolated extension Gatehouse_V1_ListComponentsRequest: SwiftProtobuf.Message,
     if self.connectedOnly != false {
       try visitor.visitSingularBoolField(value: self.connectedOnly, fieldNumber: 2)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 3)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_ListComponentsRequest, rhs: Gatehouse_V1_ListComponentsRequest) -> Bool {
     if lhs.component != rhs.component {return false}
     if lhs.connectedOnly != rhs.connectedOnly {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1364,7 +1383,7 @@ nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, Swi
 
 nonisolated extension Gatehouse_V1_ListComponentsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListComponentsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}instances\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}instances\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1374,6 +1393,7 @@ nonisolated extension Gatehouse_V1_ListComponentsResponse: SwiftProtobuf.Message
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.instances) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -1386,12 +1406,16 @@ nonisolated extension Gatehouse_V1_ListComponentsResponse: SwiftProtobuf.Message
     if self.revision != 0 {
       try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_ListComponentsResponse, rhs: Gatehouse_V1_ListComponentsResponse) -> Bool {
     if lhs.instances != rhs.instances {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -20,6 +20,12 @@
 ///   extra generated code.
 /// - Revisions are the server's one global, monotonically increasing number;
 ///   0 means "none yet".
+/// - Paging (PROTOCOL.md 6.2): a listing request carries `page_size` (0 = the
+///   server's default) and `page_token` (empty = the first page); its response
+///   carries `next_page_token`, empty on the last page. Send the token back
+///   with the same request fields to get the next page. A page also stops
+///   early so that it fits the caller's MAX_FRAME_SIZE. A client that sends no
+///   page fields gets the first page.
 
 import SwiftProtobuf
 
@@ -1186,6 +1192,12 @@ public nonisolated struct Gatehouse_V1_ExplainRequest: Sendable {
   /// When true, leave APIs out (only features).
   public var skipApis: Bool = false
 
+  /// Entries per page; 0 means the server's default (Info's limits.default_page_size).
+  public var pageSize: UInt32 = 0
+
+  /// next_page_token of the previous page; empty for the first page.
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1202,6 +1214,9 @@ public nonisolated struct Gatehouse_V1_ExplainResponse: Sendable {
 
   /// One entry per feature and API, features first, each sorted by name.
   public var entries: [Gatehouse_V1_ExplainEntry] = []
+
+  /// Pass as page_token for the next page; empty when this is the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1240,6 +1255,11 @@ public nonisolated struct Gatehouse_V1_AuditEntry: Sendable {
 
   /// Names the entry is about: features, APIs, components, instances.
   public var subjects: [String] = []
+
+  /// True when the entry alone would not fit one response: before_json and
+  /// after_json are then left out, and changes and subjects cut short (their
+  /// last line says how many more there were).
+  public var truncated: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1290,14 +1310,19 @@ public nonisolated struct Gatehouse_V1_HistoryRequest: Sendable {
     set {beforeRevisionPresent = .beforeRevision(newValue)}
   }
 
-  /// Maximum entries to return; 0 means the server's default (100).
+  /// Entries per page (the page size); 0 means the server's default (100), at most 1000.
+  /// A page may hold fewer when the entries would not fit the caller's MAX_FRAME_SIZE.
   public var limit: UInt32 = 0
 
   /// When true, newest first.
   public var newestFirst: Bool = false
 
   /// Only entries touching this component (its overrides or its instances').
+  /// A component's certificate reads its own component's history only: empty means its own.
   public var component: String = String()
+
+  /// next_page_token of the previous page; empty for the first page.
+  public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1327,11 +1352,14 @@ public nonisolated struct Gatehouse_V1_HistoryResponse: Sendable {
   /// The entries, ordered as requested.
   public var entries: [Gatehouse_V1_AuditEntry] = []
 
-  /// Whether more entries match beyond this page.
+  /// Whether more entries match beyond this page (next_page_token is then set).
   public var more: Bool = false
 
   /// Current revision.
   public var revision: UInt64 = 0
+
+  /// Pass as page_token for the next page; empty when this is the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1361,6 +1389,12 @@ public nonisolated struct Gatehouse_V1_ListFeaturesRequest: Sendable {
   /// Only features whose name starts with this prefix.
   public var namePrefix: String = String()
 
+  /// Features per page; 0 means the server's default (Info's limits.default_page_size).
+  public var pageSize: UInt32 = 0
+
+  /// next_page_token of the previous page; empty for the first page.
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Only features at this stage.
@@ -1384,6 +1418,9 @@ public nonisolated struct Gatehouse_V1_ListFeaturesResponse: Sendable {
   /// Revision the list was read at.
   public var revision: UInt64 = 0
 
+  /// Pass as page_token for the next page; empty when this is the last page.
+  public var nextPageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1397,6 +1434,12 @@ public nonisolated struct Gatehouse_V1_GetFeatureRequest: Sendable {
 
   /// Feature name.
   public var name: String = String()
+
+  /// Overrides per page; 0 means the server's default (Info's limits.default_page_size).
+  public var pageSize: UInt32 = 0
+
+  /// next_page_token of the previous page; empty for the first page.
+  public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1425,8 +1468,11 @@ public nonisolated struct Gatehouse_V1_GetFeatureResponse: Sendable {
   /// Revision it was read at.
   public var revision: UInt64 = 0
 
-  /// Component builds that registered knowing it, e.g. "kubelet 1.31.0", sorted.
+  /// Component builds that registered knowing it, e.g. "kubelet 1.31.0", sorted (on every page).
   public var knownBy: [String] = []
+
+  /// Pass as page_token for the next page of overrides; empty when this is the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1515,6 +1561,12 @@ public nonisolated struct Gatehouse_V1_ListApisRequest: Sendable {
   /// Only APIs of this group; empty means all ("" cannot select the core group here; use Get).
   public var group: String = String()
 
+  /// APIs per page; 0 means the server's default (Info's limits.default_page_size).
+  public var pageSize: UInt32 = 0
+
+  /// next_page_token of the previous page; empty for the first page.
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Only APIs at this stage.
@@ -1538,6 +1590,9 @@ public nonisolated struct Gatehouse_V1_ListApisResponse: Sendable {
   /// Revision the list was read at.
   public var revision: UInt64 = 0
 
+  /// Pass as page_token for the next page; empty when this is the last page.
+  public var nextPageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1558,6 +1613,12 @@ public nonisolated struct Gatehouse_V1_GetApiRequest: Sendable {
   public var hasApi: Bool {self._api != nil}
   /// Clears the value of `api`. Subsequent reads from it will return its default value.
   public mutating func clearApi() {self._api = nil}
+
+  /// Overrides per page; 0 means the server's default (Info's limits.default_page_size).
+  public var pageSize: UInt32 = 0
+
+  /// next_page_token of the previous page; empty for the first page.
+  public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1587,6 +1648,9 @@ public nonisolated struct Gatehouse_V1_GetApiResponse: Sendable {
 
   /// Revision it was read at.
   public var revision: UInt64 = 0
+
+  /// Pass as page_token for the next page of overrides; empty when this is the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3149,7 +3213,7 @@ nonisolated extension Gatehouse_V1_ExplainEntry: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Gatehouse_V1_ExplainRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExplainRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}instance_id\0\u{1}features\0\u{1}apis\0\u{3}skip_features\0\u{3}skip_apis\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}instance_id\0\u{1}features\0\u{1}apis\0\u{3}skip_features\0\u{3}skip_apis\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3163,6 +3227,8 @@ nonisolated extension Gatehouse_V1_ExplainRequest: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.apis) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.skipFeatures) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.skipApis) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -3187,6 +3253,12 @@ nonisolated extension Gatehouse_V1_ExplainRequest: SwiftProtobuf.Message, SwiftP
     if self.skipApis != false {
       try visitor.visitSingularBoolField(value: self.skipApis, fieldNumber: 6)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 7)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3197,6 +3269,8 @@ nonisolated extension Gatehouse_V1_ExplainRequest: SwiftProtobuf.Message, SwiftP
     if lhs.apis != rhs.apis {return false}
     if lhs.skipFeatures != rhs.skipFeatures {return false}
     if lhs.skipApis != rhs.skipApis {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3204,7 +3278,7 @@ nonisolated extension Gatehouse_V1_ExplainRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Gatehouse_V1_ExplainResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExplainResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}entries\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}entries\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3214,6 +3288,7 @@ nonisolated extension Gatehouse_V1_ExplainResponse: SwiftProtobuf.Message, Swift
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -3226,12 +3301,16 @@ nonisolated extension Gatehouse_V1_ExplainResponse: SwiftProtobuf.Message, Swift
     if !self.entries.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_ExplainResponse, rhs: Gatehouse_V1_ExplainResponse) -> Bool {
     if lhs.revision != rhs.revision {return false}
     if lhs.entries != rhs.entries {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3239,7 +3318,7 @@ nonisolated extension Gatehouse_V1_ExplainResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Gatehouse_V1_AuditEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{3}time_unix_ms\0\u{1}actor\0\u{1}method\0\u{1}reason\0\u{1}changes\0\u{3}before_json\0\u{3}after_json\0\u{1}subjects\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{3}time_unix_ms\0\u{1}actor\0\u{1}method\0\u{1}reason\0\u{1}changes\0\u{3}before_json\0\u{3}after_json\0\u{1}subjects\0\u{1}truncated\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3256,6 +3335,7 @@ nonisolated extension Gatehouse_V1_AuditEntry: SwiftProtobuf.Message, SwiftProto
       case 7: try { try decoder.decodeSingularStringField(value: &self.beforeJson) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.afterJson) }()
       case 9: try { try decoder.decodeRepeatedStringField(value: &self.subjects) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.truncated) }()
       default: break
       }
     }
@@ -3289,6 +3369,9 @@ nonisolated extension Gatehouse_V1_AuditEntry: SwiftProtobuf.Message, SwiftProto
     if !self.subjects.isEmpty {
       try visitor.visitRepeatedStringField(value: self.subjects, fieldNumber: 9)
     }
+    if self.truncated != false {
+      try visitor.visitSingularBoolField(value: self.truncated, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3302,6 +3385,7 @@ nonisolated extension Gatehouse_V1_AuditEntry: SwiftProtobuf.Message, SwiftProto
     if lhs.beforeJson != rhs.beforeJson {return false}
     if lhs.afterJson != rhs.afterJson {return false}
     if lhs.subjects != rhs.subjects {return false}
+    if lhs.truncated != rhs.truncated {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3309,7 +3393,7 @@ nonisolated extension Gatehouse_V1_AuditEntry: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HistoryRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}api\0\u{1}actor\0\u{3}after_revision\0\u{3}before_revision\0\u{1}limit\0\u{3}newest_first\0\u{1}component\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}api\0\u{1}actor\0\u{3}after_revision\0\u{3}before_revision\0\u{1}limit\0\u{3}newest_first\0\u{1}component\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3339,6 +3423,7 @@ nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftP
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.newestFirst) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.component) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -3373,6 +3458,9 @@ nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftP
     if !self.component.isEmpty {
       try visitor.visitSingularStringField(value: self.component, fieldNumber: 8)
     }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3385,6 +3473,7 @@ nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftP
     if lhs.limit != rhs.limit {return false}
     if lhs.newestFirst != rhs.newestFirst {return false}
     if lhs.component != rhs.component {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3392,7 +3481,7 @@ nonisolated extension Gatehouse_V1_HistoryRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Gatehouse_V1_HistoryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HistoryResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entries\0\u{1}more\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entries\0\u{1}more\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3403,6 +3492,7 @@ nonisolated extension Gatehouse_V1_HistoryResponse: SwiftProtobuf.Message, Swift
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.more) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -3418,6 +3508,9 @@ nonisolated extension Gatehouse_V1_HistoryResponse: SwiftProtobuf.Message, Swift
     if self.revision != 0 {
       try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 3)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3425,6 +3518,7 @@ nonisolated extension Gatehouse_V1_HistoryResponse: SwiftProtobuf.Message, Swift
     if lhs.entries != rhs.entries {return false}
     if lhs.more != rhs.more {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3432,7 +3526,7 @@ nonisolated extension Gatehouse_V1_HistoryResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Gatehouse_V1_ListFeaturesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListFeaturesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{1}stage\0\u{3}name_prefix\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{1}stage\0\u{3}name_prefix\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3450,6 +3544,8 @@ nonisolated extension Gatehouse_V1_ListFeaturesRequest: SwiftProtobuf.Message, S
         }
       }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.namePrefix) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -3469,6 +3565,12 @@ nonisolated extension Gatehouse_V1_ListFeaturesRequest: SwiftProtobuf.Message, S
     if !self.namePrefix.isEmpty {
       try visitor.visitSingularStringField(value: self.namePrefix, fieldNumber: 3)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 4)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3476,6 +3578,8 @@ nonisolated extension Gatehouse_V1_ListFeaturesRequest: SwiftProtobuf.Message, S
     if lhs.component != rhs.component {return false}
     if lhs.stagePresent != rhs.stagePresent {return false}
     if lhs.namePrefix != rhs.namePrefix {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3483,7 +3587,7 @@ nonisolated extension Gatehouse_V1_ListFeaturesRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Gatehouse_V1_ListFeaturesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListFeaturesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}features\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3493,6 +3597,7 @@ nonisolated extension Gatehouse_V1_ListFeaturesResponse: SwiftProtobuf.Message, 
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -3505,12 +3610,16 @@ nonisolated extension Gatehouse_V1_ListFeaturesResponse: SwiftProtobuf.Message, 
     if self.revision != 0 {
       try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_ListFeaturesResponse, rhs: Gatehouse_V1_ListFeaturesResponse) -> Bool {
     if lhs.features != rhs.features {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3518,7 +3627,7 @@ nonisolated extension Gatehouse_V1_ListFeaturesResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Gatehouse_V1_GetFeatureRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetFeatureRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3527,6 +3636,8 @@ nonisolated extension Gatehouse_V1_GetFeatureRequest: SwiftProtobuf.Message, Swi
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -3536,11 +3647,19 @@ nonisolated extension Gatehouse_V1_GetFeatureRequest: SwiftProtobuf.Message, Swi
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_GetFeatureRequest, rhs: Gatehouse_V1_GetFeatureRequest) -> Bool {
     if lhs.name != rhs.name {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3548,7 +3667,7 @@ nonisolated extension Gatehouse_V1_GetFeatureRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Gatehouse_V1_GetFeatureResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetFeatureResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}overrides\0\u{1}revision\0\u{3}known_by\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}overrides\0\u{1}revision\0\u{3}known_by\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3560,6 +3679,7 @@ nonisolated extension Gatehouse_V1_GetFeatureResponse: SwiftProtobuf.Message, Sw
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.overrides) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.knownBy) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -3582,6 +3702,9 @@ nonisolated extension Gatehouse_V1_GetFeatureResponse: SwiftProtobuf.Message, Sw
     if !self.knownBy.isEmpty {
       try visitor.visitRepeatedStringField(value: self.knownBy, fieldNumber: 4)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3590,6 +3713,7 @@ nonisolated extension Gatehouse_V1_GetFeatureResponse: SwiftProtobuf.Message, Sw
     if lhs.overrides != rhs.overrides {return false}
     if lhs.revision != rhs.revision {return false}
     if lhs.knownBy != rhs.knownBy {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3678,7 +3802,7 @@ nonisolated extension Gatehouse_V1_DefineFeatureResponse: SwiftProtobuf.Message,
 
 nonisolated extension Gatehouse_V1_ListApisRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListApisRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{1}stage\0\u{1}group\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{1}stage\0\u{1}group\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3696,6 +3820,8 @@ nonisolated extension Gatehouse_V1_ListApisRequest: SwiftProtobuf.Message, Swift
         }
       }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -3715,6 +3841,12 @@ nonisolated extension Gatehouse_V1_ListApisRequest: SwiftProtobuf.Message, Swift
     if !self.group.isEmpty {
       try visitor.visitSingularStringField(value: self.group, fieldNumber: 3)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 4)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3722,6 +3854,8 @@ nonisolated extension Gatehouse_V1_ListApisRequest: SwiftProtobuf.Message, Swift
     if lhs.component != rhs.component {return false}
     if lhs.stagePresent != rhs.stagePresent {return false}
     if lhs.group != rhs.group {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3729,7 +3863,7 @@ nonisolated extension Gatehouse_V1_ListApisRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Gatehouse_V1_ListApisResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListApisResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}apis\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}apis\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3739,6 +3873,7 @@ nonisolated extension Gatehouse_V1_ListApisResponse: SwiftProtobuf.Message, Swif
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.apis) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -3751,12 +3886,16 @@ nonisolated extension Gatehouse_V1_ListApisResponse: SwiftProtobuf.Message, Swif
     if self.revision != 0 {
       try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_ListApisResponse, rhs: Gatehouse_V1_ListApisResponse) -> Bool {
     if lhs.apis != rhs.apis {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3764,7 +3903,7 @@ nonisolated extension Gatehouse_V1_ListApisResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Gatehouse_V1_GetApiRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetApiRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}api\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}api\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3773,6 +3912,8 @@ nonisolated extension Gatehouse_V1_GetApiRequest: SwiftProtobuf.Message, SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._api) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -3786,11 +3927,19 @@ nonisolated extension Gatehouse_V1_GetApiRequest: SwiftProtobuf.Message, SwiftPr
     try { if let v = self._api {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_GetApiRequest, rhs: Gatehouse_V1_GetApiRequest) -> Bool {
     if lhs._api != rhs._api {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3798,7 +3947,7 @@ nonisolated extension Gatehouse_V1_GetApiRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Gatehouse_V1_GetApiResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetApiResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}api\0\u{1}overrides\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}api\0\u{1}overrides\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3809,6 +3958,7 @@ nonisolated extension Gatehouse_V1_GetApiResponse: SwiftProtobuf.Message, SwiftP
       case 1: try { try decoder.decodeSingularMessageField(value: &self._api) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.overrides) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -3828,6 +3978,9 @@ nonisolated extension Gatehouse_V1_GetApiResponse: SwiftProtobuf.Message, SwiftP
     if self.revision != 0 {
       try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 3)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3835,6 +3988,7 @@ nonisolated extension Gatehouse_V1_GetApiResponse: SwiftProtobuf.Message, SwiftP
     if lhs._api != rhs._api {return false}
     if lhs.overrides != rhs.overrides {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

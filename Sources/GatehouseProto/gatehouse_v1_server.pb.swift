@@ -32,49 +32,60 @@ public nonisolated struct Gatehouse_V1_InfoRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Gatehouse_V1_InfoResponse: Sendable {
+public nonisolated struct Gatehouse_V1_InfoResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The server's build version, e.g. "0.1.0".
-  public var serverVersion: String = String()
+  public var serverVersion: String {
+    get {_storage._serverVersion}
+    set {_uniqueStorage()._serverVersion = newValue}
+  }
 
   /// The wire protocol versions the server speaks (PROTOCOL.md), preferred first.
-  public var protocolVersions: [UInt32] = []
+  public var protocolVersions: [UInt32] {
+    get {_storage._protocolVersions}
+    set {_uniqueStorage()._protocolVersions = newValue}
+  }
 
   /// Every method the server serves.
-  public var methods: [Gatehouse_V1_MethodDescriptor] = []
+  public var methods: [Gatehouse_V1_MethodDescriptor] {
+    get {_storage._methods}
+    set {_uniqueStorage()._methods = newValue}
+  }
 
   /// The limits the server enforces.
   public var limits: Gatehouse_V1_Limits {
-    get {_limits ?? Gatehouse_V1_Limits()}
-    set {_limits = newValue}
+    get {_storage._limits ?? Gatehouse_V1_Limits()}
+    set {_uniqueStorage()._limits = newValue}
   }
   /// Returns true if `limits` has been explicitly set.
-  public var hasLimits: Bool {self._limits != nil}
+  public var hasLimits: Bool {_storage._limits != nil}
   /// Clears the value of `limits`. Subsequent reads from it will return its default value.
-  public mutating func clearLimits() {self._limits = nil}
+  public mutating func clearLimits() {_uniqueStorage()._limits = nil}
 
   /// Who the server thinks the caller is, from its client certificate.
   public var caller: Gatehouse_V1_PeerIdentity {
-    get {_caller ?? Gatehouse_V1_PeerIdentity()}
-    set {_caller = newValue}
+    get {_storage._caller ?? Gatehouse_V1_PeerIdentity()}
+    set {_uniqueStorage()._caller = newValue}
   }
   /// Returns true if `caller` has been explicitly set.
-  public var hasCaller: Bool {self._caller != nil}
+  public var hasCaller: Bool {_storage._caller != nil}
   /// Clears the value of `caller`. Subsequent reads from it will return its default value.
-  public mutating func clearCaller() {self._caller = nil}
+  public mutating func clearCaller() {_uniqueStorage()._caller = nil}
 
   /// When the server process started, in milliseconds since the Unix epoch.
-  public var startedAtUnixMs: Int64 = 0
+  public var startedAtUnixMs: Int64 {
+    get {_storage._startedAtUnixMs}
+    set {_uniqueStorage()._startedAtUnixMs = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _limits: Gatehouse_V1_Limits? = nil
-  fileprivate var _caller: Gatehouse_V1_PeerIdentity? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Gatehouse_V1_MethodDescriptor: Sendable {
@@ -155,6 +166,16 @@ public nonisolated struct Gatehouse_V1_Limits: Sendable {
 
   public var keepaliveIntervalMs: UInt32 = 0
 
+  /// How often a subscription with nothing else to send gets a Heartbeat.
+  public var heartbeatIntervalMs: UInt32 = 0
+
+  /// Entries a listing page holds when the request's page_size is 0 (PROTOCOL.md 6.2).
+  public var defaultPageSize: UInt32 = 0
+
+  /// The most entries a listing page holds, whatever page_size asks; a page
+  /// also stops early to fit the caller's MAX_FRAME_SIZE.
+  public var maxPageSize: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -211,56 +232,102 @@ nonisolated extension Gatehouse_V1_InfoResponse: SwiftProtobuf.Message, SwiftPro
   public static let protoMessageName: String = _protobuf_package + ".InfoResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_version\0\u{3}protocol_versions\0\u{1}methods\0\u{1}limits\0\u{1}caller\0\u{3}started_at_unix_ms\0")
 
+  fileprivate class _StorageClass {
+    var _serverVersion: String = String()
+    var _protocolVersions: [UInt32] = []
+    var _methods: [Gatehouse_V1_MethodDescriptor] = []
+    var _limits: Gatehouse_V1_Limits? = nil
+    var _caller: Gatehouse_V1_PeerIdentity? = nil
+    var _startedAtUnixMs: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _serverVersion = source._serverVersion
+      _protocolVersions = source._protocolVersions
+      _methods = source._methods
+      _limits = source._limits
+      _caller = source._caller
+      _startedAtUnixMs = source._startedAtUnixMs
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.serverVersion) }()
-      case 2: try { try decoder.decodeRepeatedUInt32Field(value: &self.protocolVersions) }()
-      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.methods) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._limits) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._caller) }()
-      case 6: try { try decoder.decodeSingularInt64Field(value: &self.startedAtUnixMs) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._serverVersion) }()
+        case 2: try { try decoder.decodeRepeatedUInt32Field(value: &_storage._protocolVersions) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._methods) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._limits) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._caller) }()
+        case 6: try { try decoder.decodeSingularInt64Field(value: &_storage._startedAtUnixMs) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.serverVersion.isEmpty {
-      try visitor.visitSingularStringField(value: self.serverVersion, fieldNumber: 1)
-    }
-    if !self.protocolVersions.isEmpty {
-      try visitor.visitPackedUInt32Field(value: self.protocolVersions, fieldNumber: 2)
-    }
-    if !self.methods.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.methods, fieldNumber: 3)
-    }
-    try { if let v = self._limits {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    try { if let v = self._caller {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-    } }()
-    if self.startedAtUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.startedAtUnixMs, fieldNumber: 6)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._serverVersion.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._serverVersion, fieldNumber: 1)
+      }
+      if !_storage._protocolVersions.isEmpty {
+        try visitor.visitPackedUInt32Field(value: _storage._protocolVersions, fieldNumber: 2)
+      }
+      if !_storage._methods.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._methods, fieldNumber: 3)
+      }
+      try { if let v = _storage._limits {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._caller {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._startedAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._startedAtUnixMs, fieldNumber: 6)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_InfoResponse, rhs: Gatehouse_V1_InfoResponse) -> Bool {
-    if lhs.serverVersion != rhs.serverVersion {return false}
-    if lhs.protocolVersions != rhs.protocolVersions {return false}
-    if lhs.methods != rhs.methods {return false}
-    if lhs._limits != rhs._limits {return false}
-    if lhs._caller != rhs._caller {return false}
-    if lhs.startedAtUnixMs != rhs.startedAtUnixMs {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._serverVersion != rhs_storage._serverVersion {return false}
+        if _storage._protocolVersions != rhs_storage._protocolVersions {return false}
+        if _storage._methods != rhs_storage._methods {return false}
+        if _storage._limits != rhs_storage._limits {return false}
+        if _storage._caller != rhs_storage._caller {return false}
+        if _storage._startedAtUnixMs != rhs_storage._startedAtUnixMs {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -322,7 +389,7 @@ nonisolated extension Gatehouse_V1_MethodDescriptor.Kind: SwiftProtobuf._ProtoNa
 
 nonisolated extension Gatehouse_V1_Limits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Limits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_size\0\u{3}max_concurrent_calls_per_connection\0\u{3}max_connections\0\u{3}handshake_timeout_ms\0\u{3}idle_timeout_ms\0\u{3}keepalive_interval_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_frame_size\0\u{3}max_concurrent_calls_per_connection\0\u{3}max_connections\0\u{3}handshake_timeout_ms\0\u{3}idle_timeout_ms\0\u{3}keepalive_interval_ms\0\u{3}heartbeat_interval_ms\0\u{3}default_page_size\0\u{3}max_page_size\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -336,6 +403,9 @@ nonisolated extension Gatehouse_V1_Limits: SwiftProtobuf.Message, SwiftProtobuf.
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.handshakeTimeoutMs) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.idleTimeoutMs) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.keepaliveIntervalMs) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatIntervalMs) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.defaultPageSize) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.maxPageSize) }()
       default: break
       }
     }
@@ -360,6 +430,15 @@ nonisolated extension Gatehouse_V1_Limits: SwiftProtobuf.Message, SwiftProtobuf.
     if self.keepaliveIntervalMs != 0 {
       try visitor.visitSingularUInt32Field(value: self.keepaliveIntervalMs, fieldNumber: 6)
     }
+    if self.heartbeatIntervalMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.heartbeatIntervalMs, fieldNumber: 7)
+    }
+    if self.defaultPageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.defaultPageSize, fieldNumber: 8)
+    }
+    if self.maxPageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxPageSize, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -370,6 +449,9 @@ nonisolated extension Gatehouse_V1_Limits: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.handshakeTimeoutMs != rhs.handshakeTimeoutMs {return false}
     if lhs.idleTimeoutMs != rhs.idleTimeoutMs {return false}
     if lhs.keepaliveIntervalMs != rhs.keepaliveIntervalMs {return false}
+    if lhs.heartbeatIntervalMs != rhs.heartbeatIntervalMs {return false}
+    if lhs.defaultPageSize != rhs.defaultPageSize {return false}
+    if lhs.maxPageSize != rhs.maxPageSize {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -72,6 +72,7 @@ public final class GatehouseServer: Service, Sendable {
         let info = ServerInfoService(
             version: GatehouseVersion.current,
             limits: self.configuration.limits,
+            heartbeatInterval: self.configuration.heartbeatInterval,
             startedAtUnixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
             methods: { methods.withLockedValue { $0 } }
         )

@@ -195,7 +195,9 @@ extension RequestLimits {
     /// The worst change is an override replaced at an instance scope whose
     /// feature, component and instance names are each ``maxNameOctets`` long
     /// and need JSON's two-octet escapes throughout, with a reason of
-    /// ``maxReasonOctets`` control characters (six octets each escaped),
+    /// ``maxReasonOctets`` characters counted at six octets each (a control
+    /// character's `\u` escape: more than any reason can take now that
+    /// reasons refuse control characters, so the bound is conservative),
     /// recorded in both `before_json` and `after_json`; plus its line in
     /// `changes` and its two subjects. Parameters are not counted: their
     /// values are bounded by their feature's definition, not by the request,

@@ -1,12 +1,8 @@
 import GatehouseClient
 import SwiftProtobuf
 
-/// The `Components` methods gatectl calls, typed.
+/// The `Components` methods gatectl calls, typed (listing instances is GatehouseClient's, which follows pages).
 extension GatehouseClient {
-    func listComponents(_ request: Gatehouse_V1_ListComponentsRequest) async throws -> Gatehouse_V1_ListComponentsResponse {
-        try await self.connection.unary("/gatehouse.v1.Components/List", request, timeout: self.defaultTimeout)
-    }
-
     func convergence(_ request: Gatehouse_V1_ConvergenceRequest) async throws -> Gatehouse_V1_ConvergenceResponse {
         try await self.connection.unary("/gatehouse.v1.Components/Convergence", request, timeout: self.defaultTimeout)
     }

@@ -7,7 +7,9 @@ struct History: AsyncParsableCommand {
         abstract: "Show the audit trail: who changed what, when, and why, one row per committed batch.",
         discussion: """
             Oldest first unless --newest-first. A batch changes many objects; CHANGES lists
-            them (created, updated or removed, by kind and name).
+            them (created, updated or removed, by kind and name). gatectl follows the
+            server's pages until --limit entries (or all of them with --limit 0); -o json
+            prints them as one response.
 
             Examples:
               gatectl history
@@ -32,8 +34,8 @@ struct History: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only revisions before this one.", valueName: "revision"))
     var before: UInt64?
 
-    @Option(name: .long, help: "At most this many entries (server default 100, at most 1000).")
-    var limit: UInt32 = 0
+    @Option(name: .long, help: "At most this many entries; 0 for every one (fetched page by page).")
+    var limit: Int = 100
 
     @Flag(name: .long, help: "Newest first.")
     var newestFirst = false
@@ -48,10 +50,12 @@ struct History: AsyncParsableCommand {
                 request.actor = self.actor ?? ""
                 if let after = self.after { request.afterRevision = after }
                 if let before = self.before { request.beforeRevision = before }
-                request.limit = self.limit
+                // Pages no larger than needed; the server caps them at 1000 and at what fits a frame.
+                request.limit = self.limit > 0 ? UInt32(min(self.limit, 1_000)) : 0
                 request.newestFirst = self.newestFirst
             }
-            let response = try await self.global.withClient { try await $0.history(request) }
+            let maximum = self.limit > 0 ? self.limit : nil
+            let response = try await self.global.withClient { try await $0.history(request, maximumEntries: maximum) }
             try Printer.print(response, as: self.global.output) { Self.table(response) }
         }
     }
@@ -71,7 +75,7 @@ struct History: AsyncParsableCommand {
             },
             empty: "no matching history (current revision \(response.revision))"
         )
-        if response.more { text += "(more entries match: page with --after/--before or raise --limit)\n" }
+        if response.more { text += "(more entries match: raise --limit, or --limit 0 for all)\n" }
         return text
     }
 

@@ -37,7 +37,7 @@ struct Info: AsyncParsableCommand {
             ]]
         )
         let limitsTable = Printer.table(
-            header: ["MAX FRAME", "CALLS/CONN", "CONNECTIONS", "HANDSHAKE", "IDLE", "KEEPALIVE"],
+            header: ["MAX FRAME", "CALLS/CONN", "CONNECTIONS", "HANDSHAKE", "IDLE", "KEEPALIVE", "HEARTBEAT", "PAGE"],
             rows: [[
                 "\(limits.maxFrameSize)",
                 "\(limits.maxConcurrentCallsPerConnection)",
@@ -45,6 +45,8 @@ struct Info: AsyncParsableCommand {
                 "\(limits.handshakeTimeoutMs / 1000)s",
                 "\(limits.idleTimeoutMs / 1000)s",
                 "\(limits.keepaliveIntervalMs / 1000)s",
+                Self.duration(ms: limits.heartbeatIntervalMs),
+                "\(limits.defaultPageSize) (max \(limits.maxPageSize))",
             ]]
         )
         let methods = Printer.table(
@@ -55,5 +57,10 @@ struct Info: AsyncParsableCommand {
             }
         )
         return [summary, limitsTable, methods].joined(separator: "\n")
+    }
+
+    /// Whole seconds as "10s", anything else in milliseconds; "-" for a server that does not say.
+    static func duration(ms: UInt32) -> String {
+        ms == 0 ? "-" : (ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms")
     }
 }

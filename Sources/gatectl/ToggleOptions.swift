@@ -38,7 +38,7 @@ struct ToggleOptions: ParsableArguments {
                 change.enabled = enabled
             }
             if !self.params.isEmpty {
-                let definition = try await client.getFeature(named: self.feature).feature
+                let definition = try await client.featureDefinition(named: self.feature)
                 change.params = try ParameterArguments.values(self.params, for: definition)
             }
             var request = Gatehouse_V1_SetRequest.with { $0.changes = [change] }

@@ -21,6 +21,7 @@ import Testing
         static func start(
             dataDirectory: String,
             port: Int = 0,
+            startTimeout: Duration = .seconds(10),
             configure: (inout GatehouseServerConfiguration) -> Void = { _ in }
         ) async throws -> Running {
             var configuration = GatehouseServerConfiguration()
@@ -34,7 +35,7 @@ import Testing
             }
             let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))
             let task = Task { try await group.run() }
-            let deadline = ContinuousClock.now + .seconds(10)
+            let deadline = ContinuousClock.now + startTimeout
             while listening.withLockedValue({ $0 }) == nil {
                 guard ContinuousClock.now < deadline else { throw CancellationError() }
                 try await Task.sleep(for: .milliseconds(10))

@@ -108,6 +108,112 @@ import Testing
         await client.close()
         try await running.stop()
     }
+
+    /// A component certificate reads the overrides that reach it (global, its component's, its
+    /// instances') and its own history, through every page, and is refused another component's.
+    @Test func aComponentReadsOnlyItsOwnOverridesAndHistory() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let running = try await GatehouseServerTests.Running.start(dataDirectory: directory)
+        let fixture = try await ComponentFixture.start(running, directory: directory)
+        let _: Gatehouse_V1_ImportCatalogResponse = try await fixture.admin.connection.unary(
+            "/gatehouse.v1.Features/ImportCatalog",
+            Gatehouse_V1_ImportCatalogRequest.with {
+                $0.yaml = """
+                    features:
+                      - {name: Shared, stage: alpha, default_enabled: false, components: [kubelet, kube-apiserver]}
+                      - {name: ServerOnly, stage: alpha, default_enabled: false, components: [kube-apiserver]}
+                    apis: []
+                    """
+            }
+        )
+        try await fixture.set("Shared", true)
+        try await fixture.set("Shared", true, component: "kubelet")
+        try await fixture.set("Shared", false, component: "kube-apiserver")
+        try await fixture.set("Shared", true, component: "kubelet", instance: "n1")
+        try await fixture.set("Shared", true, component: "kube-apiserver", instance: "a1")
+        try await fixture.set("ServerOnly", true, component: "kube-apiserver")
+        // One batch that touches both components: kubelet sees only its half.
+        let _: Gatehouse_V1_SetResponse = try await fixture.admin.connection.unary(
+            "/gatehouse.v1.Features/Set",
+            Gatehouse_V1_SetRequest.with {
+                $0.reason = "both"
+                $0.changes = ["kubelet", "kube-apiserver"].map { component in
+                    .with {
+                        $0.feature = "Shared"
+                        $0.enabled = false
+                        $0.scope = .with { $0.instance = .with { $0.component = component; $0.instanceID = "both-1" } }
+                    }
+                }
+            }
+        )
+
+        let kubelet = try await GatehouseClient.connect(config: try fixture.config(for: "kubelet"))
+        let viewer = try await GatehouseClient.connect(config: try fixture.config(for: "watcher", role: "viewer"))
+        func scopes(_ response: Gatehouse_V1_GetFeatureResponse) -> [String] {
+            response.overrides.map { override in
+                switch override.scope.scope {
+                case .global, nil: "global"
+                case .component(let scope): "component/\(scope.component)"
+                case .instance(let scope): "instance/\(scope.component)/\(scope.instanceID)"
+                }
+            }
+        }
+        // Page size 1: every allowed override comes, one page each, and nothing else.
+        let own = try await kubelet.allPages(
+            "/gatehouse.v1.Features/Get",
+            Gatehouse_V1_GetFeatureRequest.with { $0.name = "Shared"; $0.pageSize = 1 },
+            as: Gatehouse_V1_GetFeatureResponse.self
+        )
+        #expect(scopes(own) == ["global", "component/kubelet", "instance/kubelet/both-1", "instance/kubelet/n1"])
+        let all = try await viewer.getFeature(named: "Shared")
+        #expect(scopes(all).count == 7, "a viewer sees every override: \(scopes(all))")
+
+        // A viewer's page token does not hand its listing to a component: kubelet, going on from
+        // the viewer's first page, still gets only what reaches it.
+        let viewersFirst: Gatehouse_V1_GetFeatureResponse = try await viewer.connection.unary(
+            "/gatehouse.v1.Features/Get",
+            Gatehouse_V1_GetFeatureRequest.with { $0.name = "Shared"; $0.pageSize = 1 }
+        )
+        let borrowed = try await kubelet.allPages(
+            "/gatehouse.v1.Features/Get",
+            Gatehouse_V1_GetFeatureRequest.with { $0.name = "Shared"; $0.pageSize = 1; $0.pageToken = viewersFirst.nextPageToken },
+            as: Gatehouse_V1_GetFeatureResponse.self
+        )
+        #expect(scopes(borrowed) == ["component/kubelet", "instance/kubelet/both-1", "instance/kubelet/n1"])
+
+        let refused: [(String, () async throws -> Void)] = [
+            ("Get of a feature that does not apply to it", { _ = try await kubelet.getFeature(named: "ServerOnly") }),
+            ("History of another component", { _ = try await kubelet.history(.with { $0.component = "kube-apiserver" }) }),
+            ("List of another component's features", { _ = try await kubelet.listFeatures(.with { $0.component = "kube-apiserver" }) }),
+            ("Explain of another component", { _ = try await kubelet.explain(.with { $0.component = "kube-apiserver" }) }),
+            ("Components/List of another component", { _ = try await kubelet.listComponents(.with { $0.component = "kube-apiserver" }) }),
+        ]
+        for (what, call) in refused {
+            do {
+                try await call()
+                Issue.record("kubelet was allowed \(what)")
+            } catch let error as RPCError {
+                #expect(error.code == .permissionDenied, "\(what): \(error)")
+            }
+        }
+
+        let listed = try await kubelet.listFeatures(Gatehouse_V1_ListFeaturesRequest())
+        #expect(listed.features.map(\.name) == ["Shared"], "only the features that apply to kubelet")
+        let history = try await kubelet.history(.with { $0.limit = 1 }, maximumEntries: nil)
+        #expect(history.entries.count == 3, "its component override, its instance override, and its half of the shared batch")
+        for entry in history.entries {
+            #expect(!entry.subjects.contains("component:kube-apiserver"))
+            #expect(!entry.afterJson.contains("kube-apiserver"), "r\(entry.revision) shows another component: \(entry.afterJson)")
+        }
+        #expect(history.entries.last?.afterJson.contains("kubelet/both-1") == true)
+        let whole = try await viewer.history(.with { $0.component = "kube-apiserver" })
+        #expect(whole.entries.last?.afterJson.contains("kube-apiserver/both-1") == true)
+
+        await kubelet.close()
+        await viewer.close()
+        try await running.stop()
+    }
 }
 
 typealias SwiftProtobufMessage = SwiftProtobuf.Message

@@ -26,15 +26,20 @@ def load_bin(gatehouse_bin):
 
 def _overrides(server, pb, feature):
     """instance id -> revision of every enabled instance override of `feature`."""
-    with server.connect() as c:
-        result = c.unary(GET, pb.features.GetFeatureRequest(name=feature).SerializeToString(), timeout_ms=10000)
-        assert result.status == wire.OK, result.message
-        response = pb.features.GetFeatureResponse.FromString(result.response())
     found = {}
-    for override in response.overrides:
-        if override.scope.WhichOneof("scope") == "instance" and override.enabled:
-            found[override.scope.instance.instance_id] = override.revision
-    return found
+    token = ""
+    with server.connect() as c:
+        while True:  # Get pages its overrides (PROTOCOL.md 6.2)
+            request = pb.features.GetFeatureRequest(name=feature, page_token=token)
+            result = c.unary(GET, request.SerializeToString(), timeout_ms=10000)
+            assert result.status == wire.OK, result.message
+            response = pb.features.GetFeatureResponse.FromString(result.response())
+            for override in response.overrides:
+                if override.scope.WhichOneof("scope") == "instance" and override.enabled:
+                    found[override.scope.instance.instance_id] = override.revision
+            token = response.next_page_token
+            if not token:
+                return found
 
 
 def test_sigkill_during_64_writers_loses_no_acknowledged_batch(gatehouse_bin, load_bin, tmp_path, pb):

@@ -374,6 +374,27 @@ def test_history_lists_entries_and_filters_by_feature(fresh):
     assert [e["revision"] for e in last["entries"]] == [4] and not last.get("more", False)
 
 
+def test_lists_follow_pages(gatehouse_bin, gatectl_bin, tmp_path):
+    """Past one page (500 by default), gatectl follows next_page_token and prints one result."""
+    srv = start_server(gatehouse_bin, tmp_path / "data")
+    try:
+        gatectl = Gatectl(gatectl_bin, srv.admin_conf_path, tmp_path)
+        names = [f"Paged{i:04d}" for i in range(1_200)]
+        catalog = tmp_path / "many.yaml"
+        catalog.write_text("features:\n" + "".join(
+            f"  - {{name: {name}, stage: alpha, default_enabled: false, components: [kubelet]}}\n" for name in names
+        ) + "apis: []\n")
+        gatectl.ok("catalog", "import", str(catalog))
+        listed = gatectl.json("features", "list")
+        assert [f["name"] for f in listed["features"]] == names
+        assert "next_page_token" not in listed and "nextPageToken" not in listed
+        assert len(rows(gatectl.ok("features", "list"))) == len(names)
+        explained = gatectl.json("explain", "kubelet")
+        assert len(explained["entries"]) == len(names)
+    finally:
+        srv.stop()
+
+
 # --------------------------------------------------------------------------
 # Refusals and their exit codes
 # --------------------------------------------------------------------------

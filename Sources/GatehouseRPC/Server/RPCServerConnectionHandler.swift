@@ -443,7 +443,8 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
             peer: self.peer,
             remoteAddress: self.remoteAddress,
             logger: self.logger,
-            streamID: streamID
+            streamID: streamID,
+            peerMaxFrameSize: Int(self.stateMachine.peerMaxFrameSize)
         )
         if let check = method.check {
             do {

@@ -15,6 +15,10 @@ public struct RPCServerContext: Sendable {
     /// Set when the call ends from outside the method (CANCEL, deadline,
     /// connection closed): a method whose work runs elsewhere checks it there.
     public let cancellation: RPCCallCancellation
+    /// The largest frame payload the caller accepts (its HELLO's MAX_FRAME_SIZE,
+    /// 16,384 when it announced none): a response must fit it, so methods that
+    /// return long listings fill their pages up to it.
+    public let peerMaxFrameSize: Int
     /// The connection's logger (peer metadata); ``logger`` adds the call's.
     private let connectionLogger: Logger
     /// The call's stream, for the logs; 0 when unknown.
@@ -28,7 +32,8 @@ public struct RPCServerContext: Sendable {
         remoteAddress: SocketAddress?,
         logger: Logger,
         streamID: UInt32 = 0,
-        cancellation: RPCCallCancellation = RPCCallCancellation()
+        cancellation: RPCCallCancellation = RPCCallCancellation(),
+        peerMaxFrameSize: Int = 16_384
     ) {
         self.path = path
         self.metadata = metadata
@@ -38,6 +43,7 @@ public struct RPCServerContext: Sendable {
         self.connectionLogger = logger
         self.streamID = streamID
         self.cancellation = cancellation
+        self.peerMaxFrameSize = peerMaxFrameSize
     }
 
     /// Whether the call has ended from outside the method; see ``cancellation``.

@@ -264,9 +264,24 @@ final class ComponentService: Sendable {
 
     private func list(_ request: Gatehouse_V1_ListComponentsRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ListComponentsResponse {
         let component = try self.readableComponent(request.component, context: context)
+        // Paged in (component, instance id) order from the live registry (PROTOCOL.md 6.2).
+        var filters = request
+        filters.pageSize = 0
+        filters.pageToken = ""
+        let token = try GateService.token(request.pageToken, method: "Components/List", filters: filters)
+        let revision = self.hub.revision.rawValue
+        let records = self.registry.list(component: component, connectedOnly: request.connectedOnly)
+            .map { (key: "\($0.key.component)\u{0}\($0.key.instanceID)", record: $0) }
+            .sorted { $0.key < $1.key }
+        let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize).page(records, key: \.key, after: token?.after) {
+            Self.wire($0.record)
+        }
         return .with { response in
-            response.revision = self.hub.revision.rawValue
-            response.instances = self.registry.list(component: component, connectedOnly: request.connectedOnly).map(Self.wire)
+            response.revision = revision
+            response.instances = page.entries
+            if let next = page.next {
+                response.nextPageToken = PageToken(method: "Components/List", revision: revision, filter: GateService.digest(filters), after: next).text
+            }
         }
     }
 

@@ -4,128 +4,277 @@ import GatehouseProto
 import GatehouseRPC
 import GatehouseStore
 import GatehouseWire
+import SwiftProtobuf
 
 /// The read side: served from the committed snapshot, never waiting for the writer.
+///
+/// Every listing is paged (PROTOCOL.md 6.2): entries in key order, at most a
+/// page size of them and no more than fit the caller's frame, with a
+/// `next_page_token` that names the key to go on after. Later pages are cut
+/// from the listing the first page built while ``ListingSnapshots`` still
+/// keeps it, else from the current state. What a component's
+/// certificate may see is cut down by ``ReadScope``.
 extension GateService {
     func listFeatures(_ request: Gatehouse_V1_ListFeaturesRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ListFeaturesResponse {
-        let state = self.state
+        let scope = self.readScope(context)
+        let component = try scope.filter(request.component)
         let stage: Stage? = try request.stagePresent.map { present in
             switch present { case .stage(let stage): try GateService.mapping { try Stage(wire: stage, field: "stage") } }
         }
-        let features = state.features.values
-            .filter { request.component.isEmpty || $0.value.applies(to: request.component) }
-            .filter { stage == nil || $0.value.stage == stage }
-            .filter { request.namePrefix.isEmpty || $0.value.name.hasPrefix(request.namePrefix) }
-            .sorted { $0.value.name < $1.value.name }
-        return .with {
-            $0.features = features.map { $0.value.wire(revision: $0.revision) }
-            $0.revision = state.revision.rawValue
+        var filters = request
+        filters.pageSize = 0
+        filters.pageToken = ""
+        let paging = try self.paging(request.pageToken, method: "Features/List", filters: filters, scope: scope)
+        let listing = paging.listing { state in
+            state.features.values
+                .filter { component == nil || $0.value.applies(to: component!) }
+                .filter { stage == nil || $0.value.stage == stage }
+                .filter { request.namePrefix.isEmpty || $0.value.name.hasPrefix(request.namePrefix) }
+                .sorted { $0.value.name < $1.value.name }
         }
+        let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize).page(
+            listing.value,
+            key: \.value.name,
+            after: paging.token?.after
+        ) { $0.value.wire(revision: $0.revision) }
+        return .with {
+            $0.features = page.entries
+            $0.revision = listing.revision.rawValue
+            $0.nextPageToken = paging.next(page.next, listing, entries: listing.value.count)
+        }
+    }
+
+    /// What a Get's pages are cut from.
+    struct FeatureListing: Sendable {
+        var feature: Revisioned<FeatureDefinition>
+        var knownBy: [String]
+        var overrides: [(key: String, override: FeatureOverride)]
     }
 
     func getFeature(_ request: Gatehouse_V1_GetFeatureRequest, context: RPCServerContext) async throws -> Gatehouse_V1_GetFeatureResponse {
-        let state = self.state
-        guard let feature = state.features[request.name] else {
-            throw RPCError(.notFound, "no feature named \"\(request.name)\"; `gatectl features list` shows them")
+        let scope = self.readScope(context)
+        var filters = request
+        filters.pageSize = 0
+        filters.pageToken = ""
+        let paging = try self.paging(request.pageToken, method: "Features/Get", filters: filters, scope: scope)
+        let listing = try paging.listing { state -> FeatureListing in
+            guard let feature = state.features[request.name] else {
+                throw RPCError(.notFound, "no feature named \"\(request.name)\"; `gatectl features list` shows them")
+            }
+            if let own = scope.component, !feature.value.applies(to: own) {
+                throw scope.refusal("feature \(request.name), which does not apply to it")
+            }
+            return FeatureListing(
+                feature: feature,
+                knownBy: state.builds(knowing: request.name).filter { scope.mayRead(component: $0.component) }.map { "\($0.component) \($0.version)" },
+                overrides: state.overrides(ofFeature: request.name)
+                    .filter { scope.mayRead($0.scope) }
+                    .map { (key: Self.pageKey($0.scope), override: $0) }
+                    .sorted { $0.key < $1.key }
+            )
         }
-        return .with {
-            $0.feature = feature.value.wire(revision: feature.revision)
-            $0.overrides = state.overrides(ofFeature: request.name).map(Self.wire)
-            $0.revision = state.revision.rawValue
-            $0.knownBy = state.builds(knowing: request.name).map { "\($0.component) \($0.version)" }
+        var response = Gatehouse_V1_GetFeatureResponse.with {
+            $0.feature = listing.value.feature.value.wire(revision: listing.value.feature.revision)
+            $0.revision = listing.revision.rawValue
+            $0.knownBy = listing.value.knownBy
         }
+        let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize, envelope: Pager.cost(of: response)).page(
+            listing.value.overrides,
+            key: \.key,
+            after: paging.token?.after
+        ) { Self.wire($0.override) }
+        response.overrides = page.entries
+        response.nextPageToken = paging.next(page.next, listing, entries: listing.value.overrides.count)
+        return response
     }
 
     func listAPIs(_ request: Gatehouse_V1_ListApisRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ListApisResponse {
-        let state = self.state
+        let scope = self.readScope(context)
+        let component = try scope.filter(request.component)
         let stage: Stage? = try request.stagePresent.map { present in
             switch present { case .stage(let stage): try GateService.mapping { try Stage(wire: stage, field: "stage") } }
         }
-        let apis = state.apis.values
-            .filter { request.component.isEmpty || $0.value.applies(to: request.component) }
-            .filter { stage == nil || $0.value.stage == stage }
-            .filter { request.group.isEmpty || $0.value.ref.group == request.group }
-            .sorted { $0.value.ref < $1.value.ref }
+        var filters = request
+        filters.pageSize = 0
+        filters.pageToken = ""
+        let paging = try self.paging(request.pageToken, method: "Apis/List", filters: filters, scope: scope)
+        let listing = paging.listing { state in
+            state.apis.values
+                .filter { component == nil || $0.value.applies(to: component!) }
+                .filter { stage == nil || $0.value.stage == stage }
+                .filter { request.group.isEmpty || $0.value.ref.group == request.group }
+                .map { (key: Self.pageKey($0.value.ref), api: $0) }
+                .sorted { $0.key < $1.key }
+        }
+        let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize).page(
+            listing.value,
+            key: \.key,
+            after: paging.token?.after
+        ) { $0.api.value.wire(revision: $0.api.revision) }
         return .with {
-            $0.apis = apis.map { $0.value.wire(revision: $0.revision) }
-            $0.revision = state.revision.rawValue
+            $0.apis = page.entries
+            $0.revision = listing.revision.rawValue
+            $0.nextPageToken = paging.next(page.next, listing, entries: listing.value.count)
         }
     }
 
+    /// What an Apis/Get's pages are cut from.
+    struct APIListing: Sendable {
+        var api: Revisioned<APIDefinition>
+        var overrides: [(key: String, override: APIOverride)]
+    }
+
     func getAPI(_ request: Gatehouse_V1_GetApiRequest, context: RPCServerContext) async throws -> Gatehouse_V1_GetApiResponse {
-        let state = self.state
+        let scope = self.readScope(context)
         let ref = try GateService.mapping { try APIRef(wire: request.api, field: "api") }
-        guard let api = state.apis[ref] else {
-            throw RPCError(.notFound, "no API \(ref); `gatectl apis list` shows them")
+        var filters = request
+        filters.pageSize = 0
+        filters.pageToken = ""
+        let paging = try self.paging(request.pageToken, method: "Apis/Get", filters: filters, scope: scope)
+        let listing = try paging.listing { state -> APIListing in
+            guard let api = state.apis[ref] else {
+                throw RPCError(.notFound, "no API \(ref); `gatectl apis list` shows them")
+            }
+            if let own = scope.component, !api.value.applies(to: own) {
+                throw scope.refusal("API \(ref), which it does not serve")
+            }
+            return APIListing(
+                api: api,
+                overrides: state.overrides(coveringAPI: api.value)
+                    .filter { scope.mayRead($0.scope) }
+                    .map { (key: "\(Self.pageKey($0.scope))\u{0}\($0.selector.specificity)\u{0}\($0.selector)", override: $0) }
+                    .sorted { $0.key < $1.key }
+            )
         }
-        return .with {
-            $0.api = api.value.wire(revision: api.revision)
-            $0.overrides = state.overrides(coveringAPI: api.value).map(Self.wire)
-            $0.revision = state.revision.rawValue
+        var response = Gatehouse_V1_GetApiResponse.with {
+            $0.api = listing.value.api.value.wire(revision: listing.value.api.revision)
+            $0.revision = listing.revision.rawValue
         }
+        let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize, envelope: Pager.cost(of: response)).page(
+            listing.value.overrides,
+            key: \.key,
+            after: paging.token?.after
+        ) { Self.wire($0.override) }
+        response.overrides = page.entries
+        response.nextPageToken = paging.next(page.next, listing, entries: listing.value.overrides.count)
+        return response
     }
 
     /// The effective state of a component or one of its instances, with the rule behind each value.
     func explain(_ request: Gatehouse_V1_ExplainRequest, context: RPCServerContext) async throws -> Gatehouse_V1_ExplainResponse {
-        let principal = self.authorizer.principal(of: context)
         guard !request.component.isEmpty else {
             throw RPCError(.invalidArgument, "component: name the component to explain, e.g. kube-apiserver")
         }
-        guard principal.mayActFor(component: request.component) else {
-            throw RPCError(.permissionDenied, "\(principal.name) may read only its own component's state, not \(request.component)'s")
-        }
-        let resolver = Resolver(state: self.state)
-        let effective: EffectiveState
-        if request.instanceID.isEmpty {
-            effective = resolver.resolve(scope: .component(request.component))
-        } else {
-            let version = self.liveReplicas().instance(component: request.component, id: request.instanceID)?.version
-            effective = resolver.resolve(InstanceRef(component: request.component, instanceID: request.instanceID, version: version))
-        }
-        var response = effective.wireExplanation
-        let features = Set(request.features)
-        let apis = Set(request.apis.map { "\($0.group)/\($0.version)/\($0.resource)" })
-        response.entries = response.entries.filter { entry in
-            switch entry.target {
-            case .feature(let feature):
-                return !request.skipFeatures && (features.isEmpty || features.contains(feature.name))
-            case .api(let api):
-                return !request.skipApis && (apis.isEmpty || apis.contains("\(api.api.group)/\(api.api.version)/\(api.api.resource)"))
-            case nil:
-                return false
+        let scope = self.readScope(context)
+        _ = try scope.filter(request.component)
+        var filters = request
+        filters.pageSize = 0
+        filters.pageToken = ""
+        let paging = try self.paging(request.pageToken, method: "Features/Explain", filters: filters, scope: scope)
+        let listing = paging.listing { state in
+            let resolver = Resolver(state: state)
+            let effective: EffectiveState
+            if request.instanceID.isEmpty {
+                effective = resolver.resolve(scope: .component(request.component))
+            } else {
+                let version = self.liveReplicas().instance(component: request.component, id: request.instanceID)?.version
+                effective = resolver.resolve(InstanceRef(component: request.component, instanceID: request.instanceID, version: version))
             }
+            let features = Set(request.features)
+            let apis = Set(request.apis.map { "\($0.group)/\($0.version)/\($0.resource)" })
+            // Features first, then APIs, each in key order.
+            return effective.wireExplanation.entries.compactMap { entry -> (key: String, entry: Gatehouse_V1_ExplainEntry)? in
+                switch entry.target {
+                case .feature(let feature):
+                    guard !request.skipFeatures && (features.isEmpty || features.contains(feature.name)) else { return nil }
+                    return ("0\u{0}\(feature.name)", entry)
+                case .api(let api):
+                    guard !request.skipApis && (apis.isEmpty || apis.contains("\(api.api.group)/\(api.api.version)/\(api.api.resource)")) else { return nil }
+                    return ("1\u{0}\(api.api.group)\u{0}\(api.api.version)\u{0}\(api.api.resource)", entry)
+                case nil:
+                    return nil
+                }
+            }.sorted { $0.key < $1.key }
         }
-        return response
+        let page = try Pager(requested: request.pageSize, frame: context.peerMaxFrameSize).page(listing.value, key: \.key, after: paging.token?.after) { $0.entry }
+        return .with {
+            $0.revision = listing.revision.rawValue
+            $0.entries = page.entries
+            $0.nextPageToken = paging.next(page.next, listing, entries: listing.value.count)
+        }
     }
 
-    func history(_ request: Gatehouse_V1_HistoryRequest, context: RPCServerContext) async throws -> Gatehouse_V1_HistoryResponse {
-        let limit = request.limit == 0 ? 100 : Int(min(request.limit, 1000))
-        var subjects: [String] = []
-        if !request.feature.isEmpty { subjects.append("feature:\(request.feature)") }
-        if !request.component.isEmpty { subjects.append("component:\(request.component)") }
-        if request.hasApi {
-            let selector = try GateService.mapping { try APISelector(wire: request.api, field: "api") }
-            subjects.append("api:\(selector)")
+    // MARK: - Paging
+
+    /// The caller's read scope.
+    func readScope(_ context: RPCServerContext) -> ReadScope {
+        ReadScope(self.authorizer.principal(of: context))
+    }
+
+    /// One page request of a listing: its checked token, and where its listing comes from.
+    struct Paging {
+        let service: GateService
+        let token: PageToken?
+        let method: String
+        let filter: UInt64
+        let readable: String?
+
+        /// The listing a page is cut from, at the revision it was built: the
+        /// first page's while it is kept, else built now from the latest state.
+        func listing<Listing: Sendable>(_ build: (GateState) throws -> Listing) rethrows -> (revision: Revision, value: Listing) {
+            if let token {
+                let key = ListingSnapshots.Key(method: self.method, revision: Revision(token.revision), filter: self.filter, readable: self.readable)
+                if let kept = self.service.listings.listing(for: key, as: Listing.self) {
+                    return (Revision(token.revision), kept)
+                }
+            }
+            let state = self.service.state
+            return (state.revision, try build(state))
         }
-        let after: UInt64 = request.afterRevisionPresent.map { switch $0 { case .afterRevision(let value): value + 1 } } ?? 1
-        let before: UInt64 = request.beforeRevisionPresent.map { switch $0 { case .beforeRevision(let value): value == 0 ? 0 : value - 1 } } ?? UInt64.max
-        guard after <= before else { return .with { $0.revision = self.state.revision.rawValue } }
-        var query = AuditQuery(
-            subject: subjects.first,
-            actor: request.actor.isEmpty ? nil : request.actor,
-            revisions: Revision(after)...Revision(before),
-            limit: limit + 1
-        )
-        query.alsoSubjects = Array(subjects.dropFirst())
-        query.oldestFirst = !request.newestFirst
-        var records = try await self.store.history(query)
-        let more = records.count > limit
-        records = Array(records.prefix(limit))
-        return .with {
-            $0.entries = records.map(Self.wire)
-            $0.more = more
-            $0.revision = self.state.revision.rawValue
+
+        /// The token of the page after one that ended at `next` (empty on the last page); keeps the
+        /// listing, of `entries` entries, for it.
+        func next<Listing: Sendable>(_ next: String?, _ listing: (revision: Revision, value: Listing), entries: Int) -> String {
+            guard let next else { return "" }
+            let key = ListingSnapshots.Key(method: self.method, revision: listing.revision, filter: self.filter, readable: self.readable)
+            self.service.listings.keep(listing.value, entries: entries, for: key)
+            return PageToken(method: self.method, revision: listing.revision.rawValue, filter: self.filter, after: next).text
         }
+    }
+
+    /// Checks a request's page token against the method and the request's other fields.
+    func paging<Filters: SwiftProtobuf.Message>(_ text: String, method: String, filters: Filters, scope: ReadScope) throws -> Paging {
+        let filter = Self.digest(filters)
+        return Paging(service: self, token: try Self.token(text, method: method, filters: filters), method: method, filter: filter, readable: scope.component)
+    }
+
+    /// The request's page token, checked against the method and the request's other fields.
+    static func token<Filters: SwiftProtobuf.Message>(_ text: String, method: String, filters: Filters) throws -> PageToken? {
+        do {
+            return try PageToken.decode(text, method: method, filter: Self.digest(filters))
+        } catch {
+            throw error.rpcError
+        }
+    }
+
+    static func digest(_ filters: some SwiftProtobuf.Message) -> UInt64 {
+        PageToken.digest((try? filters.serializedBytes() as [UInt8]) ?? [])
+    }
+
+    /// Overrides in the order Get lists them: widest scope first, then by scope.
+    static func pageKey(_ scope: Scope) -> String {
+        let rank: Int
+        switch scope {
+        case .global: rank = 0
+        case .component: rank = 1
+        case .instance: rank = 2
+        }
+        return "\(rank)\u{0}\(scope.key)"
+    }
+
+    /// APIs in group, version, resource order.
+    static func pageKey(_ ref: APIRef) -> String {
+        "\(ref.group)\u{0}\(ref.version)\u{0}\(ref.resource ?? "")"
     }
 
     // MARK: - Wire forms of stored values

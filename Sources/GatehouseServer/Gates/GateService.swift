@@ -36,6 +36,8 @@ public final class GateService: Sendable {
     let committed: @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void
     /// Bounds on a write's reason, a Set's changes and an audit entry's size.
     let limits: RequestLimits
+    /// The states paged listings started at, for their later pages.
+    let listings = ListingSnapshots()
 
     public init<Store: GateStore<GateState>>(
         store: Store,

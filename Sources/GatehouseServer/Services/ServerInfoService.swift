@@ -7,6 +7,9 @@ import GatehouseTLS
 struct ServerInfoService: Sendable {
     let version: String
     let limits: RPCServerLimits
+    /// How often an idle subscription gets a heartbeat: a client that knows it
+    /// can tell a silent stream from a dead one (PROTOCOL.md 6.1).
+    let heartbeatInterval: Duration
     let startedAtUnixMilliseconds: Int64
     /// Filled in after every service is registered, including this one.
     let methods: @Sendable () -> [RPCMethodDescriptor]
@@ -40,6 +43,10 @@ struct ServerInfoService: Sendable {
                 $0.handshakeTimeoutMs = UInt32(clamping: self.limits.handshakeTimeout.nanoseconds / 1_000_000)
                 $0.idleTimeoutMs = UInt32(clamping: self.limits.idleTimeout.nanoseconds / 1_000_000)
                 $0.keepaliveIntervalMs = UInt32(clamping: self.limits.keepaliveInterval.nanoseconds / 1_000_000)
+                let (seconds, attoseconds) = self.heartbeatInterval.components
+                $0.heartbeatIntervalMs = UInt32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+                $0.defaultPageSize = UInt32(Pager.defaultSize)
+                $0.maxPageSize = UInt32(Pager.maximumSize)
             }
             if let caller {
                 info.caller = .with {
