@@ -102,7 +102,15 @@ public final class GatehouseServer: Service, Sendable {
         methods.withLockedValue { $0 = router.descriptors }
 
         let server = RPCServer(
-            configuration: .init(host: self.configuration.host, port: self.configuration.port, tls: tls, limits: self.configuration.limits, router: router),
+            configuration: .init(
+                host: self.configuration.host,
+                port: self.configuration.port,
+                tls: tls,
+                limits: self.configuration.limits,
+                router: router,
+                // The reserved connections are for the people who act in an incident.
+                isPrivileged: { authorizer.policy.roles(of: $0).contains { $0 == .admin || $0 == .operator } }
+            ),
             group: self.group,
             logger: self.logger
         )

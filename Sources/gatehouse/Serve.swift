@@ -64,8 +64,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Access policy (YAML) mapping certificate identities to roles. Default: <data-dir>/policy.yaml, written for development servers when missing.")
     var policy: String?
 
-    @Option(help: "Most connections open at once.")
+    @Option(help: "Most authenticated connections open at once (TLS handshakes in progress are counted apart).")
     var maxConnections = 1_000
+
+    @Option(help: "Of --max-connections, how many only admin and operator certificates may use.")
+    var reservedConnections = 50
+
+    @Option(help: "Most connections in their TLS handshake at once; past it the oldest pending handshake is dropped, silent sockets first.")
+    var maxHandshakes = 128
 
     @Option(help: "Most concurrent calls on one connection.")
     var maxCallsPerConnection = 100
@@ -152,6 +158,9 @@ struct Serve: AsyncParsableCommand {
         guard self.maxConnections > 0, self.maxCallsPerConnection > 0 else {
             throw ValidationError("--max-connections and --max-calls-per-connection must be positive")
         }
+        guard self.maxHandshakes > 0, (0..<self.maxConnections).contains(self.reservedConnections) else {
+            throw ValidationError("--max-handshakes must be positive, and --reserved-connections 0 or more and less than --max-connections")
+        }
         let counts = [
             ("--max-call-metadata", self.maxCallMetadata), ("--max-connection-metadata", self.maxConnectionMetadata),
             ("--max-pending-output", self.maxPendingOutput), ("--max-pings", self.maxPings), ("--max-cancels", self.maxCancels),
@@ -184,6 +193,8 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.policyPath = self.policy
         configuration.limits.maxConnections = self.maxConnections
+        configuration.limits.reservedConnections = self.reservedConnections
+        configuration.limits.maxHandshakes = self.maxHandshakes
         configuration.limits.maxConcurrentCallsPerConnection = self.maxCallsPerConnection
         configuration.limits.maxFrameSize = UInt32(self.maxFrameSize)
         configuration.limits.handshakeTimeout = .seconds(self.handshakeTimeout)

@@ -2,8 +2,15 @@ import NIOCore
 
 /// The limits a server enforces (PROTOCOL.md section 7).
 public struct RPCServerLimits: Hashable, Sendable {
-    /// Connections open at once; more are closed right after accept.
+    /// Authenticated connections open at once (handshakes not counted); more
+    /// get GOAWAY right after their TLS handshake.
     public var maxConnections: Int = 1_000
+    /// Of `maxConnections`, how many only privileged identities may use
+    /// (`RPCServer.Configuration.isPrivileged`), so others cannot lock them out.
+    public var reservedConnections: Int = 50
+    /// Connections still in their TLS handshake at once; a new one past this
+    /// drops the oldest pending handshake, one that has sent nothing first.
+    public var maxHandshakes: Int = 128
     /// Calls open at once on one connection; more are refused with RESOURCE_EXHAUSTED.
     public var maxConcurrentCallsPerConnection: Int = 100
     /// The largest frame payload accepted, in octets.
