@@ -82,7 +82,9 @@ import Testing
         let server: RPCServer
         let port: Int
 
-        static func start(limits: RPCServerLimits) async throws -> Server {
+        /// - Parameter group: the server's own loops, for a test whose flood must not
+        ///   starve the servers other suites run at the same time on the shared group.
+        static func start(limits: RPCServerLimits, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> Server {
             let pki = try TestPKI()
             let server = RPCServer(
                 configuration: .init(
@@ -93,6 +95,7 @@ import Testing
                     router: RPCRouter([RPCMethod(path: "/test.Echo/Unary", requestType: "bytes", responseType: "bytes") { payload, _ in payload }]),
                     isPrivileged: { $0.commonName == "admin" }
                 ),
+                group: group,
                 logger: Logger(label: "test.server")
             )
             let address = try await server.start()
@@ -134,7 +137,8 @@ import Testing
         // sockets in all, on loopback, however fast the server drops them.
         var limits = RPCServerLimits()
         limits.maxConnections = 100  // fewer than the sockets: before handshakes were counted apart, they filled it
-        let server = try await Server.start(limits: limits)
+        let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await Server.start(limits: limits, group: serverGroup)
         let handshakeLimit = limits.maxHandshakes
         let attackerGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let flood = SilentSockets(port: server.port, budget: 6_000, group: attackerGroup)
@@ -144,7 +148,9 @@ import Testing
         for value in 0..<5 as Range<UInt32> {
             let started = ContinuousClock.now
             #expect(try await server.echo(server.pki.admin, value) == value)
-            #expect(ContinuousClock.now - started < .seconds(5))
+            // Generous for two shared cores that also run the attacker and other suites:
+            // the point is that the admin gets in at all (before the fix it never did).
+            #expect(ContinuousClock.now - started < .seconds(10))
         }
         #expect(server.server.connectionCounts.handshaking <= limits.maxHandshakes)
         #expect(flood.opened > 200, "the server dropped silent sockets, and they came back")
@@ -153,6 +159,7 @@ import Testing
         try await LiveRPCTests.eventually { server.server.connectionCounts == .init(handshaking: 0, authenticated: 0, privileged: 0) }
         try await attackerGroup.shutdownGracefully()
         await server.stop()
+        try await serverGroup.shutdownGracefully()
     }
 
     @Test func ordinaryIdentitiesCannotTakeTheReservedConnections() async throws {

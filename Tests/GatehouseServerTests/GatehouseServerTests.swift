@@ -21,7 +21,8 @@ import Testing
         static func start(
             dataDirectory: String,
             port: Int = 0,
-            startTimeout: Duration = .seconds(10),
+            // Generous: suites run in parallel on two shared cores, and each start issues a PKI.
+            startTimeout: Duration = .seconds(30),
             configure: (inout GatehouseServerConfiguration) -> Void = { _ in }
         ) async throws -> Running {
             var configuration = GatehouseServerConfiguration()
