@@ -7,7 +7,7 @@
 #   4. runs the interop tests against the built server with clients we did
 #      not write: openssl s_client, Python's ssl + protobuf, ldd;
 #   5. fuzzes the frame parser, the server connection state machine and every
-#      method's request decoder for a short while (fuzz/run.sh, libFuzzer).
+#      method's request decoder for a short while (Tests/Fuzz/run.sh, libFuzzer).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -30,5 +30,5 @@ swift test
 step "interop (openssl s_client, Python ssl + protobuf, ldd)"
 GATEHOUSE_BIN="$ROOT/.build/debug/gatehouse" python3 -m pytest Tests/Interop -q
 
-step "fuzz (libFuzzer + AddressSanitizer, 20 s; fuzz/run.sh SECONDS for longer)"
-fuzz/run.sh 20
+step "fuzz (libFuzzer + AddressSanitizer, 20 s; Tests/Fuzz/run.sh SECONDS for longer)"
+Tests/Fuzz/run.sh 20

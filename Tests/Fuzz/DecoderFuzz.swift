@@ -6,7 +6,7 @@ import SwiftProtobuf
 
 // libFuzzer target: a request payload as each server method reads it. The
 // method is chosen by GATEHOUSE_FUZZ_METHOD (a path such as
-// /gatehouse.v1.Features/Set); fuzz/run.sh runs one campaign per method.
+// /gatehouse.v1.Features/Set); Tests/Fuzz/run.sh runs one campaign per method.
 //
 // For each method: decode its request message as the server does
 // (ProtobufCoding.decode: `T(serializedBytes:)`), then apply the server's
@@ -94,7 +94,7 @@ private let method: @Sendable ([UInt8]) -> Void = {
     return method
 }()
 
-/// `--list` prints the method paths, one a line, for fuzz/run.sh.
+/// `--list` prints the method paths, one a line, for Tests/Fuzz/run.sh.
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>) -> CInt {
     if CommandLine.arguments.contains("--list") {

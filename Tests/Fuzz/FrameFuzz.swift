@@ -1,7 +1,7 @@
 import NIOCore
 
 // libFuzzer target: the frame parser and the server's connection state machine,
-// compiled from their sources (fuzz/run.sh) into a module of their own.
+// compiled from their sources (Tests/Fuzz/run.sh) into a module of their own.
 //
 // The first input octet is a control octet; the rest is what a client sends
 // after the TLS handshake. The control octet picks how the bytes are split

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Writes the fuzzers' seed corpora from Tests/Conformance/frames.json.
 
-Usage: python3 fuzz/seeds.py OUT_DIR METHOD_PATH...
+Usage: python3 Tests/Fuzz/seeds.py OUT_DIR METHOD_PATH...
 
 - OUT_DIR/frames/: every vector's octets, each behind a few control octets
   (the first octet of a frames-fuzzer input: read size and local events, see
-  fuzz/FrameFuzz.swift), so the corpus starts from valid connections, every
+  Tests/Fuzz/FrameFuzz.swift), so the corpus starts from valid connections, every
   codec error, and reads down to one octet.
 - OUT_DIR/decoders/<method>/: the payload of every client MESSAGE in the
   vectors (protobuf messages, several of them requests of that method).
@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Whole input at once; one octet per read; reads of 7 with calls finishing, drain and deadlines.
 CONTROLS = [0x00, 0x01, 0x75]
 

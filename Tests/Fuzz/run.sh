@@ -1,34 +1,34 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/build.py) and fuzzes for SECONDS in all
+# Builds the libFuzzer targets (Tests/Fuzz/build.py) and fuzzes for SECONDS in all
 # (default 30): half on the frame parser + server connection state machine,
 # half shared by the request decoders of the server's methods, one campaign
-# per method. Seeds come from Tests/Conformance/frames.json (fuzz/seeds.py);
+# per method. Seeds come from Tests/Conformance/frames.json (Tests/Fuzz/seeds.py);
 # what the fuzzers learn is kept in .build/fuzz/corpus for the next run.
 #
-#   fuzz/run.sh [SECONDS]
+#   Tests/Fuzz/run.sh [SECONDS]
 #
 # Prints executions per target and in all; exits 1 if any target crashed,
 # with the input that did it in .build/fuzz/crashes/ (rerun one with
 # `.build/fuzz/frames-fuzzer FILE`, or GATEHOUSE_FUZZ_METHOD=<path>
 # .build/fuzz/decoders-fuzzer FILE).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
 seconds="${1:-30}"
 if ! [[ "$seconds" =~ ^[0-9]+$ ]]; then
-    echo "fuzz/run.sh: SECONDS must be a whole number, not '$seconds'" >&2
+    echo "Tests/Fuzz/run.sh: SECONDS must be a whole number, not '$seconds'" >&2
     exit 2
 fi
 
 swift build --product gatehouse 2>&1 | tail -1
-python3 fuzz/build.py | grep -v '^+' || true
-[[ -x .build/fuzz/frames-fuzzer && -x .build/fuzz/decoders-fuzzer ]] || { echo "fuzz/run.sh: the build failed" >&2; exit 1; }
+python3 Tests/Fuzz/build.py | grep -v '^+' || true
+[[ -x .build/fuzz/frames-fuzzer && -x .build/fuzz/decoders-fuzzer ]] || { echo "Tests/Fuzz/run.sh: the build failed" >&2; exit 1; }
 
 work=.build/fuzz
 mapfile -t methods < <(.build/fuzz/decoders-fuzzer --list)
 rm -rf "$work/seeds"
-python3 fuzz/seeds.py "$work/seeds" "${methods[@]}"
+python3 Tests/Fuzz/seeds.py "$work/seeds" "${methods[@]}"
 mkdir -p "$work/corpus" "$work/crashes" "$work/logs"
 
 # Half the time for the frames; the rest shared by the methods, at least 1 s each.

@@ -4,15 +4,15 @@
 The code under test is compiled here with coverage instrumentation and
 AddressSanitizer; everything else it needs (NIO, swift-log, ...) is linked
 from the objects of the debug build `swift build` made, so nothing is built
-twice. Usage: python3 fuzz/build.py [frames|decoders ...] (default: both),
+twice. Usage: python3 Tests/Fuzz/build.py [frames|decoders ...] (default: both),
 after `swift build --product gatehouse`. Outputs go to .build/fuzz/.
 
 - frames-fuzzer: Sources/GatehouseRPC/Frames, the server connection state
   machine and what they use, compiled as one module (FrameFuzz) with
-  fuzz/FrameFuzz.swift.
+  Tests/Fuzz/FrameFuzz.swift.
 - decoders-fuzzer: SwiftProtobuf, GatehouseCore, GatehouseProto and
   GatehouseWire compiled under their own names (replacing the debug build's
-  objects at link time), with fuzz/DecoderFuzz.swift.
+  objects at link time), with Tests/Fuzz/DecoderFuzz.swift.
 """
 
 import json
@@ -21,7 +21,7 @@ import re
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEBUG = os.path.join(ROOT, ".build", "debug")
 OUT = os.path.join(ROOT, ".build", "fuzz")
 MODULES = os.path.join(OUT, "Modules")
@@ -58,7 +58,7 @@ def clang_flags(args):
 def run(command):
     print("+", " ".join(command[:6]), "...", flush=True)
     if subprocess.run(command).returncode != 0:
-        raise SystemExit("fuzz/build.py: the command above failed")
+        raise SystemExit("Tests/Fuzz/build.py: the command above failed")
 
 
 def swiftc(module, sources, clang, extra=()):
@@ -129,7 +129,7 @@ def build_frames(commands):
     ) + [
         os.path.join(rpc, "Connection", "ServerConnectionStateMachine.swift"),
         os.path.join(rpc, "Server", "RPCMethodDescriptor.swift"),
-        os.path.join(ROOT, "fuzz", "FrameFuzz.swift"),
+        os.path.join(ROOT, "Tests", "Fuzz", "FrameFuzz.swift"),
     ]
     swiftc.compiled = []
     obj = swiftc("FrameFuzz", sources, clang_flags(commands["GatehouseRPC"]))
@@ -146,7 +146,7 @@ def build_decoders(commands):
         if "-package-name" in args:
             package = ["-package-name", args[args.index("-package-name") + 1]]
         objects.append(swiftc(module, module_sources(args), clang_flags(args), [*defines, *package]))
-    entry = swiftc("DecoderFuzz", [os.path.join(ROOT, "fuzz", "DecoderFuzz.swift")], clang_flags(commands["GatehouseWire"]))
+    entry = swiftc("DecoderFuzz", [os.path.join(ROOT, "Tests", "Fuzz", "DecoderFuzz.swift")], clang_flags(commands["GatehouseWire"]))
     return link("decoders-fuzzer", objects + [entry], replaced=set(DECODER_MODULES))
 
 
