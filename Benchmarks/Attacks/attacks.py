@@ -425,6 +425,12 @@ ATTACKS = {
 }
 
 
+# Server flags an attack needs besides --max-connections: a 50,000-long chain is about 3 MB of
+# YAML, more than the default 1 MiB frame, so that attack raises the frame size to reach the
+# import's own checks.
+EXTRA_FLAGS = {"deep-chain": ("--max-frame-size", "8388608")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bin", default=str(REPO / ".build" / "release" / "gatehouse"))
@@ -444,7 +450,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gatehouse-attacks-") as tmp:
         tmp = Path(tmp)
         for name in names:
-            srv = conftest.start_server(Path(args.bin), tmp / name / "data", ("--max-connections", str(args.max_connections)))
+            flags = ("--max-connections", str(args.max_connections), *EXTRA_FLAGS.get(name, ()))
+            srv = conftest.start_server(Path(args.bin), tmp / name / "data", flags)
             try:
                 imported = _import(srv, PB, (REPO / "Examples" / "kubernetes-catalog.yaml").read_text(), 30)
                 assert imported.status == wire.OK, imported.message
