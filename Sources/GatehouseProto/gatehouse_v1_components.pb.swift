@@ -159,6 +159,25 @@ public nonisolated struct Gatehouse_V1_SubscribeRequest: Sendable {
     set {message = .ack(newValue)}
   }
 
+  /// The application's own health check, sent when it changes (and at least
+  /// once per heartbeat interval while unhealthy); rollouts count it. Only after start.
+  public var health: Gatehouse_V1_HealthReport {
+    get {
+      if case .health(let v)? = message {return v}
+      return Gatehouse_V1_HealthReport()
+    }
+    set {message = .health(newValue)}
+  }
+
+  /// Answers a Prepare (two-phase API activation); only after start.
+  public var prepareAck: Gatehouse_V1_PrepareAck {
+    get {
+      if case .prepareAck(let v)? = message {return v}
+      return Gatehouse_V1_PrepareAck()
+    }
+    set {message = .prepareAck(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Which message this is; exactly one must be set.
@@ -167,6 +186,11 @@ public nonisolated struct Gatehouse_V1_SubscribeRequest: Sendable {
     case start(Gatehouse_V1_SubscribeStart)
     /// Reports a revision applied or rejected; only after start.
     case ack(Gatehouse_V1_Ack)
+    /// The application's own health check, sent when it changes (and at least
+    /// once per heartbeat interval while unhealthy); rollouts count it. Only after start.
+    case health(Gatehouse_V1_HealthReport)
+    /// Answers a Prepare (two-phase API activation); only after start.
+    case prepareAck(Gatehouse_V1_PrepareAck)
 
   }
 
@@ -268,6 +292,103 @@ public nonisolated struct Gatehouse_V1_AckError: Sendable {
   public init() {}
 }
 
+/// The instance's health as its application judges it.
+public nonisolated struct Gatehouse_V1_HealthReport: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// False when the application's check fails.
+  public var healthy: Bool = false
+
+  /// For people, e.g. "readiness probe failing: 3 of 5 handlers erroring".
+  public var message: String = String()
+
+  /// Features (names) or APIs ("group/version[/resource]") the application
+  /// blames; empty with healthy=false blames the instance as a whole. A
+  /// rollout counts a canary unhealthy when it blames the rollout's target or
+  /// nothing in particular.
+  public var entries: [String] = []
+
+  /// When the check ran, on the instance's clock.
+  public var checkedAtUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Asks a replica to get ready for a change of its APIs that will be committed
+/// for every replica at once (two-phase API activation, PROTOCOL.md 3.8). The
+/// replica checks it can serve the new state (e.g. storage for the API is
+/// ready) and answers with a PrepareAck; it must not apply the change until a
+/// Delta carries it.
+public nonisolated struct Gatehouse_V1_Prepare: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Identifies this prepare in the PrepareAck and a PrepareCancel.
+  public var id: String = String()
+
+  /// The APIs and the state they will have.
+  public var apis: [Gatehouse_V1_EffectiveApi] = []
+
+  /// The replica must answer before this time (server clock).
+  public var deadlineUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The replica's answer to a Prepare.
+public nonisolated struct Gatehouse_V1_PrepareAck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The Prepare's id.
+  public var id: String = String()
+
+  /// True: ready to apply. False: the change must not be made; `error` says why.
+  public var ready: Bool = false
+
+  /// Why not ready.
+  public var error: Gatehouse_V1_AckError {
+    get {_error ?? Gatehouse_V1_AckError()}
+    set {_error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {self._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {self._error = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _error: Gatehouse_V1_AckError? = nil
+}
+
+/// The prepared change will not be committed (another replica refused, or the
+/// timeout passed); the replica may release what it readied.
+public nonisolated struct Gatehouse_V1_PrepareCancel: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The Prepare's id.
+  public var id: String = String()
+
+  /// Why, for people.
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// A server MESSAGE on the Subscribe stream.
 public nonisolated struct Gatehouse_V1_SubscribeResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -304,6 +425,24 @@ public nonisolated struct Gatehouse_V1_SubscribeResponse: Sendable {
     set {message = .heartbeat(newValue)}
   }
 
+  /// Get ready for an API change (two-phase activation); answer with a PrepareAck.
+  public var prepare: Gatehouse_V1_Prepare {
+    get {
+      if case .prepare(let v)? = message {return v}
+      return Gatehouse_V1_Prepare()
+    }
+    set {message = .prepare(newValue)}
+  }
+
+  /// The prepared change is off.
+  public var prepareCancel: Gatehouse_V1_PrepareCancel {
+    get {
+      if case .prepareCancel(let v)? = message {return v}
+      return Gatehouse_V1_PrepareCancel()
+    }
+    set {message = .prepareCancel(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Which message this is; exactly one is set.
@@ -314,6 +453,10 @@ public nonisolated struct Gatehouse_V1_SubscribeResponse: Sendable {
     case delta(Gatehouse_V1_Delta)
     /// Nothing changed; the subscription is alive.
     case heartbeat(Gatehouse_V1_Heartbeat)
+    /// Get ready for an API change (two-phase activation); answer with a PrepareAck.
+    case prepare(Gatehouse_V1_Prepare)
+    /// The prepared change is off.
+    case prepareCancel(Gatehouse_V1_PrepareCancel)
 
   }
 
@@ -482,9 +625,21 @@ public nonisolated struct Gatehouse_V1_ComponentInstance: Sendable {
   /// Common name of the certificate it registered with.
   public var identity: String = String()
 
+  /// Its last health report; absent when it never sent one.
+  public var health: Gatehouse_V1_HealthReport {
+    get {_health ?? Gatehouse_V1_HealthReport()}
+    set {_health = newValue}
+  }
+  /// Returns true if `health` has been explicitly set.
+  public var hasHealth: Bool {self._health != nil}
+  /// Clears the value of `health`. Subsequent reads from it will return its default value.
+  public mutating func clearHealth() {self._health = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _health: Gatehouse_V1_HealthReport? = nil
 }
 
 /// Components/List response.
@@ -776,7 +931,7 @@ nonisolated extension Gatehouse_V1_RegisterResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Gatehouse_V1_SubscribeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubscribeRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}start\0\u{1}ack\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}start\0\u{1}ack\0\u{1}health\0\u{3}prepare_ack\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -810,6 +965,32 @@ nonisolated extension Gatehouse_V1_SubscribeRequest: SwiftProtobuf.Message, Swif
           self.message = .ack(v)
         }
       }()
+      case 3: try {
+        var v: Gatehouse_V1_HealthReport?
+        var hadOneofValue = false
+        if let current = self.message {
+          hadOneofValue = true
+          if case .health(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.message = .health(v)
+        }
+      }()
+      case 4: try {
+        var v: Gatehouse_V1_PrepareAck?
+        var hadOneofValue = false
+        if let current = self.message {
+          hadOneofValue = true
+          if case .prepareAck(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.message = .prepareAck(v)
+        }
+      }()
       default: break
       }
     }
@@ -828,6 +1009,14 @@ nonisolated extension Gatehouse_V1_SubscribeRequest: SwiftProtobuf.Message, Swif
     case .ack?: try {
       guard case .ack(let v)? = self.message else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .health?: try {
+      guard case .health(let v)? = self.message else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .prepareAck?: try {
+      guard case .prepareAck(let v)? = self.message else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     }()
     case nil: break
     }
@@ -993,9 +1182,173 @@ nonisolated extension Gatehouse_V1_AckError: SwiftProtobuf.Message, SwiftProtobu
   }
 }
 
+nonisolated extension Gatehouse_V1_HealthReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HealthReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}healthy\0\u{1}message\0\u{1}entries\0\u{3}checked_at_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.healthy) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.entries) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.checkedAtUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.healthy != false {
+      try visitor.visitSingularBoolField(value: self.healthy, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.entries, fieldNumber: 3)
+    }
+    if self.checkedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.checkedAtUnixMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gatehouse_V1_HealthReport, rhs: Gatehouse_V1_HealthReport) -> Bool {
+    if lhs.healthy != rhs.healthy {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.checkedAtUnixMs != rhs.checkedAtUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gatehouse_V1_Prepare: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Prepare"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}apis\0\u{3}deadline_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.apis) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.deadlineUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.apis.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.apis, fieldNumber: 2)
+    }
+    if self.deadlineUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.deadlineUnixMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gatehouse_V1_Prepare, rhs: Gatehouse_V1_Prepare) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.apis != rhs.apis {return false}
+    if lhs.deadlineUnixMs != rhs.deadlineUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gatehouse_V1_PrepareAck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrepareAck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}ready\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.ready) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if self.ready != false {
+      try visitor.visitSingularBoolField(value: self.ready, fieldNumber: 2)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gatehouse_V1_PrepareAck, rhs: Gatehouse_V1_PrepareAck) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.ready != rhs.ready {return false}
+    if lhs._error != rhs._error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gatehouse_V1_PrepareCancel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PrepareCancel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gatehouse_V1_PrepareCancel, rhs: Gatehouse_V1_PrepareCancel) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Gatehouse_V1_SubscribeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubscribeResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}snapshot\0\u{1}delta\0\u{1}heartbeat\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}snapshot\0\u{1}delta\0\u{1}heartbeat\0\u{1}prepare\0\u{3}prepare_cancel\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1042,6 +1395,32 @@ nonisolated extension Gatehouse_V1_SubscribeResponse: SwiftProtobuf.Message, Swi
           self.message = .heartbeat(v)
         }
       }()
+      case 4: try {
+        var v: Gatehouse_V1_Prepare?
+        var hadOneofValue = false
+        if let current = self.message {
+          hadOneofValue = true
+          if case .prepare(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.message = .prepare(v)
+        }
+      }()
+      case 5: try {
+        var v: Gatehouse_V1_PrepareCancel?
+        var hadOneofValue = false
+        if let current = self.message {
+          hadOneofValue = true
+          if case .prepareCancel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.message = .prepareCancel(v)
+        }
+      }()
       default: break
       }
     }
@@ -1064,6 +1443,14 @@ nonisolated extension Gatehouse_V1_SubscribeResponse: SwiftProtobuf.Message, Swi
     case .heartbeat?: try {
       guard case .heartbeat(let v)? = self.message else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .prepare?: try {
+      guard case .prepare(let v)? = self.message else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .prepareCancel?: try {
+      guard case .prepareCancel(let v)? = self.message else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     }()
     case nil: break
     }
@@ -1303,7 +1690,7 @@ nonisolated extension Gatehouse_V1_NackRecord: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ComponentInstance"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}instance_id\0\u{1}version\0\u{1}labels\0\u{1}connected\0\u{3}last_seen_unix_ms\0\u{3}applied_revision\0\u{3}pushed_revision\0\u{1}nacks\0\u{3}registered_at_unix_ms\0\u{1}identity\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}instance_id\0\u{1}version\0\u{1}labels\0\u{1}connected\0\u{3}last_seen_unix_ms\0\u{3}applied_revision\0\u{3}pushed_revision\0\u{1}nacks\0\u{3}registered_at_unix_ms\0\u{1}identity\0\u{1}health\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1322,12 +1709,17 @@ nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, Swi
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.nacks) }()
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.registeredAtUnixMs) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.identity) }()
+      case 12: try { try decoder.decodeSingularMessageField(value: &self._health) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.component.isEmpty {
       try visitor.visitSingularStringField(value: self.component, fieldNumber: 1)
     }
@@ -1361,6 +1753,9 @@ nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, Swi
     if !self.identity.isEmpty {
       try visitor.visitSingularStringField(value: self.identity, fieldNumber: 11)
     }
+    try { if let v = self._health {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1376,6 +1771,7 @@ nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, Swi
     if lhs.nacks != rhs.nacks {return false}
     if lhs.registeredAtUnixMs != rhs.registeredAtUnixMs {return false}
     if lhs.identity != rhs.identity {return false}
+    if lhs._health != rhs._health {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

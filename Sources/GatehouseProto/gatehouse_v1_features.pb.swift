@@ -1716,6 +1716,58 @@ public nonisolated struct Gatehouse_V1_DefineApiResponse: Sendable {
   public init() {}
 }
 
+/// Apis/Activate request.
+public nonisolated struct Gatehouse_V1_ActivateApiRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Which API (group/version, or a resource).
+  public var api: Gatehouse_V1_ApiRef {
+    get {_api ?? Gatehouse_V1_ApiRef()}
+    set {_api = newValue}
+  }
+  /// Returns true if `api` has been explicitly set.
+  public var hasApi: Bool {self._api != nil}
+  /// Clears the value of `api`. Subsequent reads from it will return its default value.
+  public mutating func clearApi() {self._api = nil}
+
+  /// The component whose replicas change together.
+  public var component: String = String()
+
+  /// The state to set.
+  public var enabled: Bool = false
+
+  /// How long replicas have to answer the Prepare; 0: 30 s. At most 10 minutes.
+  public var timeoutMs: Int64 = 0
+
+  /// Why, recorded in the audit trail.
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _api: Gatehouse_V1_ApiRef? = nil
+}
+
+/// Apis/Activate response.
+public nonisolated struct Gatehouse_V1_ActivateApiResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Revision the change committed at.
+  public var revision: UInt64 = 0
+
+  /// The replicas that prepared (instance ids, sorted).
+  public var prepared: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "gatehouse.v1"
@@ -4070,6 +4122,95 @@ nonisolated extension Gatehouse_V1_DefineApiResponse: SwiftProtobuf.Message, Swi
 
   public static func ==(lhs: Gatehouse_V1_DefineApiResponse, rhs: Gatehouse_V1_DefineApiResponse) -> Bool {
     if lhs.revision != rhs.revision {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gatehouse_V1_ActivateApiRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActivateApiRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}api\0\u{1}component\0\u{1}enabled\0\u{3}timeout_ms\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._api) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.component) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.enabled) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.timeoutMs) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._api {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.component.isEmpty {
+      try visitor.visitSingularStringField(value: self.component, fieldNumber: 2)
+    }
+    if self.enabled != false {
+      try visitor.visitSingularBoolField(value: self.enabled, fieldNumber: 3)
+    }
+    if self.timeoutMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.timeoutMs, fieldNumber: 4)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gatehouse_V1_ActivateApiRequest, rhs: Gatehouse_V1_ActivateApiRequest) -> Bool {
+    if lhs._api != rhs._api {return false}
+    if lhs.component != rhs.component {return false}
+    if lhs.enabled != rhs.enabled {return false}
+    if lhs.timeoutMs != rhs.timeoutMs {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Gatehouse_V1_ActivateApiResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActivateApiResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}prepared\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.prepared) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.revision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 1)
+    }
+    if !self.prepared.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.prepared, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Gatehouse_V1_ActivateApiResponse, rhs: Gatehouse_V1_ActivateApiResponse) -> Bool {
+    if lhs.revision != rhs.revision {return false}
+    if lhs.prepared != rhs.prepared {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -198,8 +198,8 @@ extension GatehouseComponent: Service {
                         // in order), so a later resume starts there, unless the last push was refused.
                         if let applied = resume, !refusedLast { resume = max(applied, heartbeat.revision) }
                         await self.markLive()
-                    case nil:
-                        logger.debug("ignoring a subscription message of a newer protocol")
+                    case .prepare, .prepareCancel, nil:
+                        logger.debug("ignoring a subscription message this SDK does not handle")
                     }
                 }
             } catch {

@@ -79,6 +79,10 @@ struct Watch: AsyncParsableCommand {
                 + delta.removedFeatures.map { "  \($0) removed" } + delta.removedApis.map { "  \(Format.api($0)) removed" }
         case .heartbeat(let heartbeat):
             return ["r\(heartbeat.revision) heartbeat"]
+        case .prepare(let prepare):
+            return ["prepare \(prepare.id)"] + prepare.apis.map { "  \(Self.describe($0))" }
+        case .prepareCancel(let cancel):
+            return ["prepare \(cancel.id) cancelled: \(cancel.reason)"]
         case nil:
             return []
         }

@@ -82,7 +82,7 @@ import Testing
                     case .delta(let delta): delta.revision >= revision
                     case .heartbeat(let heartbeat): heartbeat.revision >= revision
                     case .snapshot(let snapshot): snapshot.revision >= revision
-                    case nil: false
+                    case .prepare, .prepareCancel, nil: false
                     }
                 }
             }
