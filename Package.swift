@@ -258,6 +258,16 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // gatectl's argument parsing and output formatting, without a server.
+        .testTarget(
+            name: "GatectlTests",
+            dependencies: [
+                "gatectl",
+                "GatehouseClient",
+                "GatehouseProto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(
             name: "GatehouseServerTests",
             dependencies: [

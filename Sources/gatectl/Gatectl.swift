@@ -22,6 +22,9 @@ struct Gatectl: AsyncParsableCommand {
               gatectl components kubelet
               gatectl status InPlacePodVerticalScaling
               gatectl watch kubelet --instance node-17
+              gatectl rollout start InPlacePodVerticalScaling --component kubelet \\
+                  --steps 1%,10%,50%,100% --bake 5m --reason "canary"
+              gatectl rollout status r42 --watch
 
             Errors are printed on stderr as `gatectl: CODE: message`.
             Exit codes: 0 success; 64 bad usage; 65 refused (invalid or unsafe change);
@@ -41,6 +44,7 @@ struct Gatectl: AsyncParsableCommand {
             Components.self,
             Status.self,
             Watch.self,
+            RolloutCommand.self,
         ]
     )
 }

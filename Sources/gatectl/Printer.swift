@@ -26,6 +26,22 @@ enum Printer {
         }
     }
 
+    /// One message of a stream of them: JSON as one line (for `jq -c`, line by line), YAML as one
+    /// document; a table is the caller's to draw.
+    static func streamed<M: SwiftProtobuf.Message>(_ message: M, as format: OutputFormat) throws {
+        var options = JSONEncodingOptions()
+        options.alwaysPrintInt64sAsNumbers = true
+        switch format {
+        case .table:
+            preconditionFailure("tables are drawn by the command")
+        case .json:
+            Swift.print(try message.jsonString(options: options))
+        case .yaml:
+            let object = try Yams.load(yaml: try message.jsonString(options: options))
+            Swift.print("---\n" + (try Yams.dump(object: object, sortKeys: true)), terminator: "")
+        }
+    }
+
     private static func prettyJSON<M: SwiftProtobuf.Message>(_ message: M) throws -> Data {
         var options = JSONEncodingOptions()
         options.alwaysPrintInt64sAsNumbers = true

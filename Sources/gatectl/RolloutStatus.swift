@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import GatehouseClient
+import GatehouseCore
+import SwiftProtobuf
+
+/// `gatectl rollout status NAME [--watch]`: a rollout's progress, once or until it ends.
+struct RolloutStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show a rollout's progress: one bar per step, and its canaries' health.",
+        discussion: """
+            Each step's bar fills with the share of its canaries that applied the
+            change; the current step also tells the unhealthy count and the bake time
+            left. Without --watch, the canaries follow (acked, healthy, connected, and
+            why not).
+
+            With --watch, the bars are redrawn every --interval until the rollout
+            ends, and the exit status tells how: 0 completed, 2 rolled back on its own
+            (canaries unhealthy), 3 aborted by an operator (other codes are errors, as
+            for every command). Not on a terminal, a new picture is printed only when
+            something changed; -o json prints one JSON object per line, -o yaml one
+            document per change.
+
+            Examples:
+              gatectl rollout status r42
+              gatectl rollout status r42 --watch && echo "rolled out"
+              gatectl rollout status r42 --watch --interval 10s
+              gatectl rollout status r42 -o yaml
+            """
+    )
+
+    @Argument(help: "The rollout's name, e.g. r42.")
+    var name: String
+
+    @Flag(name: .long, help: "Redraw until the rollout ends; the exit status says how it ended.")
+    var watch = false
+
+    @Option(name: .long, help: ArgumentHelp("With --watch, how often to ask the server.", valueName: "duration"))
+    var interval = "2s"
+
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard try RolloutArguments.durationMs(self.interval, option: "--interval") >= 100 else {
+            throw ValidationError("--interval must be at least 100ms")
+        }
+    }
+
+    func run() async throws {
+        var ending: Int32?
+        try await ExitStatus.run {
+            try await self.global.withClient { client in
+                guard self.watch else {
+                    let response = try await client.getRollout(named: self.name)
+                    try Printer.print(response, as: self.global.output) {
+                        RolloutView.status(response, nowUnixMs: Self.nowUnixMs())
+                    }
+                    return
+                }
+                ending = try await self.follow(client)
+            }
+        }
+        if let ending, ending != 0 { throw ExitCode(ending) }
+    }
+
+    /// Polls Get and redraws until the rollout ends; returns the exit code of its ending.
+    private func follow(_ client: GatehouseClient) async throws -> Int32 {
+        let interval = try RolloutArguments.durationMs(self.interval, option: "--interval")
+        var screen = WatchScreen(terminal: isatty(STDOUT_FILENO) == 1)
+        while true {
+            let response = try await client.getRollout(named: self.name)
+            switch self.global.output {
+            case .table:
+                screen.show(RolloutView.progress(response, nowUnixMs: Self.nowUnixMs()), change: WatchScreen.key(response))
+            case .json, .yaml:
+                if screen.isNew(WatchScreen.key(response)) {
+                    try Printer.streamed(response, as: self.global.output)
+                }
+            }
+            fflush(nil)
+            if let code = RolloutView.exitCode(response.rollout.phase) { return code }
+            try await Task.sleep(for: .milliseconds(interval))
+        }
+    }
+
+    static func nowUnixMs() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+}
+
+/// What `--watch` has drawn, so it redraws in place on a terminal and prints only changes elsewhere.
+struct WatchScreen {
+    let terminal: Bool
+    private var drawnLines = 0
+    private var lastKey: Gatehouse_V1_GetRolloutResponse?
+
+    init(terminal: Bool) {
+        self.terminal = terminal
+    }
+
+    /// The answer without what changes on its own (the global revision), to tell a real change.
+    static func key(_ response: Gatehouse_V1_GetRolloutResponse) -> Gatehouse_V1_GetRolloutResponse {
+        var key = response
+        key.revision = 0
+        return key
+    }
+
+    /// Whether `key` differs from the last one seen; remembers it.
+    mutating func isNew(_ key: Gatehouse_V1_GetRolloutResponse) -> Bool {
+        defer { self.lastKey = key }
+        return key != self.lastKey
+    }
+
+    /// On a terminal: moves up over the previous picture, clears it, and draws `lines` (the bake
+    /// countdown ticks). Elsewhere: prints `lines` (and a blank line) only when `change` is new.
+    mutating func show(_ lines: [String], change: Gatehouse_V1_GetRolloutResponse) {
+        let isNew = self.isNew(change)
+        if self.terminal {
+            let text = lines.map(ControlCharacters.escaped).joined(separator: "\n")
+            let rewind = self.drawnLines > 0 ? "\u{1B}[\(self.drawnLines)A\r\u{1B}[J" : ""
+            print(rewind + text)
+            self.drawnLines = lines.count
+        } else if isNew {
+            print(lines.map(ControlCharacters.escaped).joined(separator: "\n") + "\n")
+        }
+    }
+}
