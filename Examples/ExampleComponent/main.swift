@@ -3,12 +3,16 @@
 //
 //   swift run example-component --config gatehouse-data/admin.conf \
 //       --component kubelet --instance node-1 --state-file /tmp/node-1.json
+//
+// With --unhealthy-when-enabled FEATURE it reports itself unhealthy while that
+// feature is on, so a canary rollout of FEATURE rolls back on it.
 import ArgumentParser
 import Foundation
 import GatehouseClient
 import GatehouseSDK
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 @main
 struct ExampleComponent: AsyncParsableCommand {
@@ -21,6 +25,19 @@ struct ExampleComponent: AsyncParsableCommand {
             with, and prints each change. Without a server it boots after the deadline
             from --state-file (or its compiled-in defaults) and says it runs stale.
             Stop it with Ctrl-C or SIGTERM.
+
+            With --unhealthy-when-enabled NAME it reports its health to the server,
+            checked every --health-interval: unhealthy, blaming NAME, while the feature
+            (or API, group/version) NAME is on for it, healthy otherwise; a canary
+            rollout of NAME counts that. Without the flag it reports no health, and a
+            rollout judges it on its acks alone. To watch a rollout roll back on its
+            own, run a few instances with the flag and start one:
+
+              swift run example-component --instance node-1 \\
+                  --unhealthy-when-enabled InPlacePodVerticalScaling
+              gatectl rollout start InPlacePodVerticalScaling --component kubelet \\
+                  --steps 50%,100% --bake 1m --reason "try it"
+              gatectl rollout status r5 --watch    # exits 2: rolled back
             """
     )
 
@@ -47,6 +64,15 @@ struct ExampleComponent: AsyncParsableCommand {
 
     @Option(help: "Seconds offline before alpha features and APIs fail closed.")
     var offlineTTL: Double = 300
+
+    @Option(help: "A label the instance registers with, key=value (repeatable); rollouts may select on labels.")
+    var label: [String] = []
+
+    @Option(help: ArgumentHelp("Report unhealthy, blaming it, while this feature (or API group/version) is on.", valueName: "name"))
+    var unhealthyWhenEnabled: String?
+
+    @Option(help: "Seconds between health checks.")
+    var healthInterval: Double = 1
 
     @Flag(help: "Log the SDK's debug messages.")
     var verbose = false
@@ -76,6 +102,46 @@ struct ExampleComponent: AsyncParsableCommand {
         ]
     }
 
+    func validate() throws {
+        guard self.healthInterval > 0 else { throw ValidationError("--health-interval must be positive") }
+        _ = try self.labels()
+    }
+
+    func labels() throws -> [String: String] {
+        try Dictionary(
+            self.label.map { argument in
+                let parts = argument.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { throw ValidationError("--label expects key=value, got \"\(argument)\"") }
+                return (String(parts[0]), String(parts[1]))
+            },
+            uniquingKeysWith: { _, last in last }
+        )
+    }
+
+    /// The health check: unhealthy while `entry` (a feature, or an API when it holds a `/`) is on.
+    ///
+    /// Prints each change of verdict, so the output shows what the server was told.
+    static func healthCheck(unhealthyWhenEnabled entry: String, every interval: Duration) -> GatehouseComponent.HealthCheck {
+        let last = Mutex<HealthStatus?>(nil)
+        return GatehouseComponent.HealthCheck(every: interval) { snapshot in
+            let status: HealthStatus
+            if entry.contains("/") ? snapshot.isServed(entry) : snapshot.isEnabled(entry) {
+                status = .unhealthy("\(entry) is on, and this instance fails with it (--unhealthy-when-enabled)", blaming: [entry])
+            } else {
+                status = .healthy()
+            }
+            let changed = last.withLock { previous in
+                defer { previous = status }
+                return previous != status
+            }
+            if changed {
+                print(status.isHealthy ? "health: healthy" : "health: UNHEALTHY: \(status.message)")
+                fflush(nil)
+            }
+            return status
+        }
+    }
+
     func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -89,12 +155,15 @@ struct ExampleComponent: AsyncParsableCommand {
         let component = GatehouseComponent(configuration: .init(
             endpoints: endpoints,
             tls: .init(clientConfig: clientConfig),
-            identity: .init(component: self.component, instanceID: self.instance, version: self.version),
+            identity: .init(component: self.component, instanceID: self.instance, version: self.version, labels: try self.labels()),
             features: Self.knownFeatures(),
             apis: try Self.knownAPIs(),
             lastKnownGoodPath: self.stateFile,
             bootDeadline: .milliseconds(Int64(self.bootDeadline * 1000)),
             offlineTTL: .milliseconds(Int64(self.offlineTTL * 1000)),
+            healthCheck: self.unhealthyWhenEnabled.map { entry in
+                Self.healthCheck(unhealthyWhenEnabled: entry, every: .milliseconds(Int64(self.healthInterval * 1000)))
+            },
             logger: Logger(label: "gatehouse.sdk")
         ))
         let services = ServiceGroup(
