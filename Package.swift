@@ -250,6 +250,11 @@ let package = Package(
                 "GatehouseSDK",
                 "GatehouseProto",
                 "GatehouseCore",
+                "GatehouseRPC",
+                "GatehouseTLS",
+                "GatehouseTestUtils",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),

@@ -24,6 +24,12 @@ extension GatehouseComponent {
         public var idleTimeout: Duration
         /// Timeout of the TCP, TLS and HELLO exchange, and of the Register call.
         public var connectTimeout: Duration
+        /// The application's health check, run on a schedule; nil when the
+        /// application reports with `reportHealth(_:)` only (or not at all).
+        public var healthCheck: HealthCheck?
+        /// How often an unhealthy status is sent again while it lasts: the
+        /// server's heartbeat interval (10 s unless its configuration says otherwise).
+        public var healthRepeatInterval: Duration
         /// Called with every change before reads switch to it; a throw from a server update is a NACK.
         ///
         /// Updates are delivered one at a time, so the handler must not wait for the component
@@ -46,6 +52,8 @@ extension GatehouseComponent {
             offlineTTL: Duration = .seconds(300),
             idleTimeout: Duration = .seconds(60),
             connectTimeout: Duration = .seconds(5),
+            healthCheck: HealthCheck? = nil,
+            healthRepeatInterval: Duration = .seconds(10),
             logger: Logger = Logger(label: "gatehouse.sdk"),
             handler: (@Sendable (StateUpdate) async throws -> Void)? = nil
         ) {
@@ -60,6 +68,8 @@ extension GatehouseComponent {
             self.offlineTTL = offlineTTL
             self.idleTimeout = idleTimeout
             self.connectTimeout = connectTimeout
+            self.healthCheck = healthCheck
+            self.healthRepeatInterval = healthRepeatInterval
             self.logger = logger
             self.handler = handler
         }

@@ -34,6 +34,9 @@ extension GatehouseComponent: Service {
                 await self.bootDeadlinePassed()
             }
             group.addTask { await self.runOfflineTimer() }
+            if let check = self.configuration.healthCheck {
+                group.addTask { await self.pollHealth(check) }
+            }
             await self.connectLoop()
             group.cancelAll()
         }
@@ -168,6 +171,7 @@ extension GatehouseComponent: Service {
         var refusedLast = false
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.watchIdle(stream, lastMessage: lastMessage, idle: idle) }
+            group.addTask { await self.sendHealth(on: stream) }
             defer { group.cancelAll() }
             do {
                 for try await response in stream {

@@ -19,6 +19,10 @@ import Synchronization
 /// and catches up once a server answers. Offline for longer than
 /// `offlineTTL`, alpha features and APIs read disabled (see `OfflinePolicy`).
 ///
+/// The application's health (a `Configuration.healthCheck` polled on a
+/// schedule, or `reportHealth(_:)`) travels on the subscription, so a canary
+/// rollout can widen or roll back on it (see `HealthSchedule` for when).
+///
 /// ```swift
 /// let component = GatehouseComponent(configuration: .init(
 ///     endpoints: try Endpoint.parseList(["gatehouse-0:7443", "gatehouse-1:7443"]),
@@ -58,6 +62,8 @@ public final class GatehouseComponent: Sendable {
     let connectivity: AsyncStream<Connectivity>
     let connectivityContinuation: AsyncStream<Connectivity>.Continuation
     let started = ManagedAtomic(false)
+    /// The application's latest health and the subscriptions sending it.
+    let healthBoard = Mutex(HealthBoard())
     /// When the component was created: the boot deadline and the first offline TTL count from here.
     let bootInstant: Duration
 

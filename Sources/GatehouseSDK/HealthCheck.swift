@@ -1,0 +1,19 @@
+extension GatehouseComponent {
+    /// An application health check the component runs on a schedule.
+    ///
+    /// The check gets the state the component runs on, so it can say which
+    /// feature it suspects ("errors since `FastPath` turned on"). A check that
+    /// throws counts as unhealthy, blaming the instance as a whole, with the
+    /// error as the message.
+    public struct HealthCheck: Sendable {
+        /// Time between the end of one check and the start of the next.
+        public var interval: Duration
+        public var check: @Sendable (StateSnapshot) async throws -> HealthStatus
+
+        public init(every interval: Duration, _ check: @escaping @Sendable (StateSnapshot) async throws -> HealthStatus) {
+            precondition(interval > .zero, "a health check needs a positive interval")
+            self.interval = interval
+            self.check = check
+        }
+    }
+}
