@@ -25,6 +25,8 @@ public struct GatehouseServerConfiguration: Sendable {
     public var subscriberCutoff = 4096
     /// How often subscribers are sent the current revision when nothing changes.
     public var heartbeatInterval: Duration = .seconds(10)
+    /// How often running rollouts are looked at (widened, completed or rolled back).
+    public var rolloutTickInterval: Duration = .milliseconds(500)
     /// Bounds on what one request may make the server keep or record; its
     /// audit-entry bound follows `limits.maxFrameSize` (see ``requestLimitsInEffect``).
     public var requestLimits = RequestLimits()

@@ -118,6 +118,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds between heartbeats on idle subscriptions.")
     var heartbeatInterval = 10.0
 
+    @Option(help: "Seconds between looks at running rollouts: how soon a baked step widens or unhealthy canaries roll it back.")
+    var rolloutTick = 0.5
+
     @Option(help: "Instances kept per component; a new one past it replaces the longest-disconnected instance, or is refused with RESOURCE_EXHAUSTED.")
     var maxInstancesPerComponent = 10_000
 
@@ -148,6 +151,7 @@ struct Serve: AsyncParsableCommand {
             guard value > 0 else { throw ValidationError("\(name) must be positive") }
         }
         guard self.heartbeatInterval > 0 else { throw ValidationError("--heartbeat-interval must be positive") }
+        guard self.rolloutTick > 0 else { throw ValidationError("--rollout-tick must be positive") }
         guard self.subscriptionHistory >= 0 else { throw ValidationError("--subscription-history must be 0 or more") }
         guard self.subscriberQueue > 0, self.subscriberCutoff >= self.subscriberQueue else {
             throw ValidationError("--subscriber-queue must be positive and --subscriber-cutoff at least as large")
@@ -210,6 +214,7 @@ struct Serve: AsyncParsableCommand {
         configuration.subscriberQueue = self.subscriberQueue
         configuration.subscriberCutoff = self.subscriberCutoff
         configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeatInterval * 1000))
+        configuration.rolloutTickInterval = .milliseconds(Int64(self.rolloutTick * 1000))
         configuration.requestLimits.maxInstancesPerComponent = self.maxInstancesPerComponent
         configuration.requestLimits.evictDisconnectedAfterMilliseconds = Int64(self.instanceEvictionAfter * 1000)
         configuration.requestLimits.maxChangesPerSet = self.maxChangesPerSet

@@ -93,4 +93,37 @@ import Testing
         #expect(nack.entries.allSatisfy { $0.utf8.count <= InstanceRegistry.nackEntryOctets && $0.allSatisfy { $0 == "é" } })
         #expect(nack.timeUnixMilliseconds == 7)
     }
+
+    /// A health report is kept bounded like a NACK (never refused), stamped with
+    /// the server's time, and stands across a reconnect; the disconnect time is
+    /// recorded when the last live subscription ends and cleared when one opens.
+    @Test func healthReportsAreBoundedAndDisconnectsAreTimed() throws {
+        let clock = Mutex<Int64>(1_000)
+        let registry = InstanceRegistry(now: { clock.withLock { $0 } })
+        let node = InstanceRef(component: "kubelet", instanceID: "node-1", version: Version(1, 31, 0))
+        let key = InstanceRegistry.Key(component: "kubelet", instanceID: "node-1")
+        try registry.subscribed(node, identity: "kubelet")
+        #expect(registry.record(key)?.disconnectedAtUnixMilliseconds == nil)
+
+        let long = String(repeating: "é", count: 600)  // 1,200 octets
+        registry.reportedHealth(
+            key,
+            .init(healthy: false, message: long, entries: (0..<40).map { "Feature\($0)" + String(repeating: "x", count: 300) }, checkedAtUnixMilliseconds: 5)
+        )
+        let health = try #require(registry.record(key)?.health)
+        #expect(!health.healthy)
+        #expect(health.message.utf8.count == 1_024 && health.message.allSatisfy { $0 == "é" }, "cut on a character boundary")
+        #expect(health.entries.count == InstanceRegistry.healthEntriesKept)
+        #expect(health.entries.allSatisfy { $0.utf8.count == InstanceRegistry.healthEntryOctets })
+        #expect(health.checkedAtUnixMilliseconds == 5 && health.receivedAtUnixMilliseconds == 1_000)
+
+        clock.withLock { $0 = 2_000 }
+        registry.unsubscribed(key)
+        #expect(registry.record(key)?.disconnectedAtUnixMilliseconds == 2_000)
+        clock.withLock { $0 = 3_000 }
+        try registry.subscribed(node, identity: "kubelet")
+        #expect(registry.record(key)?.disconnectedAtUnixMilliseconds == nil)
+        #expect(registry.record(key)?.health?.healthy == false, "the latest word stands until the instance says another")
+        #expect(ComponentService.wire(registry.record(key)!).health.message == health.message)
+    }
 }

@@ -232,15 +232,28 @@ final class ComponentService: Sendable {
         return try GateService.mapping { try InstanceRef(validating: start.component, instanceID: start.instanceID, version: start.version) }
     }
 
-    /// Records one ack or NACK.
+    /// Records one client message after the start: an ack, a NACK or a health report.
     private func receiveAck(_ payload: ByteBuffer, key: InstanceRegistry.Key, watchOnly: Bool, logger: () -> Logger) throws {
         let message = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "client message")
-        guard case .ack(let ack) = message.message else {
-            throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks")
+        switch message.message {
+        case .ack(let ack):
+            guard !watchOnly else {
+                throw RPCError(.invalidArgument, "a watch-only subscription sends no acks")
+            }
+            try self.record(ack, key: key, logger: logger)
+        case .health(let report):
+            guard !watchOnly else {
+                throw RPCError(.invalidArgument, "a watch-only subscription sends no health reports: it is not the instance's liveness")
+            }
+            self.record(report, key: key, logger: logger)
+        case .start:
+            throw RPCError(.invalidArgument, "a subscription starts once: after the start, client messages are acks and health reports")
+        case .prepareAck, nil:
+            throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks or health reports")
         }
-        guard !watchOnly else {
-            throw RPCError(.invalidArgument, "a watch-only subscription sends no acks")
-        }
+    }
+
+    private func record(_ ack: Gatehouse_V1_Ack, key: InstanceRegistry.Key, logger: () -> Logger) throws {
         let revision = Revision(ack.revision)
         let current = self.hub.revision
         guard revision <= current else {
@@ -257,6 +270,23 @@ final class ComponentService: Sendable {
             )
         } else {
             self.registry.acked(key, revision: revision)
+        }
+    }
+
+    /// Keeps the instance's latest health report (bounded by the registry); a change of verdict is logged.
+    private func record(_ report: Gatehouse_V1_HealthReport, key: InstanceRegistry.Key, logger: () -> Logger) {
+        let before = self.registry.record(key)?.health?.healthy
+        self.registry.reportedHealth(
+            key,
+            .init(healthy: report.healthy, message: report.message, entries: report.entries, checkedAtUnixMilliseconds: report.checkedAtUnixMs)
+        )
+        if before != report.healthy {
+            let message = RequestLimits.truncated(report.message, octets: InstanceRegistry.healthMessageOctets)
+            if report.healthy {
+                logger().info("instance reports healthy", metadata: ["message": "\(message)"])
+            } else {
+                logger().warning("instance reports unhealthy", metadata: ["message": "\(message)", "entries": "\(report.entries.prefix(InstanceRegistry.healthEntriesKept).joined(separator: ","))"])
+            }
         }
     }
 
@@ -357,6 +387,14 @@ final class ComponentService: Sendable {
             $0.pushedRevision = record.pushedRevision.rawValue
             $0.registeredAtUnixMs = record.registeredAtUnixMilliseconds
             $0.identity = record.identity
+            if let health = record.health {
+                $0.health = .with {
+                    $0.healthy = health.healthy
+                    $0.message = health.message
+                    $0.entries = health.entries
+                    $0.checkedAtUnixMs = health.checkedAtUnixMilliseconds
+                }
+            }
             $0.nacks = record.nacks.map { nack in
                 .with {
                     $0.revision = nack.revision.rawValue

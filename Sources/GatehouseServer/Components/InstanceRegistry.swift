@@ -33,6 +33,18 @@ final class InstanceRegistry: Sendable {
         var timeUnixMilliseconds: Int64
     }
 
+    /// An instance's own judgement of its health (`HealthReport`), as kept.
+    struct Health: Sendable, Hashable {
+        var healthy: Bool
+        var message: String
+        /// What it blames: feature names or "group/version[/resource]"; empty blames the instance as a whole.
+        var entries: [String]
+        /// When its check ran, on the instance's clock.
+        var checkedAtUnixMilliseconds: Int64
+        /// When the server received it, on the server's clock.
+        var receivedAtUnixMilliseconds: Int64 = 0
+    }
+
     struct Record: Sendable {
         var key: Key
         var version: String
@@ -51,6 +63,11 @@ final class InstanceRegistry: Sendable {
         var nacks: [Nack] = []
         /// Whether the latest ack was a NACK.
         var failing = false
+        /// Its latest health report; nil until it sends one. Kept across reconnects: the
+        /// latest word an instance said about itself stands until it says another.
+        var health: Health?
+        /// When its last live subscription ended; nil while connected or never connected.
+        var disconnectedAtUnixMilliseconds: Int64?
 
         var connected: Bool { self.subscriptions > 0 }
 
@@ -67,6 +84,11 @@ final class InstanceRegistry: Sendable {
     static let nackMessageOctets = 1_024
     static let nackEntriesKept = 32
     static let nackEntryOctets = 253
+
+    /// What one health report may keep, bounded like a NACK (the rest is cut off).
+    static let healthMessageOctets = 1_024
+    static let healthEntriesKept = 32
+    static let healthEntryOctets = 253
 
     /// How many instances a component may have, and when a disconnected one may be forgotten.
     struct Capacity: Sendable, Hashable {
@@ -132,14 +154,38 @@ final class InstanceRegistry: Sendable {
     /// A live subscription opened; undone by ``unsubscribed(_:)``.
     /// - Throws: ``Full`` when the instance is new and its component has no room.
     func subscribed(_ instance: InstanceRef, identity: String) throws(Full) {
-        try self.update(instance, identity: identity) { $0.subscriptions += 1 }
+        try self.update(instance, identity: identity) { record in
+            record.subscriptions += 1
+            record.disconnectedAtUnixMilliseconds = nil
+        }
     }
 
     func unsubscribed(_ key: Key) {
         self.modify(key) { record, now in
             record.subscriptions = max(0, record.subscriptions - 1)
             record.lastSeenUnixMilliseconds = now
+            if record.subscriptions == 0 { record.disconnectedAtUnixMilliseconds = now }
         }
+    }
+
+    /// Records the instance's latest health report, bounded like a NACK: what an
+    /// instance sends is cut to ``healthMessageOctets``, ``healthEntriesKept``
+    /// entries of ``healthEntryOctets`` each, never refused (the report still counts).
+    /// Control characters are kept as sent and escaped wherever the text is printed.
+    func reportedHealth(_ key: Key, _ health: Health) {
+        self.modify(key) { record, now in
+            var health = health
+            health.message = RequestLimits.truncated(health.message, octets: Self.healthMessageOctets)
+            health.entries = health.entries.prefix(Self.healthEntriesKept).map { RequestLimits.truncated($0, octets: Self.healthEntryOctets) }
+            health.receivedAtUnixMilliseconds = now
+            record.health = health
+            record.lastSeenUnixMilliseconds = now
+        }
+    }
+
+    /// One instance's record.
+    func record(_ key: Key) -> Record? {
+        self.state.withLock { $0.records[key] }
     }
 
     func pushed(_ key: Key, revision: Revision) {

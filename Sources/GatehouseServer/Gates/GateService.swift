@@ -194,19 +194,74 @@ public final class GateService: Sendable {
     /// Errors reach `completion` as `RPCError`s: the domain's refusal with its
     /// code, a store failure as UNAVAILABLE (logged here).
     func commit(_ batch: ChangeBatch, context: RPCServerContext, completion: @escaping @Sendable (Result<Committed<BatchSummary>, any Error>) -> Void) {
+        // The call's logger is built only if something is logged: a toggle's hot path.
+        self.commit(batch, method: context.path, logLevel: context.logLevel, logger: { context.logger }, isCancelled: { context.isCancelled }, completion: completion)
+    }
+
+    /// Commits the batch `make` builds from the latest state, in the store's
+    /// pipeline: a decision that depends on the state (a rollout's next step,
+    /// an operator's pause) is made against the very state it applies to, so
+    /// two of them racing cannot undo each other. `make` returns nil to change
+    /// nothing (the result's summary is then empty and takes no revision).
+    ///
+    /// Usable without a call (the rollout driver): no call waits for it, so none can cancel it.
+    /// Durable when it returns; refusals as for ``commit(_:context:)``. The caller bounds
+    /// the reason of the batches `make` builds (``RequestLimits/checkWrite(_:isSet:)``).
+    ///
+    /// - Parameters:
+    ///   - method: recorded as the audit entry's method, e.g. `/gatehouse.v1.Rollouts/Pause` or `rollout-driver`.
+    ///   - make: runs on the store's stager with the latest state and the time the batch is stamped with.
+    func commit(
+        method: String,
+        logger: Logger,
+        isCancelled: @escaping @Sendable () -> Bool = { false },
+        making make: @escaping @Sendable (GateState, UnixMilliseconds) throws -> ChangeBatch?
+    ) async throws -> Committed<BatchSummary> {
+        try await withCheckedThrowingContinuation { continuation in
+            self.commit(making: make, method: method, logLevel: logger.logLevel, logger: { logger }, isCancelled: isCancelled) {
+                continuation.resume(with: $0)
+            }
+        }
+    }
+
+    /// The commit path every write takes, with or without a call behind it.
+    ///
+    /// - Parameters:
+    ///   - method: the audit entry's method (the RPC path, or the server's own name for the writer).
+    ///   - isCancelled: checked when the batch reaches the front of the queue; a cancelled one is not committed.
+    func commit(
+        _ batch: ChangeBatch,
+        method: String,
+        logLevel: Logger.Level,
+        logger: @escaping @Sendable () -> Logger,
+        isCancelled: @escaping @Sendable () -> Bool,
+        completion: @escaping @Sendable (Result<Committed<BatchSummary>, any Error>) -> Void
+    ) {
         do throws(GateError) {
             // Every write's reason; a Set's changes were counted where it was decoded.
             try self.limits.checkWrite(batch, isSet: false)
         } catch {
             return completion(.failure(error.rpcError))
         }
+        self.commit(making: { _, _ in batch }, method: method, logLevel: logLevel, logger: logger, isCancelled: isCancelled, completion: completion)
+    }
+
+    /// See ``commit(method:logger:isCancelled:making:)``; the caller has bounded the reason of what `make` builds.
+    private func commit(
+        making make: @escaping @Sendable (GateState, UnixMilliseconds) throws -> ChangeBatch?,
+        method: String,
+        logLevel: Logger.Level,
+        logger: @escaping @Sendable () -> Logger,
+        isCancelled: @escaping @Sendable () -> Bool,
+        completion: @escaping @Sendable (Result<Committed<BatchSummary>, any Error>) -> Void
+    ) {
         let time = UnixMilliseconds(self.now())
         let live = self.liveReplicas()
-        let method = context.path
         let limits = self.limits
         self.submit({ state, _ in
             // A call cancelled (or past its deadline) while queued is not committed: no one waits for it.
-            guard !context.isCancelled else { throw RPCError(.cancelled, "the call was cancelled before its change was applied") }
+            guard !isCancelled() else { throw RPCError(.cancelled, "the call was cancelled before its change was applied") }
+            guard let batch = try make(state, time) else { return .unchanged(BatchSummary(revision: state.revision, changes: [])) }
             let applied = try BatchApplier().apply(batch, to: state, at: time, live: live)
             let changes = applied.summary.changes
             guard !changes.isEmpty else { return .unchanged(applied.summary) }
@@ -228,17 +283,17 @@ public final class GateService: Sendable {
             case .success(let committed):
                 // On the writer, in revision order: subscribers see batches in the order they committed.
                 self.committed(committed.changed ? committed.value : nil, committed.endsGroup)
-                if context.logLevel <= .debug {
-                    context.logger.debug(
+                if logLevel <= .debug {
+                    logger().debug(
                         "batch committed",
-                        metadata: ["revision": "\(committed.revision)", "actor": "\(batch.actor)", "changes": "\(committed.value.changes.count)"]
+                        metadata: ["revision": "\(committed.revision)", "changes": "\(committed.value.changes.count)"]
                     )
                 }
                 completion(.success(committed))
             case .failure(let error as GateError):
                 completion(.failure(error.rpcError))
             case .failure(let error as StoreError):
-                context.logger.error("store failed", metadata: ["error": "\(error)"])
+                logger().error("store failed", metadata: ["error": "\(error)"])
                 completion(.failure(RPCError(.unavailable, "the change was not saved: the store failed (\(error.isDiskFull ? "disk full" : "I/O error")); retry later")))
             case .failure(let error):
                 completion(.failure(error))
@@ -269,6 +324,15 @@ public final class GateService: Sendable {
                 Self.insertComponent(of: key.scope, into: &subjects)
             case .componentBuild(let key):
                 subjects.insert("component:\(key.component)")
+            case .rollout:
+                // A rollout is found by what it changes and where, like an override.
+                for case .rollout(let rollout)? in [change.before, change.after] {
+                    switch rollout.target {
+                    case .feature(let name): subjects.insert("feature:\(name)")
+                    case .api(let ref): subjects.insert("api:\(ref)")
+                    }
+                    subjects.insert("component:\(rollout.component)")
+                }
             }
         }
         return subjects.sorted()
