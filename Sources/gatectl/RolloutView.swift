@@ -86,7 +86,8 @@ enum RolloutView {
         if !spec.minVersion.isEmpty { selection.append("version >= \(spec.minVersion)") }
         let only = selection.isEmpty ? "" : " (\(selection.joined(separator: ", ")))"
         let params = spec.params.isEmpty ? "" : " with \(Format.params(spec.params))"
-        return "rollout \(spec.name): \(Self.target(spec.target)) \(Format.enabled(spec.enabled))\(params) for \(spec.component)\(only)"
+        let name = spec.name.isEmpty ? "(named r<revision> when started)" : spec.name
+        return "rollout \(name): \(Self.target(spec.target)) \(Format.enabled(spec.enabled))\(params) for \(spec.component)\(only)"
     }
 
     /// The status picture: a headline, the phase, then one progress bar per step.
@@ -183,14 +184,15 @@ enum RolloutView {
         let rollout = response.rollout
         let steps = rollout.spec.steps.map { step in
             var text = Self.size(step)
-            if step.bakeMs > 0 { text += " bake \(Format.remaining(ms: step.bakeMs))" }
+            if step.bakeMs > 0 { text += " bake \(Format.duration(step.bakeMs))" }
             if step.maxUnhealthy > 0 { text += " max \(step.maxUnhealthy) unhealthy" }
             return text
         }.joined(separator: " → ")
         let head = dryRun
             ? "dry run: \(Self.headline(rollout)) would start (server at r\(response.revision)); nothing changed"
             : "\(Self.headline(rollout)) started at r\(response.revision)"
-        return "\(head)\nsteps: \(steps)\nfollow it with: gatectl rollout status \(rollout.spec.name) --watch\n"
+        let follow = dryRun ? "" : "follow it with: gatectl rollout status \(rollout.spec.name) --watch\n"
+        return "\(head)\nsteps: \(steps)\n\(follow)"
     }
 
     /// How a finished rollout ended, as `rollout status --watch`'s exit status: nil while it may still change.

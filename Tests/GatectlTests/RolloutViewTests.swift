@@ -155,3 +155,24 @@ struct RolloutViewTests {
         #expect(acked)
     }
 }
+
+extension RolloutViewTests {
+    @Test("after start: what started, its steps, and how to follow it; a dry run says nothing changed")
+    func started() {
+        var response = Gatehouse_V1_StartRolloutResponse.with {
+            $0.rollout = Self.rollout(phase: .running, step: 0)
+            $0.rollout.spec.steps[1].maxUnhealthy = 1
+            $0.revision = 12
+        }
+        #expect(RolloutView.started(response, dryRun: false) == """
+            rollout r7: feature InPlacePodVerticalScaling on for kubelet (zone=a, version >= 1.31.0) started at r12
+            steps: 1% bake 5m → 10% bake 5m max 1 unhealthy → 50% bake 5m → 100% bake 5m
+            follow it with: gatectl rollout status r7 --watch
+
+            """)
+        response.rollout.spec.name = ""
+        #expect(RolloutView.started(response, dryRun: true).hasPrefix(
+            "dry run: rollout (named r<revision> when started): feature InPlacePodVerticalScaling on for kubelet (zone=a, version >= 1.31.0) would start (server at r12); nothing changed\nsteps: "))
+        #expect(!RolloutView.started(response, dryRun: true).contains("follow it with"))
+    }
+}
