@@ -47,13 +47,24 @@ struct Components: AsyncParsableCommand {
                 instance.pushedRevision == 0 ? "-" : "r\(instance.pushedRevision)",
                 instance.appliedRevision == 0 ? "-" : "r\(instance.appliedRevision)",
                 instance.nacks.first.map { "r\($0.revision) \($0.error.reason): \($0.error.message)" } ?? "-",
+                Self.health(instance),
                 instance.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
             ]
         }
         return Format.table(
-            header: ["COMPONENT", "INSTANCE", "VERSION", "CONNECTED", "PUSHED", "APPLIED", "NACK", "LABELS"],
+            header: ["COMPONENT", "INSTANCE", "VERSION", "CONNECTED", "PUSHED", "APPLIED", "NACK", "HEALTH", "LABELS"],
             rows: rows,
             empty: "no instances registered (server at r\(response.revision))"
         )
+    }
+
+    /// The instance's latest health report: `-` before any, `healthy`, or
+    /// `unhealthy (FeatureX): message`, naming what it blames (a rollout of it counts that).
+    static func health(_ instance: Gatehouse_V1_ComponentInstance) -> String {
+        guard instance.hasHealth else { return "-" }
+        let health = instance.health
+        guard !health.healthy else { return "healthy" }
+        let blamed = health.entries.isEmpty ? "" : " (\(health.entries.joined(separator: ",")))"
+        return "unhealthy\(blamed)" + (health.message.isEmpty ? "" : ": \(health.message)")
     }
 }
