@@ -352,6 +352,10 @@ private struct Work {
             recorded.revision = self.stamp.revision
             self.next.builds[build.key] = recorded
             self.touched.insert(.componentBuild(build.key))
+        case .putRollout(var rollout):
+            rollout.revision = self.stamp.revision
+            self.next.setRollout(rollout, named: rollout.name)
+            self.touched.insert(.rollout(rollout.name))
         case .removeAPI(let ref):
             guard self.next.apis.removeValue(forKey: ref) != nil else {
                 throw GateError("cannot remove API \(ref): no such API is defined", reason: .unknownAPI, metadata: ["api": ref.description])
@@ -497,6 +501,7 @@ extension GateState {
         case .featureOverride(let key): self.featureOverrides[key].map(StoredObject.featureOverride)
         case .apiOverride(let key): self.apiOverrides[key].map(StoredObject.apiOverride)
         case .componentBuild(let key): self.builds[key].map(StoredObject.componentBuild)
+        case .rollout(let name): self.rollouts[name].map(StoredObject.rollout)
         }
     }
 }

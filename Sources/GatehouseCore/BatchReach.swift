@@ -5,7 +5,9 @@
 /// one instance cannot change what any other instance resolves to. A
 /// catalog change (a feature or API defined or removed) can change anything.
 /// A recorded component build changes nothing: resolution ignores it.
-/// Holds without rollouts, which may treat each replica differently.
+/// A rollout record changes what its component's canaries resolve to, so
+/// it reaches that component (which instances exactly is the fan-out's
+/// business: it knows their labels and buckets).
 public struct BatchReach: Hashable, Sendable {
     /// True when every resolution may have changed (the catalog or a global override).
     public private(set) var everything = false
@@ -25,6 +27,10 @@ public struct BatchReach: Hashable, Sendable {
                 self.add(key.scope)
             case .componentBuild:
                 break
+            case .rollout:
+                for case .rollout(let rollout)? in [change.before, change.after] {
+                    self.components.insert(rollout.component)
+                }
             }
         }
     }

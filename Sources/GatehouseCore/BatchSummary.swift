@@ -31,8 +31,10 @@ public enum ObjectKey: Hashable, Sendable, Comparable {
     case featureOverride(FeatureOverrideKey)
     case apiOverride(APIOverrideKey)
     case componentBuild(ComponentBuildKey)
+    /// A rollout, by name.
+    case rollout(String)
 
-    /// `feature`, `api`, `feature_override`, `api_override` or `component_build`.
+    /// `feature`, `api`, `feature_override`, `api_override`, `component_build` or `rollout`.
     public var kind: String {
         switch self {
         case .feature: "feature"
@@ -40,6 +42,7 @@ public enum ObjectKey: Hashable, Sendable, Comparable {
         case .featureOverride: "feature_override"
         case .apiOverride: "api_override"
         case .componentBuild: "component_build"
+        case .rollout: "rollout"
         }
     }
 
@@ -51,6 +54,7 @@ public enum ObjectKey: Hashable, Sendable, Comparable {
         case .featureOverride(let key): "\(key.feature)@\(key.scope.key)"
         case .apiOverride(let key): "\(key.selector)@\(key.scope.key)"
         case .componentBuild(let key): key.description
+        case .rollout(let name): name
         }
     }
 
@@ -65,6 +69,7 @@ public enum ObjectKey: Hashable, Sendable, Comparable {
         case .featureOverride: 2
         case .apiOverride: 3
         case .componentBuild: 4
+        case .rollout: 5
         }
     }
 }
@@ -76,6 +81,7 @@ public enum StoredObject: Hashable, Sendable {
     case featureOverride(FeatureOverride)
     case apiOverride(APIOverride)
     case componentBuild(ComponentBuild)
+    case rollout(Rollout)
 
     /// The revision that last changed it.
     public var revision: Revision {
@@ -85,6 +91,7 @@ public enum StoredObject: Hashable, Sendable {
         case .featureOverride(let value): value.stamp.revision
         case .apiOverride(let value): value.stamp.revision
         case .componentBuild(let value): value.revision
+        case .rollout(let value): value.revision
         }
     }
 }

@@ -23,11 +23,14 @@ public enum Change: Hashable, Sendable {
     case removeAPI(APIRef)
     /// Records what a component build knows (its instances register it); no effect on resolution.
     case recordBuild(ComponentBuild)
+    /// Creates or replaces the rollout of that name: a start, a step, a pause, an end. The applier
+    /// checks the start rules and that the transition is legal, and stamps `stepRevision`.
+    case putRollout(Rollout)
 
     /// Whether only an admin may make this change (it edits the catalog).
     public var requiresAdmin: Bool {
         switch self {
-        case .setFeature, .clearFeature, .setAPI, .clearAPI, .recordBuild: false
+        case .setFeature, .clearFeature, .setAPI, .clearAPI, .recordBuild, .putRollout: false
         case .defineFeature, .defineAPI, .removeFeature, .removeAPI: true
         }
     }
@@ -59,6 +62,8 @@ extension Change: CustomStringConvertible {
             return "remove API \(ref)"
         case .recordBuild(let build):
             return "record build \(build.key) (\(build.features.count) features, \(build.apis.count) APIs)"
+        case .putRollout(let rollout):
+            return "put rollout \(rollout.name) (\(rollout.phase.rawValue), step \(rollout.step + 1)/\(rollout.steps.count))"
         }
     }
 }

@@ -53,6 +53,10 @@ extension GateState {
             self.builds[buildKey] = value
         case (.componentBuild(let buildKey), _):
             self.builds[buildKey] = nil
+        case (.rollout(let name), .rollout(let value)?):
+            self.setRollout(value, named: name)
+        case (.rollout(let name), _):
+            self.setRollout(nil, named: name)
         }
     }
 }
@@ -66,6 +70,7 @@ extension StoredObject {
         case .featureOverride(let value): .featureOverride(value.key)
         case .apiOverride(let value): .apiOverride(value.key)
         case .componentBuild(let value): .componentBuild(value.key)
+        case .rollout(let value): .rollout(value.name)
         }
     }
 }

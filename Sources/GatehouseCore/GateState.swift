@@ -34,6 +34,13 @@ public struct GateState: Hashable, Sendable {
     private var overrideCounts: TreeDictionary<Scope, Int>
     /// What each registered component build knows (see `ComponentBuild`); resolution ignores it.
     public internal(set) var builds: [ComponentBuildKey: ComponentBuild]
+    /// Rollouts by name, finished ones included (until the applier prunes them).
+    /// Written only through ``setRollout(_:named:)``, which keeps `rolloutIndex` in step.
+    public private(set) var rollouts: TreeDictionary<String, Rollout>
+    /// The names of the rollouts in effect (running, paused, completed), by
+    /// component then target: at most one per (target, component), and
+    /// finding an instance's cohorts looks only at its own component's.
+    private(set) var rolloutIndex: [String: [RolloutTarget: String]]
 
     /// The empty state at revision 0.
     public init() {
@@ -45,6 +52,8 @@ public struct GateState: Hashable, Sendable {
         self.apiOverrides = [:]
         self.overrideCounts = [:]
         self.builds = [:]
+        self.rollouts = [:]
+        self.rolloutIndex = [:]
     }
 
     /// Rebuilds a state from stored objects (later duplicates replace earlier ones).
@@ -54,7 +63,8 @@ public struct GateState: Hashable, Sendable {
         apis: [Revisioned<APIDefinition>],
         featureOverrides: [FeatureOverride],
         apiOverrides: [APIOverride],
-        builds: [ComponentBuild] = []
+        builds: [ComponentBuild] = [],
+        rollouts: [Rollout] = []
     ) {
         self.revision = revision
         self.features = Dictionary(features.map { ($0.value.name, $0) }, uniquingKeysWith: { $1 })
@@ -66,6 +76,11 @@ public struct GateState: Hashable, Sendable {
         self.overrideCounts = [:]
         for key in self.featureOverrides.keys { self.overrideCounts[key.scope, default: 0] += 1 }
         for key in self.apiOverrides.keys { self.overrideCounts[key.scope, default: 0] += 1 }
+        self.rollouts = [:]
+        self.rolloutIndex = [:]
+        for rollout in rollouts {
+            self.setRollout(rollout, named: rollout.name)
+        }
     }
 
     private static func dependents(of features: [String: Revisioned<FeatureDefinition>]) -> [String: Set<String>] {
@@ -111,6 +126,25 @@ public struct GateState: Hashable, Sendable {
     mutating func setAPIOverride(_ value: APIOverride?, forKey key: APIOverrideKey) -> APIOverride? {
         let previous = value.map { self.apiOverrides.updateValue($0, forKey: key) } ?? self.apiOverrides.removeValue(forKey: key)
         self.countOverride(at: key.scope, added: value != nil, replaced: previous != nil)
+        return previous
+    }
+
+    /// Sets or (with `nil`) removes the rollout `name`, keeping the in-effect
+    /// index in step; returns the one it replaced.
+    ///
+    /// The index holds one name per (component, target): a rollout leaving
+    /// effect frees its slot only if it still holds it, so replaying an old
+    /// record never evicts the rollout that took the slot since.
+    @discardableResult
+    mutating func setRollout(_ value: Rollout?, named name: String) -> Rollout? {
+        let previous = value.map { self.rollouts.updateValue($0, forKey: name) } ?? self.rollouts.removeValue(forKey: name)
+        if let previous, self.rolloutIndex[previous.component]?[previous.target] == name {
+            self.rolloutIndex[previous.component]?[previous.target] = nil
+            if self.rolloutIndex[previous.component]?.isEmpty == true { self.rolloutIndex[previous.component] = nil }
+        }
+        if let value, value.isInEffect {
+            self.rolloutIndex[value.component, default: [:]][value.target] = name
+        }
         return previous
     }
 
@@ -171,6 +205,7 @@ extension GateState: Codable {
         case featureOverrides = "feature_overrides"
         case apiOverrides = "api_overrides"
         case builds
+        case rollouts
     }
 
     public init(from decoder: any Decoder) throws {
@@ -181,7 +216,8 @@ extension GateState: Codable {
             apis: try container.decode([Revisioned<APIDefinition>].self, forKey: .apis),
             featureOverrides: try container.decode([FeatureOverride].self, forKey: .featureOverrides),
             apiOverrides: try container.decode([APIOverride].self, forKey: .apiOverrides),
-            builds: try container.decodeIfPresent([ComponentBuild].self, forKey: .builds) ?? []
+            builds: try container.decodeIfPresent([ComponentBuild].self, forKey: .builds) ?? [],
+            rollouts: try container.decodeIfPresent([Rollout].self, forKey: .rollouts) ?? []
         )
     }
 
@@ -200,5 +236,6 @@ extension GateState: Codable {
             forKey: .apiOverrides
         )
         try container.encode(self.builds.values.sorted { $0.key < $1.key }, forKey: .builds)
+        try container.encode(self.rollouts.values.sorted { $0.name < $1.name }, forKey: .rollouts)
     }
 }

@@ -39,6 +39,8 @@ public struct Rollout: Hashable, Sendable, Codable {
     public var message: String
     public var actor: String
     public var createdAt: UnixMilliseconds
+    /// The revision that last wrote this record (stamped by ``BatchApplier``).
+    public var revision: Revision
 
     public static let defaultDisconnectGrace: Int64 = 30_000
     public static let maximumSteps = 16
@@ -62,7 +64,8 @@ public struct Rollout: Hashable, Sendable, Codable {
         stepRevision: Revision = .zero,
         message: String = "",
         actor: String = "",
-        createdAt: UnixMilliseconds = UnixMilliseconds(0)
+        createdAt: UnixMilliseconds = UnixMilliseconds(0),
+        revision: Revision = .zero
     ) {
         self.name = name
         self.target = target
@@ -83,6 +86,7 @@ public struct Rollout: Hashable, Sendable, Codable {
         self.message = message
         self.actor = actor
         self.createdAt = createdAt
+        self.revision = revision
     }
 
     /// Whether it still decides anything: running, paused or completed.

@@ -13,6 +13,16 @@ public struct UnixMilliseconds: RawRepresentable, Hashable, Comparable, Sendable
         self.rawValue = rawValue
     }
 
+    /// The time `milliseconds` later (earlier when negative).
+    public func advanced(by milliseconds: Int64) -> UnixMilliseconds {
+        UnixMilliseconds(self.rawValue + milliseconds)
+    }
+
+    /// Milliseconds from `other` to this time (negative when `other` is later).
+    public func milliseconds(since other: UnixMilliseconds) -> Int64 {
+        self.rawValue - other.rawValue
+    }
+
     public static func < (lhs: UnixMilliseconds, rhs: UnixMilliseconds) -> Bool {
         lhs.rawValue < rhs.rawValue
     }

@@ -3,7 +3,7 @@ import GatehouseProto
 
 extension Change {
     /// The wire form of an override change (Set). Catalog changes travel
-    /// as definitions (Define, ImportCatalog), not as `Change` messages.
+    /// as definitions (Define, ImportCatalog) and rollouts through Rollouts/*, not as `Change` messages.
     public var wire: Gatehouse_V1_Change? {
         switch self {
         case .setFeature(let name, let scope, let enabled, let parameters):
@@ -19,7 +19,7 @@ extension Change {
             return .with { $0.api = selector.wire; $0.scope = scope.wire; $0.enabled = enabled }
         case .clearAPI(let selector, let scope):
             return .with { $0.api = selector.wire; $0.scope = scope.wire; $0.remove = true }
-        case .defineFeature, .defineAPI, .removeFeature, .removeAPI, .recordBuild:
+        case .defineFeature, .defineAPI, .removeFeature, .removeAPI, .recordBuild, .putRollout:
             return nil
         }
     }

@@ -103,3 +103,44 @@ extension GateRecordsTests {
         #expect(GateService.subjects(of: changes) == ["api:api/alpha", "component:kubelet", "feature:Base", "feature:Child"])
     }
 }
+
+extension GateRecordsTests {
+    /// A rollout is stored as kind `rollout`: a restarted server reloads it (and its in-effect index),
+    /// and the audit record of the batch that wrote it reads back as the same change.
+    @Test func aRolloutSurvivesAReopenAndItsAuditRecordReadsBack() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/gatehouse.db"
+        let store = try SQLiteGateStore<GateState>(path: path) { try GateRecords.state(from: $0) }
+        try await Self.apply(.importing(Self.catalog, actor: "admin"), to: store)
+        let rollout = Rollout(
+            name: "r7",
+            target: .feature("Child"),
+            enabled: true,
+            parameters: ["timeout": .durationMs(500)],
+            component: "kubelet",
+            labels: ["zone": "a"],
+            minimumVersion: Version(1, 31),
+            steps: [RolloutStep(size: .instances(2), bake: 60_000, maxUnhealthy: 1), RolloutStep(size: .percent(100))],
+            threshold: 0.25,
+            stepStartedAt: UnixMilliseconds(1_000),
+            bakeDeadline: UnixMilliseconds(61_000),
+            actor: "alice",
+            createdAt: UnixMilliseconds(1_000)
+        )
+        try await Self.apply(ChangeBatch(changes: [.putRollout(rollout)], reason: "canary", actor: "alice"), to: store)
+        let before = store.snapshot.state
+        let history = try await store.history(AuditQuery())
+        await store.close()
+
+        let reopened = try SQLiteGateStore<GateState>(path: path) { try GateRecords.state(from: $0) }
+        #expect(reopened.snapshot.state == before)
+        #expect(reopened.snapshot.state.rolloutInEffect(of: .feature("Child"), on: "kubelet")?.threshold == 0.25)
+        let record = try #require(history.first { $0.revision == Revision(2) })
+        let summary = try GateRecords.summary(from: record)
+        #expect(summary.changes.map(\.key) == [.rollout("r7")])
+        #expect(summary.changes.first?.after == .rollout(before.rollout("r7")!))
+        #expect(GateService.subjects(of: summary.changes) == ["component:kubelet", "feature:Child"])
+        await reopened.close()
+    }
+}

@@ -39,6 +39,7 @@ extension GateRecords {
                 case "feature_override": return .featureOverride(try decoder.decode(FeatureOverride.self, from: data))
                 case "api_override": return .apiOverride(try decoder.decode(APIOverride.self, from: data))
                 case "component_build": return .componentBuild(try decoder.decode(ComponentBuild.self, from: data))
+                case "rollout": return .rollout(try decoder.decode(Rollout.self, from: data))
                 default: throw GateStoreError("audit record r\(revision.rawValue): unknown kind in \"\(name)\"")
                 }
             } catch let error as GateStoreError {

@@ -67,6 +67,7 @@ enum GateRecords {
         case .featureOverride(let value): return try OverrideJSON.encode(value) ?? Array(Self.encoder.encode(value))
         case .apiOverride(let value): return Array(try Self.encoder.encode(value))
         case .componentBuild(let value): return Array(try Self.encoder.encode(value))
+        case .rollout(let value): return Array(try Self.encoder.encode(value))
         }
     }
 
@@ -88,7 +89,8 @@ enum GateRecords {
             apis: try decode(Revisioned<APIDefinition>.self, kind: "api"),
             featureOverrides: try decode(FeatureOverride.self, kind: "feature_override"),
             apiOverrides: try decode(APIOverride.self, kind: "api_override"),
-            builds: try decode(ComponentBuild.self, kind: "component_build")
+            builds: try decode(ComponentBuild.self, kind: "component_build"),
+            rollouts: try decode(Rollout.self, kind: "rollout")
         )
     }
 }

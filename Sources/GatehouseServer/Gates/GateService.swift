@@ -269,6 +269,15 @@ public final class GateService: Sendable {
                 Self.insertComponent(of: key.scope, into: &subjects)
             case .componentBuild(let key):
                 subjects.insert("component:\(key.component)")
+            case .rollout:
+                // A rollout is found by what it changes and where, like an override.
+                for case .rollout(let rollout)? in [change.before, change.after] {
+                    switch rollout.target {
+                    case .feature(let name): subjects.insert("feature:\(name)")
+                    case .api(let ref): subjects.insert("api:\(ref)")
+                    }
+                    subjects.insert("component:\(rollout.component)")
+                }
             }
         }
         return subjects.sorted()

@@ -1,0 +1,22 @@
+/// Rollouts in the state: stored by name, indexed by (component, target) while in effect.
+extension GateState {
+    /// The rollout called `name`, whatever its phase.
+    public func rollout(_ name: String) -> Rollout? {
+        self.rollouts[name]
+    }
+
+    /// The rollout in effect (running, paused or completed) of `target` on `component`, if any.
+    public func rolloutInEffect(of target: RolloutTarget, on component: String) -> Rollout? {
+        self.rolloutIndex[component]?[target].flatMap { self.rollouts[$0] }
+    }
+
+    /// Every rollout in effect on `component`, by name.
+    public func rolloutsInEffect(on component: String) -> [Rollout] {
+        (self.rolloutIndex[component] ?? [:]).values.compactMap { self.rollouts[$0] }.sorted { $0.name < $1.name }
+    }
+
+    /// Whether any rollout is in effect on `component` (one lookup: most components have none).
+    public func hasRolloutsInEffect(on component: String) -> Bool {
+        self.rolloutIndex[component] != nil
+    }
+}
