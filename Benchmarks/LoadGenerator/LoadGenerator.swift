@@ -7,6 +7,6 @@ struct LoadGenerator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse-load",
         abstract: "Load against a live Gatehouse server: durable toggles, subscriber fan-out, the crash test's writer.",
-        subcommands: [ToggleBenchmark.self, SubscriberBenchmark.self, CrashWriter.self]
+        subcommands: [ToggleBenchmark.self, SubscriberBenchmark.self, RolloutStepBenchmark.self, CrashWriter.self]
     )
 }

@@ -1,7 +1,6 @@
 /// Validates a `ChangeBatch` against a `GateState` and produces the next state, or refuses it whole.
 ///
-/// Pure: the time, the set of live replicas and the rollout lookup are passed
-/// in; the returned state is a new value and the input is never touched, so
+/// Pure: the time and the set of live replicas are passed in; the returned state is a new value and the input is never touched, so
 /// a refused batch leaves nothing behind. Checks, in this order (the first
 /// refusal is thrown):
 ///
@@ -23,12 +22,7 @@
 ///
 /// Every check looks at the state after the whole batch.
 public struct BatchApplier: Sendable {
-    /// Rollout assignments to resolve with (the canary seam); nil when there are none.
-    public var rollouts: (any RolloutLookup)?
-
-    public init(rollouts: (any RolloutLookup)? = nil) {
-        self.rollouts = rollouts
-    }
+    public init() {}
 
     /// Applies `batch` to `state` as the next revision, stamped with `time`.
     /// - Parameters:
@@ -106,13 +100,13 @@ public struct BatchApplier: Sendable {
         let scopes: [Scope] = work.catalogChanged ? [.global] : work.featureScopes
         // Only replicas the changed scopes cover can break; the rest need not even be listed.
         let covered = live.covered(by: scopes)
-        let replicas = self.rollouts == nil ? Self.representatives(of: covered, before: work.state, after: work.next) : covered
+        let replicas = Self.representatives(of: covered, before: work.state, after: work.next)
         for scope in scopes {
             points.formUnion(Self.points(coveredBy: scope, liveInstances: replicas))
         }
         guard !points.isEmpty else { return }
-        let before = affected == nil ? Resolver(state: work.state, rollouts: self.rollouts) : Resolver(checking: work.state, rollouts: self.rollouts)
-        let after = affected == nil ? Resolver(state: work.next, rollouts: self.rollouts) : Resolver(checking: work.next, rollouts: self.rollouts)
+        let before = affected == nil ? Resolver(state: work.state) : Resolver(checking: work.state)
+        let after = affected == nil ? Resolver(state: work.next) : Resolver(checking: work.next)
         let ordered = points.sorted { ($0.scope.rank, $0.scope.key, $0.version?.description ?? "") < ($1.scope.rank, $1.scope.key, $1.version?.description ?? "") }
         for point in ordered {
             // The skew guard is about enabling: a version violation counts only for a feature this batch enables.

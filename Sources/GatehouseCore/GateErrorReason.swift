@@ -35,6 +35,12 @@ extension GateError {
         case auditEntryTooLarge = "AUDIT_ENTRY_TOO_LARGE"
         case tooManyInstances = "TOO_MANY_INSTANCES"
         case invalidPageToken = "INVALID_PAGE_TOKEN"
+        case invalidRollout = "INVALID_ROLLOUT"
+        case rolloutExists = "ROLLOUT_EXISTS"
+        case rolloutConflict = "ROLLOUT_CONFLICT"
+        case rolloutMasked = "ROLLOUT_MASKED"
+        case rolloutState = "ROLLOUT_STATE"
+        case rolloutNotFound = "ROLLOUT_NOT_FOUND"
 
         /// The status a refusal for this reason always has.
         public var code: Code {
@@ -42,14 +48,16 @@ extension GateError {
             case .emptyBatch, .emptyChange, .invalidAPI, .invalidCatalog, .invalidField, .invalidName, .invalidParameter,
                 .invalidReason, .invalidScope, .invalidVersion, .malformedFlag, .notApplicable, .unknownParameter,
                 .missingVersion, .invalidLabel, .tooLong, .tooMany, .reasonTooLong, .tooManyChanges, .auditEntryTooLarge,
-                .invalidPageToken:
+                .invalidPageToken, .invalidRollout:
                 .invalidArgument
             case .tooManyInstances:
                 .resourceExhausted
-            case .unknownFeature, .unknownAPI:
+            case .unknownFeature, .unknownAPI, .rolloutNotFound:
                 .notFound
-            case .lockedGate, .unmetDependency, .dependentsEnabled, .versionSkew:
+            case .lockedGate, .unmetDependency, .dependentsEnabled, .versionSkew, .rolloutConflict, .rolloutMasked, .rolloutState:
                 .failedPrecondition
+            case .rolloutExists:
+                .alreadyExists
             case .staleRevision:
                 .aborted
             }
@@ -80,6 +88,11 @@ extension GateError {
             case .tooMany: ["count", "limit"]
             case .tooManyChanges: ["changes", "limit"]
             case .tooManyInstances: ["component", "limit", "retry_after_ms"]
+            case .invalidRollout: ["rollout", "field"]
+            case .rolloutExists, .rolloutNotFound: ["rollout"]
+            case .rolloutConflict: ["rollout", "component", "existing"]
+            case .rolloutMasked: ["rollout", "scope", "target"]
+            case .rolloutState: ["rollout", "phase"]
             }
         }
     }

@@ -1,7 +1,7 @@
 /// Computes the effective state of an instance (or a scope) from a `GateState`.
 ///
 /// Features, highest precedence first: locked → default; instance override >
-/// component override > global override > rollout assignment > default. A
+/// component override > global override > rollout > default. A
 /// feature decided on is then turned off if this replica is older than its
 /// minimum version (`.versionTooOld`) or if a feature it needs resolves off
 /// (`.dependencyDisabled`, transitively; a cycle counts as off and never
@@ -11,7 +11,13 @@
 ///
 /// APIs: in the narrowest scope that has any matching override, the most
 /// specific selector wins (resource > group/version > `api/<stage>` >
-/// `api/all`); else the API's explicit default, else its stage default.
+/// `api/all`); else a rollout of the API (or of its group/version) the
+/// replica is a canary of; else the API's explicit default, else its stage default.
+///
+/// Rollouts decide only for a replica resolved with the ``RolloutCohorts``
+/// it belongs to (``GateState/cohorts(of:labels:)``): canaries get the
+/// rollout's value and its parameters, each parameter still below any
+/// override that sets it.
 ///
 /// Construction precomputes the sorted catalog, so build one resolver per
 /// state snapshot and reuse it for every instance: each resolution is then
@@ -19,20 +25,19 @@
 /// entry, whatever the number of overrides.
 public struct Resolver: Sendable {
     public let state: GateState
-    let rollouts: (any RolloutLookup)?
     let sortedFeatures: [FeatureDefinition]
     let sortedAPIs: [(definition: APIDefinition, candidates: [APISelector])]
 
-    public init(state: GateState, rollouts: (any RolloutLookup)? = nil) {
+    public init(state: GateState) {
         self.state = state
-        self.rollouts = rollouts
         self.sortedFeatures = state.features.values.map(\.value).sorted { $0.name < $1.name }
         self.sortedAPIs = state.apis.values.map(\.value).sorted { $0.ref < $1.ref }.map { ($0, APISelector.candidates(for: $0)) }
     }
 
     /// The effective state of one replica: every feature that applies to its component and every API it serves.
-    public func resolve(_ instance: InstanceRef) -> EffectiveState {
-        self.effectiveState(at: ResolutionPoint(instance: instance))
+    /// - Parameter cohorts: the rollouts it is a canary of; none by default (rollouts then decide nothing).
+    public func resolve(_ instance: InstanceRef, cohorts: RolloutCohorts = .none) -> EffectiveState {
+        self.effectiveState(at: ResolutionPoint(instance: instance, cohorts: cohorts))
     }
 
     /// The effective state at a scope: what `gatectl explain` shows for a component or globally.
@@ -40,16 +45,17 @@ public struct Resolver: Sendable {
     /// `.global` lists every feature and API and consults global overrides only;
     /// `.component` lists those that apply to it and adds its overrides; neither
     /// consults rollouts or versions. `.instance` resolves as that replica with an
-    /// unknown version (rollouts apply, the skew rule does not).
+    /// unknown version and no cohorts (the skew rule and rollouts do not apply:
+    /// explaining a live instance goes through ``resolve(_:cohorts:)``).
     public func resolve(scope: Scope) -> EffectiveState {
         self.effectiveState(at: ResolutionPoint(scope: scope))
     }
 
     /// One feature for one replica, whether or not it applies to the component; nil when not defined.
-    public func resolveFeature(_ name: String, for instance: InstanceRef) -> ResolvedFeature? {
+    public func resolveFeature(_ name: String, for instance: InstanceRef, cohorts: RolloutCohorts = .none) -> ResolvedFeature? {
         guard let definition = self.state.feature(name) else { return nil }
         var memo = FeatureMemo()
-        let point = ResolutionPoint(instance: instance)
+        let point = ResolutionPoint(instance: instance, cohorts: cohorts)
         let outcome = self.outcome(of: name, at: point, memo: &memo)
         return self.resolvedFeature(definition, outcome: outcome, at: point)
     }
@@ -91,9 +97,8 @@ public struct Resolver: Sendable {
     /// A resolver for checking named features only (`violations(at:among:)`):
     /// it skips the sorted catalog views that full resolution needs, which a
     /// toggle against a large catalog would otherwise pay for twice.
-    init(checking state: GateState, rollouts: (any RolloutLookup)?) {
+    init(checking state: GateState) {
         self.state = state
-        self.rollouts = rollouts
         self.sortedFeatures = []
         self.sortedAPIs = []
     }
@@ -202,6 +207,15 @@ public struct Resolver: Sendable {
         return outcome
     }
 
+    /// The in-effect rollout of `target` on the point's component, when the point is one of its canaries.
+    private func canaryRollout(of target: RolloutTarget, at point: ResolutionPoint) -> Rollout? {
+        guard !point.cohorts.isEmpty, let component = point.component,
+            let rollout = self.state.rolloutInEffect(of: target, on: component),
+            point.cohorts.contains(rollout.name)
+        else { return nil }
+        return rollout
+    }
+
     /// The value before dependency and version rules: lock, overrides narrowest first, rollout, default.
     private func decide(_ definition: FeatureDefinition, at point: ResolutionPoint) -> FeatureOutcome {
         if definition.lockToDefault {
@@ -214,8 +228,8 @@ public struct Resolver: Sendable {
                 return FeatureOutcome(enabled: enabled, reason: .override(scope, revision: override.stamp.revision))
             }
         }
-        if let instance = point.instance, let assignment = self.rollouts?.assignment(feature: definition.name, instance: instance) {
-            return FeatureOutcome(enabled: assignment.enabled, reason: .rollout(assignment.rollout))
+        if let rollout = self.canaryRollout(of: .feature(definition.name), at: point) {
+            return FeatureOutcome(enabled: rollout.enabled, reason: .rollout(RolloutDecision(rollout, instanceID: point.instance?.instanceID ?? "")))
         }
         return FeatureOutcome(enabled: definition.defaultEnabled, reason: .defaultValue)
     }
@@ -226,10 +240,14 @@ public struct Resolver: Sendable {
         let overrides = point.scopes.compactMap { scope in
             self.state.featureOverrides[FeatureOverrideKey(feature: definition.name, scope: scope)]
         }
+        let rollout = definition.parameters.isEmpty ? nil : self.canaryRollout(of: .feature(definition.name), at: point)
         for spec in definition.parameters {
             if let override = overrides.first(where: { $0.parameters[spec.name] != nil }), let value = override.parameters[spec.name] {
                 parameters[spec.name] = value
                 reasons[spec.name] = .override(override.scope, revision: override.stamp.revision)
+            } else if let rollout, let value = rollout.parameters[spec.name] {
+                parameters[spec.name] = value
+                reasons[spec.name] = .rollout(RolloutDecision(rollout, instanceID: point.instance?.instanceID ?? ""))
             } else {
                 parameters[spec.name] = spec.defaultValue
                 reasons[spec.name] = .defaultValue
@@ -256,10 +274,24 @@ public struct Resolver: Sendable {
                 }
             }
         }
+        if let rollout = self.apiRollout(for: definition.ref, at: point) {
+            return ResolvedAPI(ref: definition.ref, enabled: rollout.enabled, reason: .rollout(RolloutDecision(rollout, instanceID: point.instance?.instanceID ?? "")))
+        }
         if let explicit = definition.defaultEnabled {
             return ResolvedAPI(ref: definition.ref, enabled: explicit, reason: .defaultValue)
         }
         return ResolvedAPI(ref: definition.ref, enabled: definition.effectiveDefault, reason: .stageDefault(definition.stage))
+    }
+}
+
+extension Resolver {
+    /// The rollout deciding API `ref` at the point: one of `ref` itself, else
+    /// (for a resource) one of its group/version, the more specific first.
+    fileprivate func apiRollout(for ref: APIRef, at point: ResolutionPoint) -> Rollout? {
+        guard !point.cohorts.isEmpty else { return nil }
+        if let rollout = self.canaryRollout(of: .api(ref), at: point) { return rollout }
+        guard ref.resource != nil else { return nil }
+        return self.canaryRollout(of: .api(APIRef(ref.groupVersion)), at: point)
     }
 }
 
@@ -275,14 +307,18 @@ struct ResolutionPoint: Hashable, Sendable {
     var scope: Scope
     var scopes: [Scope]
     var instance: InstanceRef?
+    /// The rollouts resolved as deciding here (only with an instance, or at a component scope when the
+    /// applier checks a rollout as if it covered its whole selection).
+    var cohorts: RolloutCohorts = .none
 
     var component: String? { self.scope.component }
     var version: Version? { self.instance?.version }
 
-    init(instance: InstanceRef) {
+    init(instance: InstanceRef, cohorts: RolloutCohorts = .none) {
         self.scope = instance.scope
         self.scopes = [instance.scope, .component(instance.component), .global]
         self.instance = instance
+        self.cohorts = cohorts
     }
 
     init(scope: Scope) {

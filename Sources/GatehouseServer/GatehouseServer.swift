@@ -97,8 +97,16 @@ public final class GatehouseServer: Service, Sendable {
             store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, now: now, limits: limits, committed: hub.publish(_:endsGroup:)
         )
         let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer, gates: gates, limits: limits)
+        let driver = RolloutDriver(
+            gates: gates,
+            registry: registry,
+            serverStartedAt: UnixMilliseconds(now()),
+            tickInterval: self.configuration.rolloutTickInterval,
+            logger: self.logger
+        )
+        let rollouts = RolloutService(gates: gates, driver: driver, authorizer: authorizer)
         let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
-        let router = RPCRouter(open + gates.methods + components.methods)
+        let router = RPCRouter(open + gates.methods + components.methods + rollouts.methods)
         methods.withLockedValue { $0 = router.descriptors }
 
         let server = RPCServer(
@@ -131,6 +139,8 @@ public final class GatehouseServer: Service, Sendable {
 
         // Serve until asked to stop; cancellation (a second signal) skips the grace period.
         let pushing = Task { await hub.run() }
+        // Resumes every running rollout from its stored record (step, threshold, absolute bake deadline).
+        let driving = Task { await driver.run() }
         do {
             try await gracefulShutdown()
             self.health.setStatus(.notServing)
@@ -140,6 +150,9 @@ public final class GatehouseServer: Service, Sendable {
             hub.close()
             await server.close()
         }
+        // Stopped before the store closes: a transition it is committing finishes first.
+        driving.cancel()
+        await driving.value
         pushing.cancel()
     }
 

@@ -18,9 +18,10 @@ extension Reason {
                 decision.scope = scope.wire
                 decision.selector = selector.wire
                 decision.revision = revision.rawValue
-            case .rollout(let name):
+            case .rollout(let rollout):
+                // The text carries the step, its size and the bucket ("rollout r7 step 2/4 (10%), bucket 0.031").
                 decision.rule = .rollout
-                decision.rollout = name
+                decision.rollout = rollout.name
             case .defaultValue:
                 decision.rule = .default
             case .stageDefault:

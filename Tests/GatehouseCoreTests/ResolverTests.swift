@@ -131,21 +131,6 @@ struct ResolverTests {
         #expect(apis[APIRef(group: "policy", version: "v1beta1")] == ResolvedAPI(ref: APIRef(group: "policy", version: "v1beta1"), enabled: true, reason: .defaultValue))
     }
 
-    @Test func rolloutSitsBetweenGlobalAndDefault() throws {
-        struct HalfTheFleet: RolloutLookup {
-            func assignment(feature: String, instance: InstanceRef) -> RolloutAssignment? {
-                feature == "B" ? RolloutAssignment(rollout: "canary-b", enabled: instance.instanceID == "node-1") : nil
-            }
-        }
-        var resolver = Resolver(state: Fixtures.state, rollouts: HalfTheFleet())
-        #expect(resolver.resolve(node).features["B"] == ResolvedFeature(name: "B", enabled: true, reason: .rollout("canary-b")))
-        #expect(resolver.resolve(other).features["B"]?.enabled == false)
-        #expect(resolver.resolve(scope: .component("kubelet")).features["B"]?.reason == .defaultValue, "no rollout without an instance")
-        let state = try Fixtures.apply([.setFeature("B", scope: .global, enabled: false)], to: Fixtures.state)
-        resolver = Resolver(state: state, rollouts: HalfTheFleet())
-        #expect(resolver.resolve(node).features["B"]?.reason == .override(.global, revision: 2))
-    }
-
     @Test func scopeResolution() throws {
         let state = try Fixtures.apply([.setFeature("B", scope: .component("kubelet"), enabled: true)], to: Fixtures.state)
         let resolver = Resolver(state: state)

@@ -5,6 +5,7 @@ import GatehouseTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Testing
 
@@ -23,6 +24,7 @@ import Testing
             port: Int = 0,
             // Generous: suites run in parallel on two shared cores, and each start issues a PKI.
             startTimeout: Duration = .seconds(30),
+            group: (any EventLoopGroup)? = nil,
             configure: (inout GatehouseServerConfiguration) -> Void = { _ in }
         ) async throws -> Running {
             var configuration = GatehouseServerConfiguration()
@@ -31,7 +33,7 @@ import Testing
             configure(&configuration)
             let listening = NIOLockedValueBox<GatehouseServer.Listening?>(nil)
             let logger = Logger(label: "test.gatehouse")
-            let server = GatehouseServer(configuration: configuration, logger: logger) { value in
+            let server = GatehouseServer(configuration: configuration, group: group ?? MultiThreadedEventLoopGroup.singleton, logger: logger) { value in
                 listening.withLockedValue { $0 = value }
             }
             let group = ServiceGroup(configuration: .init(services: [.init(service: server)], logger: logger))

@@ -39,6 +39,13 @@ import Testing
             ),
             ("/gatehouse.v1.Components/List", encode(Gatehouse_V1_ListComponentsRequest()), everyone),
             ("/gatehouse.v1.Components/Convergence", encode(Gatehouse_V1_ConvergenceRequest()), everyone),
+            ("/gatehouse.v1.Rollouts/List", encode(Gatehouse_V1_ListRolloutsRequest()), everyone),
+            ("/gatehouse.v1.Rollouts/Get", encode(Gatehouse_V1_GetRolloutRequest.with { $0.name = "r1" }), everyone),
+            ("/gatehouse.v1.Rollouts/Start", encode(Gatehouse_V1_StartRolloutRequest()), [.admin, .operator]),
+            ("/gatehouse.v1.Rollouts/Pause", encode(Gatehouse_V1_RolloutActionRequest.with { $0.name = "r1" }), [.admin, .operator]),
+            ("/gatehouse.v1.Rollouts/Resume", encode(Gatehouse_V1_RolloutActionRequest.with { $0.name = "r1" }), [.admin, .operator]),
+            ("/gatehouse.v1.Rollouts/Promote", encode(Gatehouse_V1_RolloutActionRequest.with { $0.name = "r1" }), [.admin, .operator]),
+            ("/gatehouse.v1.Rollouts/Abort", encode(Gatehouse_V1_RolloutActionRequest.with { $0.name = "r1" }), [.admin, .operator]),
         ]
     }()
 

@@ -182,7 +182,9 @@ final class ComponentService: Sendable {
         }
         let join: SubscriptionHub.Join
         do {
-            join = try self.hub.join(instance, since: since, outlet: outlet)
+            // Its registered labels decide which rollouts' selections cover it (a watch of the component has none).
+            let labels = instance.instanceID.isEmpty ? [:] : self.registry.labels(of: key)
+            join = try self.hub.join(instance, labels: labels, since: since, outlet: outlet)
         } catch {
             if !watchOnly { self.registry.unsubscribed(key) }
             throw error

@@ -235,6 +235,12 @@ final class InstanceRegistry: Sendable {
         }
     }
 
+    /// The labels `key` registered with (none when it subscribed without registering):
+    /// the subscription hub reads them once, when the instance subscribes.
+    func labels(of key: Key) -> [String: String] {
+        self.state.withLock { $0.records[key]?.labels ?? [:] }
+    }
+
     /// Instances known per component.
     func count(component: String) -> Int {
         self.state.withLock { $0.counts[component] ?? 0 }

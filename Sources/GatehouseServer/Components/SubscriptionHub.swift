@@ -9,10 +9,13 @@ import Synchronization
 /// Pushes every subscribed instance's effective state, resolving and
 /// encoding each change once per group of subscribers with identical inputs.
 ///
-/// Subscribers are grouped by (component, version, and the instance id only
-/// when that instance has overrides of its own): every member of a group
-/// resolves to the same state, so a committed batch costs one resolution and
-/// one encoding per group, and the same bytes go to every member. Writers
+/// Subscribers are grouped by (component, version, the rollouts the instance
+/// is a canary of, and the instance id only when that instance has overrides
+/// of its own): every member of a group resolves to the same state, so a
+/// committed batch costs one resolution and one encoding per group, and the
+/// same bytes go to every member. A rollout therefore splits a (component,
+/// version) group in two, its canaries and the rest, never into one group per
+/// instance; a step moves the instances it widens to from one to the other. Writers
 /// only enqueue the batch (``publish(_:endsGroup:)``); the hub's own task applies it
 /// and hands each event loop its subscribers' pushes in one `execute`
 /// (``SubscriberOutlet``), so nothing waits on a socket.
@@ -30,6 +33,8 @@ final class SubscriptionHub: Sendable {
         var version: Version?
         /// Set only when the instance has overrides at its own scope.
         var instanceID: String?
+        /// The rollouts the instance is a canary of (computed from its id and labels, not stored).
+        var cohorts: RolloutCohorts
     }
 
     /// Subscribers resolving to the same state, and that state.
@@ -48,7 +53,14 @@ final class SubscriptionHub: Sendable {
 
     struct Member {
         var instance: InstanceRef
+        /// Its registered labels, as they were when it subscribed: a rollout's selection reads them.
+        var labels: [String: String]
         var outlet: SubscriberOutlet
+        /// Features whose value changed for it when it moved between groups, and
+        /// at which revision: its group's own record does not know it was sent them.
+        var movedAt: [String: Revision] = [:]
+        /// The last revision at which a move changed anything for it.
+        var lastMovedAt: Revision = .zero
     }
 
     /// What a new subscriber sends before its mailbox: a snapshot, or the
@@ -70,6 +82,8 @@ final class SubscriptionHub: Sendable {
         var membership: [UInt64: GroupKey] = [:]
         /// Instance scope → subscriber ids, to regroup when that instance's own overrides change.
         var byInstance: [Scope: Set<UInt64>] = [:]
+        /// Component → subscriber ids, to regroup a component's instances when one of its rollouts changes.
+        var byComponent: [String: Set<UInt64>] = [:]
         var nextID: UInt64 = 1
         /// Group resolutions done for committed batches, for tests that prove a batch resolves only what it reaches.
         var groupsResolved = 0
@@ -154,9 +168,10 @@ final class SubscriptionHub: Sendable {
     // MARK: - Subscribers
 
     /// Adds a subscriber; `since` resumes after that revision when the history still covers it.
-    func join(_ instance: InstanceRef, since: Revision?, outlet: SubscriberOutlet) throws -> Join {
+    /// `labels` are the instance's registered labels: they decide which rollouts' selections cover it.
+    func join(_ instance: InstanceRef, labels: [String: String] = [:], since: Revision?, outlet: SubscriberOutlet) throws -> Join {
         try self.state.withLock { state in
-            let key = Self.groupKey(instance, in: state.current)
+            let key = Self.groupKey(instance, labels: labels, in: state.current)
             // Mutated in place below: a copy of the group would copy its member table on every join.
             if state.groups[key] == nil { state.groups[key] = Self.makeGroup(key, at: state.current) }
             let push = state.groups[key]!.push
@@ -168,10 +183,10 @@ final class SubscriptionHub: Sendable {
             if let since, state.history.covers(since, currentRevision: state.current.revision) {
                 resumed = true
                 var replayed = state.history.state(at: since, from: state.current)
-                var sent = PushState(Resolver(state: replayed).resolve(instance), in: replayed)
+                var sent = Self.push(instance, labels: labels, in: replayed)
                 for summary in state.history.batches(after: since) {
                     replayed.replay(summary)
-                    let next = PushState(Resolver(state: replayed).resolve(instance), in: replayed)
+                    let next = Self.push(instance, labels: labels, in: replayed)
                     let delta = next.delta(from: sent)
                     if !delta.isEmpty {
                         initial.append(try ProtobufCoding.encode(delta.wire))
@@ -188,9 +203,10 @@ final class SubscriptionHub: Sendable {
                     initial.append(bytes)
                 }
             }
-            state.groups[key]!.members[id] = Member(instance: instance, outlet: outlet)
+            state.groups[key]!.members[id] = Member(instance: instance, labels: labels, outlet: outlet)
             state.membership[id] = key
             state.byInstance[instance.scope, default: []].insert(id)
+            state.byComponent[instance.component, default: []].insert(id)
             return Join(id: id, initial: initial, state: push, resumed: resumed)
         }
     }
@@ -201,20 +217,28 @@ final class SubscriptionHub: Sendable {
             guard let key = state.membership.removeValue(forKey: id), let member = state.groups[key]?.members.removeValue(forKey: id) else { return }
             state.byInstance[member.instance.scope]?.remove(id)
             if state.byInstance[member.instance.scope]?.isEmpty == true { state.byInstance[member.instance.scope] = nil }
+            state.byComponent[member.instance.component]?.remove(id)
+            if state.byComponent[member.instance.component]?.isEmpty == true { state.byComponent[member.instance.component] = nil }
             if state.groups[key]?.members.isEmpty == true { state.groups[key] = nil }
         }
     }
 
     /// For convergence: the revision that last changed `instance`'s state
     /// (or one feature of it) and whether that feature is on, while it is subscribed.
+    ///
+    /// A rollout's canary is in the canaries' group, so it counts as enabled;
+    /// and it must have applied the revision that moved it there, not only the
+    /// one that last changed its group (which may be an earlier step's).
     func target(for instance: InstanceRef, feature: String?) -> (revision: Revision, enabled: Bool?)? {
         self.state.withLock { state in
-            guard let ids = state.byInstance[instance.scope], let id = ids.first, let key = state.membership[id], let group = state.groups[key] else {
+            guard let ids = state.byInstance[instance.scope], let id = ids.first, let key = state.membership[id], let group = state.groups[key],
+                let member = group.members[id]
+            else {
                 return nil
             }
-            guard let feature else { return (group.push.revision, nil) }
+            guard let feature else { return (max(group.push.revision, member.lastMovedAt), nil) }
             guard let pushed = group.push.features[feature] else { return nil }
-            return (group.featureChangedAt[feature] ?? group.formedAt, pushed.enabled)
+            return (max(group.featureChangedAt[feature] ?? group.formedAt, member.movedAt[feature] ?? .zero), pushed.enabled)
         }
     }
 
@@ -282,7 +306,13 @@ final class SubscriptionHub: Sendable {
         }
     }
 
-    /// One batch: new state, regroup instances whose own overrides changed, one delta per changed group.
+    /// One batch: new state, regroup instances whose inputs changed, one delta per changed group.
+    ///
+    /// Instances whose own overrides were written, and every instance of a
+    /// component one of whose rollouts was written, get their group key
+    /// recomputed (cohorts included); those whose key changed move, and are
+    /// sent their new group's state once, after the groups are resolved, so a
+    /// moved instance gets one push for the batch, not its old group's and its new one's.
     private func advance(_ state: inout State, by summary: BatchSummary, into deliveries: inout [(SubscriberOutlet, SubscriberPush?)]) {
         state.current.replay(summary)  // in place: assigning `replaying`'s result would copy every override
         state.history.append(summary)
@@ -290,26 +320,37 @@ final class SubscriptionHub: Sendable {
         let revision = state.current.revision
         lazy var resolver = Resolver(state: state.current)  // only when some group needs it: writes with no subscribers pay nothing
 
+        var candidates: Set<UInt64> = []
         for scope in Self.instanceScopes(touchedBy: summary) {
-            for id in state.byInstance[scope] ?? [] {
-                guard let oldKey = state.membership[id], let member = state.groups[oldKey]?.members[id] else { continue }
-                let newKey = Self.groupKey(member.instance, in: state.current)
-                guard newKey != oldKey else { continue }
-                state.groups[oldKey]?.members[id] = nil
-                if state.groups[oldKey]?.members.isEmpty == true { state.groups[oldKey] = nil }
-                if state.groups[newKey] == nil { state.groups[newKey] = Self.makeGroup(newKey, at: state.current) }
-                state.groups[newKey]!.members[id] = member
-                state.membership[id] = newKey
-                deliveries.append((member.outlet, .latest(state.groups[newKey]!.push, revision: revision)))
+            candidates.formUnion(state.byInstance[scope] ?? [])
+        }
+        for component in Self.rolloutComponents(touchedBy: summary, in: state.current) {
+            candidates.formUnion(state.byComponent[component] ?? [])
+        }
+        /// Moved subscribers → what they were sent before (their old group's state).
+        var moved: [UInt64: PushState] = [:]
+        for id in candidates {
+            guard let oldKey = state.membership[id], let member = state.groups[oldKey]?.members[id] else { continue }
+            let newKey = Self.groupKey(member.instance, labels: member.labels, in: state.current)
+            guard newKey != oldKey else { continue }
+            moved[id] = state.groups[oldKey]!.push
+            state.groups[oldKey]?.members[id] = nil
+            if state.groups[oldKey]?.members.isEmpty == true { state.groups[oldKey] = nil }
+            if state.groups[newKey] == nil {
+                state.groupsResolved += 1
+                state.groups[newKey] = Self.makeGroup(newKey, at: state.current)
             }
+            state.groups[newKey]!.members[id] = member
+            state.membership[id] = newKey
         }
 
         // Only groups whose inputs the batch wrote can change: a toggle on one
-        // replica resolves that replica's group, not every group subscribed.
+        // replica resolves that replica's group, not every group subscribed;
+        // a rollout's step, its component's groups.
         let reach = BatchReach(summary)
         for (key, group) in state.groups where group.push.revision < revision && reach.affects(component: key.component, instanceID: key.instanceID ?? "") {
             state.groupsResolved += 1
-            let push = PushState(resolver.resolve(Self.representative(of: key)), in: state.current)
+            let push = PushState(resolver.resolve(Self.representative(of: key), cohorts: key.cohorts), in: state.current)
             let delta = push.delta(from: group.push)
             guard !delta.isEmpty else { continue }
             let bytes: ByteBuffer
@@ -326,9 +367,20 @@ final class SubscriptionHub: Sendable {
             for ref in delta.touchedAPIs { changed.apiChangedAt[ref] = revision }
             state.groups[key] = changed
             let delivery = SubscriberPush.groupDelta(bytes, base: delta.baseRevision, state: push)
-            for member in group.members.values {
+            for (id, member) in group.members where moved[id] == nil {
                 deliveries.append((member.outlet, delivery))
             }
+        }
+
+        // Each moved subscriber: its new group's state, once; and what the move changed for it, for convergence.
+        for (id, before) in moved {
+            guard let key = state.membership[id], let group = state.groups[key] else { continue }
+            let delta = group.push.delta(from: before)
+            if !delta.isEmpty {
+                state.groups[key]!.members[id]!.lastMovedAt = revision
+                for name in delta.touchedFeatures { state.groups[key]!.members[id]!.movedAt[name] = revision }
+            }
+            deliveries.append((group.members[id]!.outlet, .latest(group.push, revision: revision)))
         }
     }
 
@@ -356,9 +408,25 @@ final class SubscriptionHub: Sendable {
 
     // MARK: - Groups
 
-    static func groupKey(_ instance: InstanceRef, in state: GateState) -> GroupKey {
+    static func groupKey(_ instance: InstanceRef, labels: [String: String], in state: GateState) -> GroupKey {
         let own = !instance.instanceID.isEmpty && state.hasOverrides(at: instance.scope)
-        return GroupKey(component: instance.component, version: instance.version, instanceID: own ? instance.instanceID : nil)
+        return GroupKey(
+            component: instance.component,
+            version: instance.version,
+            instanceID: own ? instance.instanceID : nil,
+            cohorts: Self.cohorts(of: instance, labels: labels, in: state)
+        )
+    }
+
+    /// The rollouts `instance` is a canary of; none for a component-wide watch
+    /// (no instance id), which is shown what the component's instances get without a rollout.
+    static func cohorts(of instance: InstanceRef, labels: [String: String], in state: GateState) -> RolloutCohorts {
+        instance.instanceID.isEmpty ? RolloutCohorts.none : state.cohorts(of: instance, labels: labels)
+    }
+
+    /// What `instance` is pushed in `state`.
+    private static func push(_ instance: InstanceRef, labels: [String: String], in state: GateState) -> PushState {
+        PushState(Resolver(state: state).resolve(instance, cohorts: Self.cohorts(of: instance, labels: labels, in: state)), in: state)
     }
 
     /// Any instance with the key's inputs resolves like every member.
@@ -367,7 +435,7 @@ final class SubscriptionHub: Sendable {
     }
 
     private static func makeGroup(_ key: GroupKey, at state: GateState) -> Group {
-        Group(push: PushState(Resolver(state: state).resolve(Self.representative(of: key)), in: state), formedAt: state.revision)
+        Group(push: PushState(Resolver(state: state).resolve(Self.representative(of: key), cohorts: key.cohorts), in: state), formedAt: state.revision)
     }
 
     private static func instanceScopes(touchedBy summary: BatchSummary) -> Set<Scope> {
@@ -380,6 +448,32 @@ final class SubscriptionHub: Sendable {
             }
         }
         return scopes
+    }
+
+    /// Components whose instances' cohorts the batch may have changed: those
+    /// of the rollouts it wrote, and those of rollouts in effect on a feature it
+    /// redefined (a feature's minimum version decides who may be a canary).
+    private static func rolloutComponents(touchedBy summary: BatchSummary, in state: GateState) -> Set<String> {
+        var components: Set<String> = []
+        var features: Set<String> = []
+        for change in summary.changes {
+            switch change.key {
+            case .rollout:
+                for case .rollout(let rollout)? in [change.before, change.after] {
+                    components.insert(rollout.component)
+                }
+            case .feature(let name):
+                features.insert(name)
+            case .api, .featureOverride, .apiOverride, .componentBuild:
+                break
+            }
+        }
+        if !features.isEmpty {
+            for rollout in state.rollouts.values where rollout.isInEffect {
+                if case .feature(let name) = rollout.target, features.contains(name) { components.insert(rollout.component) }
+            }
+        }
+        return components
     }
 }
 
