@@ -60,6 +60,78 @@ def watch(gatectl: Gatectl, name: str) -> tuple[subprocess.Popen, Lines]:
     return proc, Lines(proc)
 
 
+def test_start_watch_and_abort_a_rollout(gatehouse_bin, gatectl_bin, tmp_path):
+    example = example_binary(gatehouse_bin)
+    srv = start_server(gatehouse_bin, tmp_path / "data", ("--rollout-tick", "0.2"))
+    admin = Gatectl(gatectl_bin, srv.admin_conf_path, tmp_path)
+    components = []
+    try:
+        admin.ok("catalog", "import", str(CATALOG))
+        components = start_components(example, srv, 2)
+
+        dry = admin.ok("rollout", "start", FEATURE, "--component", "kubelet", "--steps", "100%", "--bake", "1h",
+                       "--name", "ippvs", "--reason", "e2e", "--dry-run")
+        assert "dry run" in dry and "nothing changed" in dry, dry
+        assert json.loads(admin.ok("rollout", "list", "-o", "json")).get("rollouts", []) == []
+
+        started = admin.ok("rollout", "start", FEATURE, "--component", "kubelet", "--steps", "100%", "--bake", "1h",
+                           "--name", "ippvs", "--reason", "e2e")
+        assert "rollout ippvs: feature InPlacePodVerticalScaling on for kubelet started at r" in started, started
+        for _, out in components:
+            out.wait_for(lambda l: l.strip() == f"feature {FEATURE}: false -> true", "the canary turning the feature on")
+
+        listed = json.loads(admin.ok("rollout", "list", "--active", "-o", "json"))
+        assert [r["spec"]["name"] for r in listed["rollouts"]] == ["ippvs"]
+        assert listed["rollouts"][0].get("phase") == "ROLLOUT_PHASE_RUNNING"
+
+        watcher, seen = watch(admin, "ippvs")
+        seen.wait_for(lambda l: "step 1/1 100%" in l and "[##########] 2/2 canaries acked, 0 unhealthy, bake" in l,
+                      "both canaries acked on the bar")
+        assert watcher.poll() is None, "the watch goes on while the rollout runs"
+
+        aborted = admin.ok("rollout", "abort", "ippvs", "--reason", "e2e abort")
+        assert aborted.startswith("rollout ippvs aborted at step 1/1 100% (r") and aborted.rstrip().endswith("e2e abort"), aborted
+        assert watcher.wait(20) == WATCH_ABORTED, watcher.stderr.read()
+        seen.wait_for(lambda l: "aborted: e2e abort" in l, "the abort on the bar")
+        for _, out in components:
+            out.wait_for(lambda l: l.strip() == f"feature {FEATURE}: true -> false", "the rollback reaching the canary")
+
+        # Finished: status says so at once, steering it is refused, and an unknown name is not found.
+        assert subprocess.run([str(gatectl_bin), "rollout", "status", "ippvs", "--watch", "--config", str(srv.admin_conf_path)],
+                              capture_output=True, timeout=20).returncode == WATCH_ABORTED
+        refused = admin.fails(EX_DATAERR, "rollout", "resume", "ippvs", "--reason", "again")
+        assert refused.startswith("gatectl: FAILED_PRECONDITION:") and "aborted" in refused, refused
+        assert admin.fails(EX_NOINPUT, "rollout", "status", "nope").startswith("gatectl: NOT_FOUND:")
+    finally:
+        stop_components(components)
+        assert srv.stop() == 0, srv.logs()
+
+
+def test_a_rollout_rolls_back_on_unhealthy_canaries_and_the_watch_says_so(gatehouse_bin, gatectl_bin, tmp_path):
+    example = example_binary(gatehouse_bin)
+    srv = start_server(gatehouse_bin, tmp_path / "data", ("--rollout-tick", "0.2"))
+    admin = Gatectl(gatectl_bin, srv.admin_conf_path, tmp_path)
+    components = []
+    try:
+        admin.ok("catalog", "import", str(CATALOG))
+        components = start_components(example, srv, 2, "--unhealthy-when-enabled", FEATURE, "--health-interval", "0.2")
+        admin.ok("rollout", "start", FEATURE, "--component", "kubelet", "--steps", "100%", "--bake", "1h",
+                 "--name", "breaks", "--reason", "e2e")
+        watcher, seen = watch(admin, "breaks")
+        assert watcher.wait(30) == WATCH_ROLLED_BACK, "".join(seen.lines) + watcher.stderr.read()
+        line = seen.wait_for(lambda l: "rolled back:" in l, "the rollback on the bar")
+        assert "unhealthy" in line, line
+        for _, out in components:
+            out.wait_for(lambda l: l.strip() == "health: UNHEALTHY: "
+                         f"{FEATURE} is on, and this instance fails with it (--unhealthy-when-enabled)", "the report")
+            out.wait_for(lambda l: l.strip() == f"feature {FEATURE}: true -> false", "the rollback reaching the canary")
+        status = json.loads(admin.ok("rollout", "status", "breaks", "-o", "json"))
+        assert status["rollout"]["phase"] == "ROLLOUT_PHASE_ROLLED_BACK"
+    finally:
+        stop_components(components)
+        assert srv.stop() == 0, srv.logs()
+
+
 def test_the_example_component_reports_unhealthy_while_its_feature_is_on(gatehouse_bin, gatectl_bin, tmp_path):
     example = example_binary(gatehouse_bin)
     srv = start_server(gatehouse_bin, tmp_path / "data")
