@@ -72,7 +72,9 @@ struct RolloutStatus: AsyncParsableCommand {
             let response = try await client.getRollout(named: self.name)
             switch self.global.output {
             case .table:
-                screen.show(RolloutView.progress(response, nowUnixMs: Self.nowUnixMs()), change: WatchScreen.key(response))
+                if let frame = screen.frame(RolloutView.progress(response, nowUnixMs: Self.nowUnixMs()), change: WatchScreen.key(response)) {
+                    print(frame)
+                }
             case .json, .yaml:
                 if screen.isNew(WatchScreen.key(response)) {
                     try Printer.streamed(response, as: self.global.output)
@@ -112,17 +114,17 @@ struct WatchScreen {
         return key != self.lastKey
     }
 
-    /// On a terminal: moves up over the previous picture, clears it, and draws `lines` (the bake
-    /// countdown ticks). Elsewhere: prints `lines` (and a blank line) only when `change` is new.
-    mutating func show(_ lines: [String], change: Gatehouse_V1_GetRolloutResponse) {
+    /// What to print for this poll (a line break follows), or nil for nothing.
+    ///
+    /// On a terminal: every poll, moving up over the previous picture and
+    /// clearing it first (the bake countdown ticks). Elsewhere: the picture
+    /// and a blank line, only when `change` is new. Text from the server is escaped.
+    mutating func frame(_ lines: [String], change: Gatehouse_V1_GetRolloutResponse) -> String? {
         let isNew = self.isNew(change)
-        if self.terminal {
-            let text = lines.map(ControlCharacters.escaped).joined(separator: "\n")
-            let rewind = self.drawnLines > 0 ? "\u{1B}[\(self.drawnLines)A\r\u{1B}[J" : ""
-            print(rewind + text)
-            self.drawnLines = lines.count
-        } else if isNew {
-            print(lines.map(ControlCharacters.escaped).joined(separator: "\n") + "\n")
-        }
+        let text = lines.map(ControlCharacters.escaped).joined(separator: "\n")
+        guard self.terminal else { return isNew ? text + "\n" : nil }
+        let rewind = self.drawnLines > 0 ? "\u{1B}[\(self.drawnLines)A\r\u{1B}[J" : ""
+        self.drawnLines = lines.count
+        return rewind + text
     }
 }

@@ -176,3 +176,22 @@ extension RolloutViewTests {
         #expect(!RolloutView.started(response, dryRun: true).contains("follow it with"))
     }
 }
+
+extension RolloutViewTests {
+    @Test("on a terminal the watch redraws in place each poll; elsewhere it prints only changes")
+    func watchFrames() {
+        let response = Self.response(phase: .running)
+        let key = WatchScreen.key(response)
+        var terminal = WatchScreen(terminal: true)
+        #expect(terminal.frame(["a", "b\u{1B}c"], change: key) == "a\nb\\u{1B}c", "no rewind before the first picture; escapes escaped")
+        #expect(terminal.frame(["a", "b", "c"], change: key) == "\u{1B}[2A\r\u{1B}[Ja\nb\nc", "up over the 2 lines drawn, cleared")
+        #expect(terminal.frame(["a"], change: key) == "\u{1B}[3A\r\u{1B}[Ja")
+
+        var pipe = WatchScreen(terminal: false)
+        #expect(pipe.frame(["a", "b"], change: key) == "a\nb\n")
+        #expect(pipe.frame(["a", "b (bake ticked)"], change: key) == nil, "the same rollout is not printed again")
+        var later = response
+        later.acked = 5
+        #expect(pipe.frame(["a", "c"], change: WatchScreen.key(later)) == "a\nc\n")
+    }
+}
