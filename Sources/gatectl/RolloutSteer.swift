@@ -37,8 +37,9 @@ struct RolloutPause: AsyncParsableCommand {
             Canaries keep the change; nothing widens. A finished or already paused rollout
             is refused (exit 65, ROLLOUT_STATE naming its phase).
 
-            Example:
+            Examples:
               gatectl rollout pause r42 --reason "investigating node-7 latency"
+              gatectl rollout pause r42 --reason "freeze" -o json | jq .rollout.bakeRemainingMs
             """
     )
 
@@ -53,8 +54,9 @@ struct RolloutResume: AsyncParsableCommand {
         commandName: "resume",
         abstract: "Continue a paused rollout with the bake time it had left.",
         discussion: """
-            Example:
+            Examples:
               gatectl rollout resume r42 --reason "node-7 was a hardware fault"
+              gatectl rollout resume r42 --reason "after the freeze" && gatectl rollout status r42 --watch
             """
     )
 
@@ -72,8 +74,10 @@ struct RolloutPromote: AsyncParsableCommand {
             A completed rollout stays in effect. To make it permanent, set the value as an
             override (gatectl enable FEATURE --component C ...) and then abort the rollout.
 
-            Example:
+            Examples:
               gatectl rollout promote r42 --reason "healthy for a week on 50%"
+              gatectl enable InPlacePodVerticalScaling --component kubelet --reason "permanent"
+              gatectl rollout abort r42 --reason "made permanent by an override"
             """
     )
 
@@ -91,8 +95,10 @@ struct RolloutAbort: AsyncParsableCommand {
             Works on running, paused and completed rollouts; the rollback is pushed to
             every canary as one revision.
 
-            Example:
+            Examples:
               gatectl rollout abort r42 --reason "p99 latency up 40% on canaries"
+              gatectl rollout list --active -o json | jq -r '.rollouts[].spec.name' |
+                  xargs -n1 gatectl rollout abort --reason "incident 1234"
             """
     )
 

@@ -523,7 +523,9 @@ def test_missing_or_bad_config(admin, tmp_path):
 
 def test_help_has_examples(admin):
     for command in (["enable"], ["disable"], ["set"], ["explain"], ["history"], ["features", "list"],
-                    ["features", "get"], ["apis", "list"], ["apis", "get"], ["catalog", "import"]):
+                    ["features", "get"], ["apis", "list"], ["apis", "get"], ["catalog", "import"],
+                    ["rollout"], ["rollout", "start"], ["rollout", "list"], ["rollout", "status"],
+                    ["rollout", "pause"], ["rollout", "resume"], ["rollout", "promote"], ["rollout", "abort"]):
         out = admin.ok(*command, "--help", config=None)
         assert "Examples:" in out and f"gatectl {' '.join(command)}" in out, command
     assert "--global" in admin.ok("enable", "--help", config=None)
