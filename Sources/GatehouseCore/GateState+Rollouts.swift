@@ -19,4 +19,9 @@ extension GateState {
     public func hasRolloutsInEffect(on component: String) -> Bool {
         self.rolloutIndex[component] != nil
     }
+
+    /// Components with at least one rollout in effect, sorted.
+    public var componentsWithRolloutsInEffect: [String] {
+        self.rolloutIndex.keys.sorted()
+    }
 }

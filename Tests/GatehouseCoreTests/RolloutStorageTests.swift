@@ -75,7 +75,10 @@ import Testing
     }
 
     @Test func aStateRebuiltFromItsObjectsOrItsJSONHasTheSameRollouts() throws {
-        let state = try Fixtures.apply([.putRollout(Self.rollout()), .putRollout(Self.rollout("old", feature: "F", phase: .rolledBack))], to: Fixtures.state)
+        let state = try Fixtures.apply(
+            [.putRollout(Self.rollout()), .putRollout(Self.rollout("old", feature: "F")), .putRollout(Self.rollout("old", feature: "F", phase: .rolledBack))],
+            to: Fixtures.state
+        )
         let data = try JSONEncoder().encode(state)
         let decoded = try JSONDecoder().decode(GateState.self, from: data)
         #expect(decoded == state)
