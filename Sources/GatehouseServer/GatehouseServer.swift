@@ -100,6 +100,7 @@ public final class GatehouseServer: Service, Sendable {
         let driver = RolloutDriver(
             gates: gates,
             registry: registry,
+            hub: hub,
             serverStartedAt: UnixMilliseconds(now()),
             tickInterval: self.configuration.rolloutTickInterval,
             logger: self.logger

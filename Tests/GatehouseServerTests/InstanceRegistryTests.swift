@@ -125,5 +125,11 @@ import Testing
         #expect(registry.record(key)?.disconnectedAtUnixMilliseconds == nil)
         #expect(registry.record(key)?.health?.healthy == false, "the latest word stands until the instance says another")
         #expect(ComponentService.wire(registry.record(key)!).health.message == health.message)
+
+        // A resumed subscription says which revision it holds: an ack, never a step back.
+        registry.resumed(key, after: Revision(7))
+        #expect(registry.record(key)?.appliedRevision == Revision(7))
+        registry.resumed(key, after: Revision(5))
+        #expect(registry.record(key)?.appliedRevision == Revision(7))
     }
 }

@@ -304,6 +304,54 @@ import Testing
         await admin.close()
         try await running.stop()
     }
+
+    /// The start rules (Core's applier) reach the caller with their reason, and a
+    /// Set that would mask a running rollout is refused until it ends.
+    @Test func startRefusalsAndMaskingSetsCarryTheirReason() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let running = try await GatehouseServerTests.Running.start(dataDirectory: directory, configure: Self.fast)
+        let fixture = try await ComponentFixture.start(running, directory: directory)
+        _ = try await fixture.importCatalog()
+        let admin = fixture.admin
+        let refusal = RequestLimitsLiveTests.refusal
+
+        let tooBig = await refusal { _ = try await Self.start(admin, Self.spec("r-big", steps: [(150, 0, 0)])) }
+        #expect(tooBig?.code == .invalidArgument && tooBig?.reason == "INVALID_ROLLOUT", "\(String(describing: tooBig))")
+        var unknownFeature = Self.spec("r-nope", steps: [(10, 0, 0)])
+        unknownFeature.target.feature = "Nope"
+        let unknown = await refusal { _ = try await Self.start(admin, unknownFeature) }
+        #expect(unknown?.code == .notFound && unknown?.reason == "UNKNOWN_FEATURE", "\(String(describing: unknown))")
+
+        // An override of the target on the component masks it: clear it first.
+        try await fixture.set("KubeletOnly", false, component: "kubelet")
+        let masked = await refusal { _ = try await Self.start(admin, Self.spec("r-one", steps: [(10, 60_000, 0)])) }
+        #expect(masked?.code == .failedPrecondition && masked?.reason == "ROLLOUT_MASKED", "\(String(describing: masked))")
+        let _: Gatehouse_V1_SetResponse = try await admin.connection.unary(
+            "/gatehouse.v1.Features/Set",
+            Gatehouse_V1_SetRequest.with {
+                $0.reason = "unmask"
+                $0.changes = [.with { $0.feature = "KubeletOnly"; $0.remove = true; $0.scope = .with { $0.component = .with { $0.component = "kubelet" } } }]
+            }
+        )
+
+        _ = try await Self.start(admin, Self.spec("r-one", steps: [(10, 60_000, 0)]))
+        let taken = await refusal { _ = try await Self.start(admin, Self.spec("r-one", steps: [(20, 60_000, 0)])) }
+        #expect(taken?.code == .alreadyExists && taken?.reason == "ROLLOUT_EXISTS", "\(String(describing: taken))")
+        let conflict = await refusal { _ = try await Self.start(admin, Self.spec("r-two", steps: [(10, 60_000, 0)])) }
+        #expect(conflict?.code == .failedPrecondition && conflict?.reason == "ROLLOUT_CONFLICT", "\(String(describing: conflict))")
+        let maskingSet = await refusal { try await fixture.set("KubeletOnly", true, component: "kubelet", instance: "node-1") }
+        #expect(maskingSet?.code == .failedPrecondition && maskingSet?.reason == "ROLLOUT_MASKED", "\(String(describing: maskingSet))")
+
+        // Once it ends, the override may be written, and it masks the next rollout in turn.
+        _ = try await admin.steerRollout(.abort, named: "r-one", reason: "done")
+        try await fixture.set("KubeletOnly", true, component: "kubelet", instance: "node-1")
+        let byInstance = await refusal { _ = try await Self.start(admin, Self.spec("r-two", steps: [(10, 60_000, 0)])) }
+        #expect(byInstance?.code == .failedPrecondition && byInstance?.reason == "ROLLOUT_MASKED", "\(String(describing: byInstance))")
+
+        await admin.close()
+        try await running.stop()
+    }
 }
 
 extension SubscriptionTests {

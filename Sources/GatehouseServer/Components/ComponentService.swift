@@ -189,6 +189,7 @@ final class ComponentService: Sendable {
             if !watchOnly { self.registry.unsubscribed(key) }
             throw error
         }
+        if !watchOnly, join.resumed, let since { self.registry.resumed(key, after: since) }
         // No logger is kept per subscription (thousands idle): one is built when there is something to log.
         if context.logLevel <= .debug {
             Self.logger(for: call, instance).debug(

@@ -200,6 +200,14 @@ final class InstanceRegistry: Sendable {
         }
     }
 
+    /// A subscription resumed after `revision` (its `since_revision`, accepted):
+    /// the instance says it holds the state as of that revision, which counts as
+    /// having applied it. After a server restart this is how an instance's applied
+    /// revision is known again without a push to ack.
+    func resumed(_ key: Key, after revision: Revision) {
+        self.modify(key) { record, _ in record.appliedRevision = max(record.appliedRevision, revision) }
+    }
+
     func nacked(_ key: Key, _ nack: Nack) {
         self.modify(key) { record, now in
             var nack = nack

@@ -24,6 +24,8 @@ import Synchronization
 final class RolloutDriver: Sendable {
     let gates: GateService
     let registry: InstanceRegistry
+    /// What each subscriber was last moved by; nil where there are no subscriptions (tests of the driver alone).
+    let hub: SubscriptionHub?
     /// When this server started, in milliseconds since the epoch: a canary's disconnect grace counts from no earlier.
     let serverStartedAt: UnixMilliseconds
     /// How often running rollouts are looked at.
@@ -45,6 +47,7 @@ final class RolloutDriver: Sendable {
     init(
         gates: GateService,
         registry: InstanceRegistry,
+        hub: SubscriptionHub? = nil,
         serverStartedAt: UnixMilliseconds,
         tickInterval: Duration = RolloutDriver.defaultTickInterval,
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
@@ -52,6 +55,7 @@ final class RolloutDriver: Sendable {
     ) {
         self.gates = gates
         self.registry = registry
+        self.hub = hub
         self.serverStartedAt = serverStartedAt
         self.tickInterval = tickInterval
         self.sleep = sleep
@@ -159,13 +163,32 @@ final class RolloutDriver: Sendable {
             return CanaryObservation(
                 instanceID: record.key.instanceID,
                 bucket: rollout.bucket(of: record.key.instanceID),
-                ackedRevision: record.appliedRevision,
+                ackedRevision: self.upToDate(record, with: rollout) ? max(record.appliedRevision, rollout.stepRevision) : record.appliedRevision,
                 nack: record.nacks.first.map { CanaryObservation.Nack(revision: $0.revision, reason: $0.reason) },
                 health: record.health.map { CanaryObservation.Health(healthy: $0.healthy, entries: $0.entries, message: $0.message) },
                 connected: record.connected,
                 disconnectedAt: record.disconnectedAtUnixMilliseconds.map { UnixMilliseconds($0) }
             )
         }
+    }
+
+    /// Whether the instance has applied its current state of the rollout's
+    /// target although it never acked `stepRevision`: a canary of an earlier
+    /// step is not changed (so not pushed, and never acks) by a later step's
+    /// revision. It counts as having acked the step when the hub has brought
+    /// subscribers to that revision and the instance acked, without a NACK
+    /// since, the revision that last changed the target for it.
+    func upToDate(_ record: InstanceRegistry.Record, with rollout: Rollout) -> Bool {
+        guard record.appliedRevision < rollout.stepRevision, let hub = self.hub, record.connected, !record.failing,
+            hub.revision >= rollout.stepRevision
+        else { return false }
+        let feature: String?
+        switch rollout.target {
+        case .feature(let name): feature = name
+        case .api: feature = nil  // the whole state: an API's revision is not tracked apart
+        }
+        guard let target = hub.target(for: record.instance, feature: feature) else { return false }
+        return record.appliedRevision >= target.revision
     }
 
     /// Whether the rollout's selection covers the instance: its component,
