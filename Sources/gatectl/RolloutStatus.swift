@@ -18,7 +18,9 @@ struct RolloutStatus: AsyncParsableCommand {
             With --watch, the bars are redrawn every --interval until the rollout
             ends, and the exit status tells how: 0 completed, 2 rolled back on its own
             (canaries unhealthy), 3 aborted by an operator (other codes are errors, as
-            for every command). Not on a terminal, a new picture is printed only when
+            for every command). The rollout goes on without a server that restarts or
+            drains, and so does the watch: it says so on stderr and reconnects every
+            --interval until a server answers (stop it with Ctrl-C). Not on a terminal, a new picture is printed only when
             something changed; -o json prints one JSON object per line, -o yaml one
             document per change.
 
@@ -50,26 +52,43 @@ struct RolloutStatus: AsyncParsableCommand {
     func run() async throws {
         var ending: Int32?
         try await ExitStatus.run {
-            try await self.global.withClient { client in
-                guard self.watch else {
-                    let response = try await client.getRollout(named: self.name)
-                    try Printer.print(response, as: self.global.output) {
-                        RolloutView.status(response, nowUnixMs: Self.nowUnixMs())
-                    }
-                    return
+            guard self.watch else {
+                let response = try await self.global.withClient { try await $0.getRollout(named: self.name) }
+                try Printer.print(response, as: self.global.output) {
+                    RolloutView.status(response, nowUnixMs: Self.nowUnixMs())
                 }
-                ending = try await self.follow(client)
+                return
             }
+            let client = try await self.global.connect()
+            ending = try await self.follow(client)
         }
         if let ending, ending != 0 { throw ExitCode(ending) }
     }
 
     /// Polls Get and redraws until the rollout ends; returns the exit code of its ending.
-    private func follow(_ client: GatehouseClient) async throws -> Int32 {
+    ///
+    /// A call that fails because the server went away (``isTransient(_:)``) does not end
+    /// the watch: it reconnects every interval, as the rollout itself outlives a restart.
+    /// Any other failure ends it with its own exit code. Closes `client` (or its successor).
+    private func follow(_ first: GatehouseClient) async throws -> Int32 {
         let interval = try RolloutArguments.durationMs(self.interval, option: "--interval")
         var screen = WatchScreen(terminal: isatty(STDOUT_FILENO) == 1)
+        var client = first
         while true {
-            let response = try await client.getRollout(named: self.name)
+            let response: Gatehouse_V1_GetRolloutResponse
+            do {
+                response = try await client.getRollout(named: self.name)
+            } catch let error as RPCError where Self.isTransient(error) {
+                await client.close()
+                Self.note("lost the server (\(ExitStatus.describe(error))); the rollout goes on without it, reconnecting every \(self.interval)")
+                screen.interrupted()
+                client = try await self.reconnect(every: interval)
+                Self.note("reconnected; watching \(self.name) again")
+                continue
+            } catch {
+                await client.close()
+                throw error
+            }
             switch self.global.output {
             case .table:
                 if let frame = screen.frame(RolloutView.progress(response, nowUnixMs: Self.nowUnixMs()), change: WatchScreen.key(response)) {
@@ -81,9 +100,40 @@ struct RolloutStatus: AsyncParsableCommand {
                 }
             }
             fflush(nil)
-            if let code = RolloutView.exitCode(response.rollout.phase) { return code }
+            if let code = RolloutView.exitCode(response.rollout.phase) {
+                await client.close()
+                return code
+            }
             try await Task.sleep(for: .milliseconds(interval))
         }
+    }
+
+    /// Connects again once a server answers; a problem that waiting cannot fix (a bad config) is thrown.
+    private func reconnect(every interval: Int64) async throws -> GatehouseClient {
+        while true {
+            try await Task.sleep(for: .milliseconds(interval))
+            do {
+                return try await self.global.connect()
+            } catch let error as RPCError where Self.isTransient(error) {
+                continue
+            }
+        }
+    }
+
+    /// Failures a server restart or drain causes, which the watch waits out.
+    static func isTransient(_ error: RPCError) -> Bool {
+        switch error.code {
+        case .unavailable, .deadlineExceeded: true
+        case .ok, .cancelled, .unknown, .invalidArgument, .notFound, .alreadyExists, .permissionDenied,
+             .resourceExhausted, .failedPrecondition, .aborted, .outOfRange, .unimplemented, .internal,
+             .dataLoss, .unauthenticated, .other:
+            false
+        }
+    }
+
+    /// One line on stderr, as errors are printed.
+    private static func note(_ text: String) {
+        FileHandle.standardError.write(Data("gatectl: \(ControlCharacters.escaped(text))\n".utf8))
     }
 
     static func nowUnixMs() -> Int64 {
@@ -112,6 +162,11 @@ struct WatchScreen {
     mutating func isNew(_ key: Gatehouse_V1_GetRolloutResponse) -> Bool {
         defer { self.lastKey = key }
         return key != self.lastKey
+    }
+
+    /// Something else was written to the terminal: the next picture starts below it instead of over it.
+    mutating func interrupted() {
+        self.drawnLines = 0
     }
 
     /// What to print for this poll (a line break follows), or nil for nothing.

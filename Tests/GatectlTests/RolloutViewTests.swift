@@ -195,3 +195,24 @@ extension RolloutViewTests {
         #expect(pipe.frame(["a", "c"], change: WatchScreen.key(later)) == "a\nc\n")
     }
 }
+
+extension RolloutViewTests {
+    @Test("the watch waits out a server that went away, and nothing else")
+    func transientFailures() {
+        #expect(RolloutStatus.isTransient(RPCError(.unavailable, "the connection is closed")))
+        #expect(RolloutStatus.isTransient(RPCError(.deadlineExceeded, "slow")))
+        for code: RPCStatus.Code in [.notFound, .permissionDenied, .unauthenticated, .internal, .invalidArgument, .cancelled] {
+            #expect(!RolloutStatus.isTransient(RPCError(code, "x")), "\(code)")
+        }
+    }
+
+    @Test("after a note on the terminal, the next picture is drawn below it, not over it")
+    func interruptedRedraw() {
+        let key = WatchScreen.key(Self.response(phase: .running))
+        var terminal = WatchScreen(terminal: true)
+        _ = terminal.frame(["a", "b"], change: key)
+        terminal.interrupted()
+        #expect(terminal.frame(["a", "b"], change: key) == "a\nb")
+        #expect(terminal.frame(["a", "b"], change: key) == "\u{1B}[2A\r\u{1B}[Ja\nb")
+    }
+}

@@ -132,6 +132,33 @@ def test_a_rollout_rolls_back_on_unhealthy_canaries_and_the_watch_says_so(gateho
         assert srv.stop() == 0, srv.logs()
 
 
+def test_the_watch_outlives_a_server_restart(gatehouse_bin, gatectl_bin, tmp_path):
+    srv = start_server(gatehouse_bin, tmp_path / "data")
+    admin = Gatectl(gatectl_bin, srv.admin_conf_path, tmp_path)
+    again = None
+    try:
+        admin.ok("catalog", "import", str(CATALOG))
+        admin.ok("rollout", "start", FEATURE, "--component", "kubelet", "--steps", "10%,100%", "--bake", "1h",
+                 "--name", "long", "--reason", "e2e")
+        watcher, seen = watch(admin, "long")
+        seen.wait_for(lambda l: l.startswith("running at step 1/2"), "the first picture")
+
+        srv.stop()
+        host, port = srv.host, srv.port
+        again = start_server(gatehouse_bin, tmp_path / "data", ("--listen", f"{host}:{port}"))
+        assert again.port == port
+        admin.ok("rollout", "abort", "long", "--reason", "after the restart")
+        assert watcher.wait(30) == WATCH_ABORTED, "\n".join(seen.lines) + watcher.stderr.read()
+        seen.wait_for(lambda l: "aborted: after the restart" in l, "the abort, seen through the new server")
+        notes = watcher.stderr.read()
+        assert "gatectl: lost the server (UNAVAILABLE:" in notes and "gatectl: reconnected; watching long again" in notes, notes
+    finally:
+        if again is not None:
+            assert again.stop() == 0, again.logs()
+        elif srv.proc.poll() is None:
+            srv.stop()
+
+
 def test_the_example_component_reports_unhealthy_while_its_feature_is_on(gatehouse_bin, gatectl_bin, tmp_path):
     example = example_binary(gatehouse_bin)
     srv = start_server(gatehouse_bin, tmp_path / "data")
