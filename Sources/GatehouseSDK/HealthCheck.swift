@@ -5,6 +5,10 @@ extension GatehouseComponent {
     /// feature it suspects ("errors since `FastPath` turned on"). A check that
     /// throws counts as unhealthy, blaming the instance as a whole, with the
     /// error as the message.
+    ///
+    /// Keep `interval` well below the bake time of the rollouts the component
+    /// takes part in: a canary acks a change as soon as it applied it, and
+    /// only its next check tells the server that it broke under it.
     public struct HealthCheck: Sendable {
         /// Time between the end of one check and the start of the next.
         public var interval: Duration
