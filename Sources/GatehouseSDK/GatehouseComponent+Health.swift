@@ -25,8 +25,13 @@ extension GatehouseComponent {
         }
     }
 
-    /// Runs the configured check every interval, for as long as the component runs.
+    /// Runs the configured check every interval, and at once after each server change
+    /// applied, for as long as the component runs.
+    ///
+    /// The early run is for rollouts: a canary that breaks under the change it was
+    /// just pushed says so within the check's own time, not an interval later.
     func pollHealth(_ check: HealthCheck) async {
+        var requests = self.healthCheckRequests.makeAsyncIterator()
         while !Task.isCancelled {
             let status: HealthStatus
             do {
@@ -37,7 +42,13 @@ extension GatehouseComponent {
                 status = .unhealthy("health check failed: \(error)")
             }
             self.reportHealth(status)
-            guard (try? await self.clock.sleep(for: check.interval)) != nil else { return }
+            let timer = Task { [clock = self.clock, requester = self.healthCheckRequester] in
+                guard (try? await clock.sleep(for: check.interval)) != nil else { return }
+                requester.yield()
+            }
+            let next: Void? = await requests.next()
+            timer.cancel()
+            guard next != nil else { return }
         }
     }
 

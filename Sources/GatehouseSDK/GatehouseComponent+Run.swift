@@ -43,6 +43,7 @@ extension GatehouseComponent: Service {
         self.resolveBoot(.stale(source: self.core.withLock { $0.fallback.source }))
         self.connectivityContinuation.finish()
         self.changesContinuation.finish()
+        self.healthCheckRequester.finish()
     }
 
     /// Starts a TTL timer for each outage and drops it when the server is back.
@@ -184,7 +185,12 @@ extension GatehouseComponent: Service {
                         }
                         let outcome = await self.apply(.snapshot(snapshot))
                         refusedLast = outcome.isRejection
-                        if case .applied(let revision) = outcome { resume = revision } else { await self.markLive() }
+                        if case .applied(let revision) = outcome {
+                            resume = revision
+                            self.healthCheckRequester.yield()
+                        } else {
+                            await self.markLive()
+                        }
                         try await Self.acknowledge(outcome, on: stream)
                     case .delta(let delta):
                         let outcome = await self.apply(.delta(delta))
@@ -194,7 +200,10 @@ extension GatehouseComponent: Service {
                             return
                         }
                         refusedLast = outcome.isRejection
-                        if case .applied(let revision) = outcome { resume = revision }
+                        if case .applied(let revision) = outcome {
+                            resume = revision
+                            self.healthCheckRequester.yield()
+                        }
                         try await Self.acknowledge(outcome, on: stream)
                     case .heartbeat(let heartbeat):
                         // Sent right after the missed deltas of a resumed subscription: caught up.

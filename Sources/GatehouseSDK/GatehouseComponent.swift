@@ -64,6 +64,9 @@ public final class GatehouseComponent: Sendable {
     let started = ManagedAtomic(false)
     /// The application's latest health and the subscriptions sending it.
     let healthBoard = Mutex(HealthBoard())
+    /// Asks the health check to run now (after a server change applied) instead of at its next interval.
+    let healthCheckRequests: AsyncStream<Void>
+    let healthCheckRequester: AsyncStream<Void>.Continuation
     /// When the component was created: the boot deadline and the first offline TTL count from here.
     let bootInstant: Duration
 
@@ -90,6 +93,7 @@ public final class GatehouseComponent: Sendable {
         )
         (self.changes, self.changesContinuation) = StateUpdates.make()
         (self.connectivity, self.connectivityContinuation) = AsyncStream<Connectivity>.makeStream()
+        (self.healthCheckRequests, self.healthCheckRequester) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     // MARK: - Reads: one atomic load, no lock

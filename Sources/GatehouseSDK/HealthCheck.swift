@@ -6,9 +6,10 @@ extension GatehouseComponent {
     /// throws counts as unhealthy, blaming the instance as a whole, with the
     /// error as the message.
     ///
-    /// Keep `interval` well below the bake time of the rollouts the component
-    /// takes part in: a canary acks a change as soon as it applied it, and
-    /// only its next check tells the server that it broke under it.
+    /// Besides every `interval`, the check runs at once after each server change
+    /// is applied, so a canary that breaks under what it was just pushed says so
+    /// right after its ack. Keep `interval` well below the bake time of the
+    /// rollouts the component takes part in, for trouble that shows later.
     public struct HealthCheck: Sendable {
         /// Time between the end of one check and the start of the next.
         public var interval: Duration

@@ -59,9 +59,12 @@ struct HealthReportingTests {
         let subscriptions = Mutex<[[Gatehouse_V1_SubscribeRequest]]>([])
         /// Subscription number (1-based) that the server ends after its first client message.
         let endAfterFirstMessage: Int?
+        /// Pushed on the first subscription once its first client message arrived.
+        let pushAfterFirstMessage: Gatehouse_V1_Snapshot?
 
-        init(endAfterFirstMessage: Int? = nil) {
+        init(endAfterFirstMessage: Int? = nil, pushAfterFirstMessage: Gatehouse_V1_Snapshot? = nil) {
             self.endAfterFirstMessage = endAfterFirstMessage
+            self.pushAfterFirstMessage = pushAfterFirstMessage
         }
 
         var health: [[Gatehouse_V1_HealthReport]] {
@@ -78,15 +81,20 @@ struct HealthReportingTests {
                 .serverStreaming(
                     "/gatehouse.v1.Components/Subscribe",
                     clientMessages: Gatehouse_V1_SubscribeRequest.self
-                ) { (request: Gatehouse_V1_SubscribeRequest, messages, _: RPCMessageWriter<Gatehouse_V1_SubscribeResponse>, _) in
+                ) { (request: Gatehouse_V1_SubscribeRequest, messages, writer: RPCMessageWriter<Gatehouse_V1_SubscribeResponse>, _) in
                     guard case .start = request.message else { throw RPCError(.invalidArgument, "no start") }
                     let number = self.subscriptions.withLock { all in
                         all.append([])
                         return all.count
                     }
+                    var first = true
                     for try await message in messages {
                         self.subscriptions.withLock { $0[number - 1].append(message) }
                         if number == self.endAfterFirstMessage { return }
+                        if first, number == 1, let push = self.pushAfterFirstMessage {
+                            try await writer.write(.with { $0.snapshot = push })
+                        }
+                        first = false
                     }
                 },
             ]
@@ -212,6 +220,22 @@ struct HealthReportingTests {
         }
         let second = await harness.reports(1, on: 2)
         #expect(Self.summary(Array(second.prefix(1))) == ["unhealthy disk full []"])
+        await harness.stop()
+    }
+
+    @Test("a server change applied runs the check at once, not an interval later")
+    func checksRightAfterAChange() async throws {
+        let push = Gatehouse_V1_Snapshot.with {
+            $0.revision = 7
+            $0.features = [wireFeature("FastPath", true, .alpha)]
+        }
+        let check = GatehouseComponent.HealthCheck(every: .seconds(3600)) { snapshot in
+            snapshot.isEnabled("FastPath") ? .unhealthy("FastPath breaks me", blaming: ["FastPath"]) : .healthy()
+        }
+        let harness = try await Harness.start(recorder: Recorder(pushAfterFirstMessage: push), healthCheck: check)
+        // The clock never moves: the second check can only be the one the applied snapshot asked for.
+        #expect(Self.summary(await harness.reports(2)) == ["healthy  []", "unhealthy FastPath breaks me [\"FastPath\"]"])
+        #expect(harness.recorder.subscriptions.withLock { $0[0] }.contains { $0.ack.revision == 7 }, "the snapshot was acked")
         await harness.stop()
     }
 
