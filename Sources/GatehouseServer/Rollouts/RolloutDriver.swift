@@ -32,6 +32,8 @@ final class RolloutDriver: Sendable {
     let tickInterval: Duration
     let sleep: @Sendable (Duration) async throws -> Void
     let logger: Logger
+    /// The last error each rollout's transition failed with, so a lasting failure is logged once.
+    private let failures = Mutex<[String: String]>([:])
 
     /// The audit trail's actor for what the driver decides on its own.
     static let actor = "gatehouse"
@@ -82,8 +84,15 @@ final class RolloutDriver: Sendable {
         for name in running {
             do {
                 _ = try await self.advance(name)
+                self.failures.withLock { $0[name] = nil }
             } catch {
-                self.logger.error("rollout transition failed", metadata: ["rollout": "\(name)", "error": "\(error)"])
+                // Logged when it starts failing or fails differently, not on every tick.
+                let text = "\(error)"
+                let repeated = self.failures.withLock { failures in
+                    defer { failures[name] = text }
+                    return failures[name] == text
+                }
+                self.logger.log(level: repeated ? .debug : .error, "rollout transition failed", metadata: ["rollout": "\(name)", "error": "\(text)"])
             }
         }
     }
