@@ -168,7 +168,7 @@ final class RolloutDriver: Sendable {
     /// instance-count step reads all their buckets).
     func observations(of rollout: Rollout, in state: GateState) -> [CanaryObservation] {
         self.registry.list(component: rollout.component).compactMap { record in
-            guard Self.selects(rollout, record.instance, labels: record.labels, in: state) else { return nil }
+            guard state.isEligible(record.instance, labels: record.labels, for: rollout) else { return nil }
             return CanaryObservation(
                 instanceID: record.key.instanceID,
                 bucket: rollout.bucket(of: record.key.instanceID),
@@ -198,19 +198,6 @@ final class RolloutDriver: Sendable {
         }
         guard let target = hub.target(for: record.instance, feature: feature) else { return false }
         return record.appliedRevision >= target.revision
-    }
-
-    /// Whether the rollout's selection covers the instance: its component,
-    /// labels and minimum version, and for a rollout that enables a feature
-    /// the feature's minimum version for the component (as
-    /// `GateState.cohorts(of:labels:)` decides it: older instances lack the
-    /// code and are never canaries).
-    static func selects(_ rollout: Rollout, _ instance: InstanceRef, labels: [String: String], in state: GateState) -> Bool {
-        guard rollout.selects(instance, labels: labels) else { return false }
-        guard rollout.enabled, case .feature(let name) = rollout.target,
-            let minimum = state.feature(name)?.minimumVersions[instance.component]
-        else { return true }
-        return instance.version.map { $0 >= minimum } ?? false
     }
 
     /// The canaries of a rollout as Rollouts/Get shows them: how many

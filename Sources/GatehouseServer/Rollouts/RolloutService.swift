@@ -163,7 +163,7 @@ final class RolloutService: Sendable {
         try GateService.mapping { try self.gates.limits.checkWrite(ChangeBatch(changes: [], reason: reason, actor: actor), isSet: false) }
         let driver = self.driver
         let committed = try await self.gates.commit(method: context.path, logger: context.logger, isCancelled: { context.isCancelled }) { state, time in
-            guard let rollout = state.rollout(name) else { throw Self.notFound(name) }
+            let rollout = try state.requireRollout(name)
             return try driver.operatorBatch(action, on: rollout, reason: reason, actor: actor, state: state, at: time)
         }
         if let stored = Self.stored(committed) { self.driver.log(action, stored, actor: actor) }
