@@ -18,10 +18,33 @@
 ///    needs) or, for a feature it enables, a live replica below the feature's minimum
 ///    version (`VERSION_SKEW`; a replica too old for a feature simply resolves it off).
 ///    Only problems the batch *introduces* count, so an unrelated change is
-///    never blocked by an older one.
+///    never blocked by an older one. Where a rollout is in effect on a
+///    component, its points are also checked as if every replica were a
+///    canary of every such rollout (a rollout is checked at 100% of its selection);
+/// 6. rollouts (``Change/putRollout(_:)``): a new one must have a valid spec
+///    (`INVALID_ROLLOUT`) and a free name (`ROLLOUT_EXISTS`: a put whose
+///    fixed fields differ from the stored rollout of that name is a new
+///    rollout), a defined target that applies to the component
+///    (`UNKNOWN_FEATURE`/`UNKNOWN_API`, `NOT_APPLICABLE`, parameter checks), an
+///    unlocked feature (`LOCKED_GATE`), no other in-effect rollout of the
+///    target on the component (`ROLLOUT_CONFLICT`) and no override of the
+///    target that would mask it (`ROLLOUT_MASKED`); a put of an existing one
+///    must be a legal transition (`ROLLOUT_STATE`: see ``RolloutMachine``; the
+///    threshold and step never go back while it is in effect). The applier
+///    stamps `stepRevision` with the batch's revision whenever the step or
+///    phase changes, and keeps at most ``BatchApplier/maximumFinishedRollouts``
+///    rolled back or aborted rollouts (the oldest go first);
+/// 7. no override that would mask a running or paused rollout of its
+///    target (`ROLLOUT_MASKED`): pause or abort it first.
 ///
 /// Every check looks at the state after the whole batch.
 public struct BatchApplier: Sendable {
+    /// Rolled back and aborted rollouts kept for `Rollouts/List` and `Get`; beyond
+    /// this the oldest (by last write) are deleted in the batch that finishes
+    /// one more. In-effect rollouts are never deleted (at most one per target
+    /// and component exists anyway).
+    public static let maximumFinishedRollouts = 256
+
     public init() {}
 
     /// Applies `batch` to `state` as the next revision, stamped with `time`.
@@ -75,7 +98,10 @@ public struct BatchApplier: Sendable {
         }
         try work.checkFeatureOverrides()
         try work.checkAPIOverrides()
+        try work.checkStartedRollouts()
+        try work.checkMaskedRollouts()
         try self.checkDependenciesAndSkew(work, live: live)
+        work.pruneFinishedRollouts()
 
         let changes = work.touched.sorted().compactMap { key -> ObjectChange? in
             let before = state.object(key)
@@ -104,6 +130,7 @@ public struct BatchApplier: Sendable {
         for scope in scopes {
             points.formUnion(Self.points(coveredBy: scope, liveInstances: replicas))
         }
+        points.formUnion(Self.rolloutVariants(of: points, before: work.state, after: work.next))
         guard !points.isEmpty else { return }
         let before = affected == nil ? Resolver(state: work.state) : Resolver(checking: work.state)
         let after = affected == nil ? Resolver(state: work.next) : Resolver(checking: work.next)
@@ -112,6 +139,7 @@ public struct BatchApplier: Sendable {
             // The skew guard is about enabling: a version violation counts only for a feature this batch enables.
             let introduced = Set(after.violations(at: point, among: affected)).subtracting(before.violations(at: point, among: affected)).filter { violation in
                 switch violation.reason {
+                // A rollout's canaries are never below the feature's minimum: no skew to refuse for it.
                 case .versionTooOld: work.enabledByBatch.contains(violation.feature)
                 case .dependencyDisabled, .locked, .override, .apiSelector, .rollout, .defaultValue, .stageDefault: true
                 }
@@ -140,6 +168,34 @@ public struct BatchApplier: Sendable {
             chosen[key] = instance
         }
         return distinct + chosen.values
+    }
+
+    /// For each point on a component with rollouts in effect (before or after the batch),
+    /// and for a global point each such component: the point as a canary of all of them, so a rollout is checked as if it
+    /// covered its whole selection (a canary resolves like that).
+    static func rolloutVariants(of points: Set<ResolutionPoint>, before: GateState, after: GateState) -> [ResolutionPoint] {
+        guard !before.rolloutIndex.isEmpty || !after.rolloutIndex.isEmpty else { return [] }
+        var variants: [ResolutionPoint] = []
+        var cohorts: [String: RolloutCohorts] = [:]
+        var candidates = Array(points)
+        if points.contains(where: { $0.scope == .global }) {
+            // A global change reaches every component: those with rollouts are checked at their scope too.
+            let components = Set(before.componentsWithRolloutsInEffect + after.componentsWithRolloutsInEffect)
+            candidates += components.sorted().map { ResolutionPoint(scope: .component($0)) }
+        }
+        for point in candidates {
+            guard let component = point.component, before.hasRolloutsInEffect(on: component) || after.hasRolloutsInEffect(on: component) else { continue }
+            let all = cohorts[component] ?? {
+                let names = (before.rolloutsInEffect(on: component) + after.rolloutsInEffect(on: component)).map(\.name)
+                let value = RolloutCohorts(names)
+                cohorts[component] = value
+                return value
+            }()
+            var variant = point
+            variant.cohorts = all
+            variants.append(variant)
+        }
+        return variants
     }
 
     private struct ReplicaClass: Hashable {
@@ -194,7 +250,7 @@ public struct BatchApplier: Sendable {
             )
         case .dependencyDisabled(let dependency):
             metadata["dependency"] = dependency
-            if work.enabledByBatch.contains(feature) {
+            if work.enabling.contains(feature) {
                 return GateError(
                     "cannot enable \(feature) on \(place): it needs \(dependency), which is disabled there; enable \(dependency) too (in the same batch if you like)",
                     reason: .unmetDependency,
@@ -233,7 +289,7 @@ public struct AppliedBatch: Hashable, Sendable {
 }
 
 /// The state being built from one batch, and what the checks need to know about it.
-private struct Work {
+struct Work {
     let state: GateState
     var next: GateState
     let stamp: ChangeStamp
@@ -249,6 +305,15 @@ private struct Work {
     var featureScopes: [Scope] = []
     var redefinedFeatures: Set<String> = []
     var removedAPI = false
+    /// Features a rollout put by this batch turns on for its canaries.
+    var enabledByRollout: Set<String> = []
+    /// Rollouts this batch creates (starts), in order.
+    var startedRollouts: [String] = []
+    /// Whether the batch puts any rollout (then finished ones may need pruning).
+    var putRollout = false
+
+    /// Features the batch turns on, by override or by rollout: what a dependency refusal calls "enable".
+    var enabling: Set<String> { self.enabledByBatch.union(self.enabledByRollout) }
 
     init(state: GateState, stamp: ChangeStamp) {
         self.state = state
@@ -347,9 +412,44 @@ private struct Work {
             self.next.builds[build.key] = recorded
             self.touched.insert(.componentBuild(build.key))
         case .putRollout(var rollout):
+            if let stored = self.next.rollouts[rollout.name] {
+                guard stored.isSameRollout(as: rollout) else {
+                    throw GateError(
+                        "a rollout named \(rollout.name) already exists (\(stored.phase.rawValue), \(stored.target) on \(stored.component), started by \(stored.actor)); choose another name",
+                        reason: .rolloutExists,
+                        metadata: ["rollout": rollout.name]
+                    )
+                }
+                try Self.checkTransition(from: stored, to: rollout)
+                var same = rollout
+                same.revision = stored.revision
+                same.stepRevision = stored.stepRevision
+                // Writing what is already there changes nothing: no new revision for the rollout.
+                if same == stored { break }
+                let entered = stored.step != rollout.step || stored.phase != rollout.phase
+                rollout.stepRevision = entered ? self.stamp.revision : stored.stepRevision
+            } else {
+                try rollout.validateSpec()
+                guard rollout.phase == .running, rollout.step == 0 else {
+                    throw GateError(
+                        "rollout \(rollout.name) does not exist, so it can only be started (running at step 1), not written \(rollout.phase.rawValue) at step \(rollout.step + 1)",
+                        reason: .rolloutNotFound,
+                        metadata: ["rollout": rollout.name]
+                    )
+                }
+                rollout.stepRevision = self.stamp.revision
+                self.startedRollouts.append(rollout.name)
+            }
             rollout.revision = self.stamp.revision
             self.next.setRollout(rollout, named: rollout.name)
             self.touched.insert(.rollout(rollout.name))
+            self.putRollout = true
+            if case .feature(let name) = rollout.target {
+                // Its dependencies are checked at its component, as if it covered the whole selection.
+                self.featureTargets.insert(name)
+                self.featureScopes.append(.component(rollout.component))
+                if rollout.enabled && rollout.isInEffect { self.enabledByRollout.insert(name) }
+            }
         case .removeAPI(let ref):
             guard self.next.apis.removeValue(forKey: ref) != nil else {
                 throw GateError("cannot remove API \(ref): no such API is defined", reason: .unknownAPI, metadata: ["api": ref.description])
@@ -452,7 +552,7 @@ private struct Work {
         case .versionTooOld:
             return (0, violation.feature)
         case .dependencyDisabled(let dependency):
-            if self.enabledByBatch.contains(violation.feature) { return (1, violation.feature) }
+            if self.enabling.contains(violation.feature) { return (1, violation.feature) }
             if self.featureTargets.contains(dependency) { return (2, violation.feature) }
             return (3, violation.feature)
         case .locked, .override, .apiSelector, .rollout, .defaultValue, .stageDefault:

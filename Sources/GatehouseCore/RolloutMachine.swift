@@ -38,10 +38,10 @@ public enum RolloutMachine {
         var started = rollout
         started.phase = .running
         started.step = 0
-        started.threshold = 0
-        started.threshold = Self.threshold(for: rollout.steps[0].size, after: 0, selection: selection)
+        // A spec without steps is refused by the applier (INVALID_ROLLOUT); it starts nobody.
+        started.threshold = rollout.steps.first.map { Self.threshold(for: $0.size, after: 0, selection: selection) } ?? 0
         started.stepStartedAt = now
-        started.bakeDeadline = now.advanced(by: rollout.steps[0].bake)
+        started.bakeDeadline = now.advanced(by: rollout.steps.first?.bake ?? 0)
         started.bakeRemaining = nil
         started.message = ""
         started.createdAt = now
@@ -210,7 +210,8 @@ public enum RolloutMachine {
         guard rollout.phase == .running else { throw Self.illegal("pause", rollout, allowed: "only a running rollout can be paused") }
         var next = rollout
         next.phase = .paused
-        let deadline = rollout.bakeDeadline ?? rollout.stepStartedAt.advanced(by: rollout.steps[rollout.step].bake)
+        let bake = rollout.steps.indices.contains(rollout.step) ? rollout.steps[rollout.step].bake : 0
+        let deadline = rollout.bakeDeadline ?? rollout.stepStartedAt.advanced(by: bake)
         next.bakeRemaining = max(0, deadline.milliseconds(since: now))
         next.bakeDeadline = nil
         next.message = reason.isEmpty ? "paused" : reason

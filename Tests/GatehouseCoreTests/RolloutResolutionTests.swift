@@ -23,9 +23,18 @@ import Testing
         )
     }
 
-    /// The fixture state with `rollouts` stored (and `changes` applied after them).
+    /// The fixture state with `changes` applied and `rollouts` stored as given: resolution is
+    /// tested on any stored state, whatever the applier would let a batch start (RolloutApplierTests).
     static func state(_ rollouts: [Rollout], _ changes: [Change] = []) throws -> GateState {
-        try Fixtures.apply(rollouts.map(Change.putRollout) + changes, to: Fixtures.state)
+        let base = try changes.isEmpty ? Fixtures.state : Fixtures.apply(changes, to: Fixtures.state)
+        return GateState(
+            revision: base.revision.next,
+            features: Array(base.features.values),
+            apis: Array(base.apis.values),
+            featureOverrides: Array(base.featureOverrides.values),
+            apiOverrides: Array(base.apiOverrides.values),
+            rollouts: rollouts
+        )
     }
 
     /// Instance ids of kubelet nodes inside and outside `rollout`'s threshold.
@@ -112,7 +121,7 @@ import Testing
         #expect(apis[APIRef(group: "apps", version: "v1")]?.enabled == false)
         #expect(Resolver(state: state).resolve(inside).apis[beta]?.enabled == false)
 
-        state = try Fixtures.apply([.setAPI(.stage(.beta), scope: .global, enabled: false)], to: state)
+        state = try Self.state([apiRollout, groupRollout], [.setAPI(.stage(.beta), scope: .global, enabled: false)])
         cohorts = state.cohorts(of: inside, labels: [:])
         apis = Resolver(state: state).resolve(inside, cohorts: cohorts).apis
         #expect(apis[beta]?.enabled == false)
@@ -134,6 +143,9 @@ import Testing
     @Test func anInstanceBelowTheFeaturesMinimumIsNeverACanaryOfItsEnabling() throws {
         // K needs kubelet 1.31.
         let enabling = try Self.state([Self.rollout(target: .feature("K"), threshold: 1)])
+        let rollout = try enabling.requireRollout("r7")
+        #expect(enabling.isEligible(Fixtures.node("n1", Version(1, 31, 0)), labels: [:], for: rollout))
+        #expect(!enabling.isEligible(Fixtures.node("n1", Version(1, 30, 9)), labels: [:], for: rollout))
         #expect(enabling.cohorts(of: Fixtures.node("n1", Version(1, 31, 0)), labels: [:]).names == ["r7"])
         #expect(enabling.cohorts(of: Fixtures.node("n1", Version(1, 30, 9)), labels: [:]) == .none)
         #expect(enabling.cohorts(of: Fixtures.node("n1", nil), labels: [:]) == .none)
