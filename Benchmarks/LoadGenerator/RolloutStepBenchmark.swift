@@ -118,6 +118,10 @@ struct RolloutStepBenchmark: AsyncParsableCommand {
                 }
             }
         )
+        // Every instance has the feature once the last step is pushed; only then is the rollout
+        // asked how it stands (Get reads every instance of the component: polled during the
+        // steps, it would take the server's CPU from them).
+        try await pushes.wait("\(Self.rolloutFeature) at every instance", timeout: self.timeout) { $0.rolloutPushed.count >= self.instances }
         let deadline = ContinuousClock.now + .milliseconds(Int64(self.timeout * 1000))
         while true {
             let got: Gatehouse_V1_GetRolloutResponse = try await admin.connection.unary(
@@ -127,21 +131,20 @@ struct RolloutStepBenchmark: AsyncParsableCommand {
             case .completed: break
             case .running, .paused: 
                 guard ContinuousClock.now < deadline else { throw ValidationError("the rollout is still \(got.rollout.phase) at step \(got.rollout.step + 1) after \(self.timeout) s") }
-                try await Task.sleep(for: .milliseconds(20))
+                try await Task.sleep(for: .milliseconds(50))
                 continue
             case .rolledBack, .aborted, .unspecified, .UNRECOGNIZED:
                 throw ValidationError("the rollout ended \(got.rollout.phase): \(got.rollout.message)")
             }
             break
         }
-        try await pushes.wait("\(Self.rolloutFeature) at every instance", timeout: 120) { $0.rolloutPushed.count >= self.instances }
-        try await Task.sleep(for: .milliseconds(300))
         let settled = Date().timeIntervalSince1970 * 1000
         let entries = try await Self.history(admin, after: start.revision - 1)
         var previous = 0.0
         for (index, entry) in entries.enumerated() {
             // The buckets say which instances each step moves: those between the previous threshold and this one.
-            let threshold = Self.threshold(of: entry, rollout: name) ?? previous
+            let stored = Self.rollout(in: entry, named: name)
+            let threshold = stored.map { ($0["phase"] as? String) == "completed" ? 1 : ($0["threshold"] as? Double ?? previous) } ?? previous
             let expected = (0..<self.instances).count { index in
                 let bucket = Rollout.bucket(rollout: name, instanceID: "s\(index)")
                 return bucket >= previous && bucket < threshold
@@ -149,7 +152,7 @@ struct RolloutStepBenchmark: AsyncParsableCommand {
             previous = max(previous, threshold)
             // A step's CPU runs until the next transition: its pushes, the acks, the driver's decision.
             let windowEnd = index + 1 < entries.count ? Double(entries[index + 1].timeUnixMs) : settled
-            rows.append(Row(label: entry.changes.first ?? "-", entry: entry, expected: expected, windowEnd: windowEnd))
+            rows.append(Row(label: stored.map(Self.describe) ?? entry.changes.first ?? "-", entry: entry, expected: expected, windowEnd: windowEnd))
         }
 
         let twice = pushes.state.withLock { $0.rolloutPushedTwice }
@@ -158,13 +161,14 @@ struct RolloutStepBenchmark: AsyncParsableCommand {
         for row in rows {
             let cpuMs = cpu.seconds(between: row.committedAt, and: row.windowEnd).map { String(format: "%.0f", $0 * 1000) } ?? "-"
             let latencies = pushes.latencies(at: row.revision, since: row.committedAt)
+            let timing = latencies.isEmpty ? "-" : String(format: "%.1f / %.1f / %.1f", ToggleBenchmark.percentile(latencies, 0.5), ToggleBenchmark.percentile(latencies, 0.99), latencies.last ?? 0)
             print(
                 String(row.revision).padding(toLength: 10, withPad: " ", startingAt: 0)
                     + String(row.label.prefix(40)).padding(toLength: 42, withPad: " ", startingAt: 0)
                     + String(row.records).padding(toLength: 9, withPad: " ", startingAt: 0)
                     + "\(latencies.count) (\(row.expected))".padding(toLength: 19, withPad: " ", startingAt: 0)
                     + cpuMs.padding(toLength: 15, withPad: " ", startingAt: 0)
-                    + String(format: "%.1f / %.1f / %.1f", ToggleBenchmark.percentile(latencies, 0.5), ToggleBenchmark.percentile(latencies, 0.99), latencies.last ?? 0)
+                    + timing
             )
         }
         print("instances pushed \(Self.rolloutFeature) more than once: \(twice)")
@@ -197,27 +201,35 @@ struct RolloutStepBenchmark: AsyncParsableCommand {
         try await admin.history(Gatehouse_V1_HistoryRequest.with { $0.afterRevision = revision; $0.limit = 1000 }).entries
     }
 
-    /// The rollout's threshold as the entry left it (from its after-image), if the entry wrote it.
-    static func threshold(of entry: Gatehouse_V1_AuditEntry, rollout: String) -> Double? {
+    /// The rollout as the entry left it (its after-image, as stored), if the entry wrote it.
+    static func rollout(in entry: Gatehouse_V1_AuditEntry, named name: String) -> [String: Any]? {
         guard let data = entry.afterJson.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) else { return nil }
-        return Self.find(rollout, in: object)
+        return Self.find(name, in: object)
     }
 
-    /// Looks through the after-image for an object named `rollout` with a threshold (and a phase that covers everyone when completed).
-    private static func find(_ rollout: String, in object: Any) -> Double? {
+    /// Looks through an after-image for the object named `name` that has a threshold.
+    private static func find(_ name: String, in object: Any) -> [String: Any]? {
         if let dictionary = object as? [String: Any] {
-            if dictionary["name"] as? String == rollout, let threshold = dictionary["threshold"] as? Double {
-                return (dictionary["phase"] as? String) == "completed" ? 1 : threshold
-            }
+            if dictionary["name"] as? String == name, dictionary["threshold"] != nil { return dictionary }
             for value in dictionary.values {
-                if let found = Self.find(rollout, in: value) { return found }
+                if let found = Self.find(name, in: value) { return found }
             }
         } else if let array = object as? [Any] {
             for value in array {
-                if let found = Self.find(rollout, in: value) { return found }
+                if let found = Self.find(name, in: value) { return found }
             }
         }
         return nil
+    }
+
+    /// `rollout step 2/4 (10%)` or `rollout completed`, from the stored rollout.
+    static func describe(_ rollout: [String: Any]) -> String {
+        let phase = rollout["phase"] as? String ?? "?"
+        guard phase == "running" else { return "rollout \(phase)" }
+        let step = rollout["step"] as? Int ?? 0
+        let steps = rollout["steps"] as? [[String: Any]] ?? []
+        let size = (steps.indices.contains(step) ? steps[step]["size"] as? [String: Any] : nil)?["percent"].map { "\($0)%" } ?? "?"
+        return "rollout step \(step + 1)/\(steps.count) (\(size))"
     }
 
     /// Opens the subscribers, `connectConcurrency` at a time; each acks every revision it receives.

@@ -40,7 +40,10 @@ done
 
 swift build -c release --product gatehouse >&2
 swift build -c release --product gatehouse-load >&2
-ulimit -n $(( INSTANCES * 2 + 1024 ))
+# Each process (server, load generator) holds one socket per instance.
+want=$(( INSTANCES + 1024 )); hard="$(ulimit -Hn)"
+[ "$hard" = unlimited ] || [ "$hard" -ge "$want" ] || { echo "ulimit -Hn is $hard; $want file descriptors are needed" >&2; exit 1; }
+ulimit -n "$want"
 
 WORK="$(mktemp -d)"
 PID=""

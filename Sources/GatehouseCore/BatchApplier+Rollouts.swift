@@ -160,7 +160,15 @@ extension Work {
 
     /// Overrides this batch writes must not mask a running or paused rollout of their target.
     func checkMaskedRollouts() throws(GateError) {
-        for key in self.touched.sorted() {
+        // Most batches meet no rollout at all: then there is nothing to mask (and no sort of a large batch's keys).
+        guard !self.next.rolloutIndex.isEmpty else { return }
+        let overrides = self.touched.filter {
+            switch $0 {
+            case .featureOverride, .apiOverride: true
+            case .feature, .api, .componentBuild, .rollout: false
+            }
+        }
+        for key in overrides.sorted() {
             let target: (scope: Scope, matches: (Rollout) -> Bool, what: String)
             switch key {
             case .featureOverride(let overrideKey):

@@ -174,6 +174,7 @@ public struct BatchApplier: Sendable {
     /// and for a global point each such component: the point as a canary of all of them, so a rollout is checked as if it
     /// covered its whole selection (a canary resolves like that).
     static func rolloutVariants(of points: Set<ResolutionPoint>, before: GateState, after: GateState) -> [ResolutionPoint] {
+        guard !before.rolloutIndex.isEmpty || !after.rolloutIndex.isEmpty else { return [] }
         var variants: [ResolutionPoint] = []
         var cohorts: [String: RolloutCohorts] = [:]
         var candidates = Array(points)

@@ -25,3 +25,24 @@ extension GateState {
         self.rolloutIndex.keys.sorted()
     }
 }
+
+extension GateState {
+    /// The rollout called `name`, or NOT_FOUND `ROLLOUT_NOT_FOUND` saying how to find the right name.
+    public func requireRollout(_ name: String) throws(GateError) -> Rollout {
+        guard let rollout = self.rollouts[name] else {
+            throw GateError(
+                "no rollout is named \(name); list them with gatectl rollout list",
+                reason: .rolloutNotFound,
+                metadata: ["rollout": name]
+            )
+        }
+        return rollout
+    }
+
+    /// Whether `instance` (registered with `labels`) is in `rollout`'s selection and can be one
+    /// of its canaries at some threshold (DESIGN rule 1, without the bucket): what a start or an
+    /// instance-count step counts as "the selection", and what the driver observes.
+    public func isEligible(_ instance: InstanceRef, labels: [String: String], for rollout: Rollout) -> Bool {
+        rollout.selects(instance, labels: labels) && self.hasTheCode(for: rollout, on: instance)
+    }
+}

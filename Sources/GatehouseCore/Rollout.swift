@@ -45,6 +45,30 @@ public struct Rollout: Hashable, Sendable, Codable {
     public static let defaultDisconnectGrace: Int64 = 30_000
     public static let maximumSteps = 16
 
+    /// Stored and audited as JSON with the same snake_case keys as every other stored object.
+    private enum CodingKeys: String, CodingKey {
+        case name
+        case target
+        case enabled
+        case parameters
+        case component
+        case labels
+        case minimumVersion = "min_version"
+        case steps
+        case disconnectGrace = "disconnect_grace_ms"
+        case phase
+        case step
+        case threshold
+        case stepStartedAt = "step_started_at"
+        case bakeDeadline = "bake_deadline"
+        case bakeRemaining = "bake_remaining_ms"
+        case stepRevision = "step_revision"
+        case message
+        case actor
+        case createdAt = "created_at"
+        case revision
+    }
+
     public init(
         name: String,
         target: RolloutTarget,
@@ -184,6 +208,12 @@ public struct RolloutStep: Hashable, Sendable, Codable {
         case percent(Double)
         /// A number of selected instances, fixed when the step starts.
         case instances(Int)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case size
+        case bake = "bake_ms"
+        case maxUnhealthy = "max_unhealthy"
     }
 
     public init(size: Size, bake: Int64 = 0, maxUnhealthy: Int = 0) {

@@ -94,7 +94,8 @@ public final class GatehouseServer: Service, Sendable {
             capacity: .init(maxPerComponent: limits.maxInstancesPerComponent, evictAfterMilliseconds: limits.evictDisconnectedAfterMilliseconds)
         )
         let gates = GateService(
-            store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, now: now, limits: limits, committed: hub.publish(_:endsGroup:)
+            store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, registeredInstance: registry.registered(component:instanceID:),
+            now: now, limits: limits, committed: hub.publish(_:endsGroup:)
         )
         let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer, gates: gates, limits: limits)
         let driver = RolloutDriver(

@@ -1,4 +1,4 @@
-import GatehouseCore
+@testable import GatehouseCore
 import PropertyBased
 import Testing
 
@@ -83,6 +83,76 @@ struct RolloutPropertyTests {
             let selection = unique.map(rollout.bucket(of:))
             let threshold = RolloutMachine.threshold(for: .instances(count), after: 0, selection: selection)
             #expect(selection.count { $0 < threshold } == min(count, unique.count))
+        }
+    }
+}
+
+extension RolloutPropertyTests {
+    /// Random operator and driver actions on several rollouts, applied through BatchApplier:
+    /// whatever is accepted keeps the invariants, and every summary replays and reverts exactly.
+    @Test func randomRolloutHistoriesKeepTheirInvariants() async {
+        await propertyCheck(count: 150, input: Gen.int(in: 0..<8).array(of: 1...30)) { actions in
+            var state = Fixtures.state
+            var time = Fixtures.time
+            var started = 0
+            let targets: [RolloutTarget] = [.feature("B"), .feature("D"), .api(APIRef(group: "batch", version: "v1beta1"))]
+            let selection = (0..<30).map { Rollout.bucket(rollout: "x", instanceID: "node-\($0)") }
+            for action in actions {
+                time = time.advanced(by: 1_000)
+                let active = state.rollouts.values.filter(\.isActive).sorted { $0.name < $1.name }
+                var changes: [Change] = []
+                switch action {
+                case 0, 1:
+                    started += 1
+                    let spec = Rollout(
+                        name: "r\(started)", target: targets[started % targets.count], enabled: true, component: Fixtures.kubelet,
+                        steps: [RolloutStep(size: .instances(3)), RolloutStep(size: .percent(40)), RolloutStep(size: .percent(100))]
+                    )
+                    changes = [.putRollout(RolloutMachine.start(spec, at: time, selection: selection))]
+                case 2, 3:
+                    if let rollout = active.first(where: { $0.phase == .running }) {
+                        changes = [.putRollout(RolloutMachine.widened(rollout, at: time, selection: selection))]
+                    }
+                case 4:
+                    if let rollout = active.first, let next = try? RolloutMachine.pause(rollout, at: time, reason: "p") { changes = [.putRollout(next)] }
+                case 5:
+                    if let rollout = active.first, let next = try? RolloutMachine.resume(rollout, at: time) { changes = [.putRollout(next)] }
+                case 6:
+                    if let rollout = state.rollouts.values.filter(\.isInEffect).min(by: { $0.name < $1.name }),
+                        let next = try? RolloutMachine.abort(rollout, reason: "a", actor: "bob")
+                    {
+                        changes = [.putRollout(next)]
+                    }
+                default:
+                    changes = [.setFeature("B", scope: .component(Fixtures.kubelet), enabled: Bool.random())]
+                }
+                guard !changes.isEmpty else { continue }
+                guard let applied = try? BatchApplier().apply(ChangeBatch(changes: changes, actor: "alice"), to: state, at: time, liveInstances: [])
+                else { continue }
+                #expect(state.replaying(applied.summary) == applied.state)
+                #expect(applied.state.reverting(applied.summary) == state)
+                for (name, before) in state.rollouts {
+                    guard let after = applied.state.rollouts[name] else { continue }
+                    if after.isInEffect {
+                        #expect(after.threshold >= before.threshold, "\(name) never narrows")
+                        #expect(after.step >= before.step)
+                    }
+                    if before.step != after.step || before.phase != after.phase {
+                        #expect(after.stepRevision == applied.state.revision, "the revision that entered the step is stamped")
+                    }
+                }
+                state = applied.state
+                // At most one in effect per (target, component), and the index says which.
+                var slots: [RolloutTarget: String] = [:]
+                for rollout in state.rollouts.values where rollout.isInEffect {
+                    #expect(slots.updateValue(rollout.name, forKey: rollout.target) == nil, "two in effect for \(rollout.target)")
+                    #expect(state.rolloutInEffect(of: rollout.target, on: rollout.component)?.name == rollout.name)
+                }
+                // Nothing masks a running or paused rollout.
+                if let rollout = state.rolloutInEffect(of: .feature("B"), on: Fixtures.kubelet), rollout.isActive {
+                    #expect(state.featureOverrides[FeatureOverrideKey(feature: "B", scope: .component(Fixtures.kubelet))]?.enabled == nil)
+                }
+            }
         }
     }
 }

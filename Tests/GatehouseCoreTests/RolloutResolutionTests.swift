@@ -143,6 +143,9 @@ import Testing
     @Test func anInstanceBelowTheFeaturesMinimumIsNeverACanaryOfItsEnabling() throws {
         // K needs kubelet 1.31.
         let enabling = try Self.state([Self.rollout(target: .feature("K"), threshold: 1)])
+        let rollout = try enabling.requireRollout("r7")
+        #expect(enabling.isEligible(Fixtures.node("n1", Version(1, 31, 0)), labels: [:], for: rollout))
+        #expect(!enabling.isEligible(Fixtures.node("n1", Version(1, 30, 9)), labels: [:], for: rollout))
         #expect(enabling.cohorts(of: Fixtures.node("n1", Version(1, 31, 0)), labels: [:]).names == ["r7"])
         #expect(enabling.cohorts(of: Fixtures.node("n1", Version(1, 30, 9)), labels: [:]) == .none)
         #expect(enabling.cohorts(of: Fixtures.node("n1", nil), labels: [:]) == .none)

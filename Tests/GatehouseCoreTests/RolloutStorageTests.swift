@@ -102,4 +102,25 @@ import Testing
         #expect(!reach.affects(component: "kube-proxy", instanceID: ""))
         #expect(!reach.everything)
     }
+
+    @Test func aRolloutIsStoredWithSnakeCaseKeysAndReadsBack() throws {
+        var rollout = Self.rollout()
+        rollout.minimumVersion = Version(1, 31)
+        rollout.steps[0].maxUnhealthy = 2
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(rollout), as: UTF8.self)
+        for key in ["\"step_revision\"", "\"bake_deadline\"", "\"disconnect_grace_ms\"", "\"min_version\"", "\"created_at\"", "\"max_unhealthy\":2", "\"bake_ms\":60000", "\"target\":{\"feature\":\"B\"}", "\"phase\":\"running\""] {
+            #expect(json.contains(key), "\(key) in \(json)")
+        }
+        #expect(try JSONDecoder().decode(Rollout.self, from: Data(json.utf8)) == rollout)
+    }
+
+    @Test func anUnknownRolloutIsNotFoundByName() throws {
+        let state = try Fixtures.apply([.putRollout(Self.rollout())], to: Fixtures.state)
+        #expect(try state.requireRollout("r7").name == "r7")
+        #expect(throws: GateError("no rollout is named r8; list them with gatectl rollout list", reason: .rolloutNotFound, metadata: ["rollout": "r8"])) {
+            try state.requireRollout("r8")
+        }
+    }
 }

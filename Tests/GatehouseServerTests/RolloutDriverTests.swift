@@ -20,14 +20,14 @@ import Testing
         let driver: RolloutDriver
         let time: Time
 
-        static func make(startedAt: Int64 = 1_000_000) async throws -> Bench {
+        static func make(startedAt: Int64 = 1_000_000, logger: Logger = Logger(label: "test")) async throws -> Bench {
             let directory = try GatehouseServerTests.temporaryDirectory()
             let store = try SQLiteGateStore<GateState>(path: "\(directory)/gatehouse.db") { try GateRecords.state(from: $0) }
             try await GateRecordsTests.apply(.importing(GateRecordsTests.catalog, actor: "admin"), to: store)
             let time = Time(startedAt)
             let registry = InstanceRegistry(now: { time.now })
             let gates = GateService(store: store, authorizer: Authorizer(policy: AccessPolicy(bindings: [])), now: { time.now })
-            let driver = RolloutDriver(gates: gates, registry: registry, serverStartedAt: UnixMilliseconds(startedAt), logger: Logger(label: "test"))
+            let driver = RolloutDriver(gates: gates, registry: registry, serverStartedAt: UnixMilliseconds(startedAt), logger: logger)
             return Bench(directory: directory, store: store, gates: gates, registry: registry, driver: driver, time: time)
         }
 
@@ -155,5 +155,51 @@ import Testing
         let stored = try #require(RolloutService.stored(rolledBack))
         #expect(stored.phase == .rolledBack)
         #expect(stored.message.hasPrefix("1 of 3 canaries unhealthy: node-1 disconnected for 10s"), "\(stored.message)")
+    }
+
+    /// Keeps what is logged at info and above, with its level.
+    final class Captured: Sendable {
+        let events = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
+
+        var logger: Logger {
+            Logger(label: "test") { _ in Handler(captured: self) }
+        }
+
+        struct Handler: LogHandler {
+            let captured: Captured
+            var logLevel: Logger.Level = .info
+            var metadata: Logger.Metadata = [:]
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { self.metadata[key] }
+                set { self.metadata[key] = newValue }
+            }
+            func log(event: LogEvent) {
+                let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
+                self.captured.events.withLock { $0.append((event.level, event.message.description, merged)) }
+            }
+        }
+    }
+
+    /// Each transition is logged with the reason it was committed with; a
+    /// transition that keeps failing is logged once, not on every tick.
+    @Test func transitionsAreLoggedAndALastingFailureOnce() async throws {
+        let captured = Captured()
+        let bench = try await Bench.make(logger: captured.logger)
+        defer { try? FileManager.default.removeItem(atPath: bench.directory) }
+        try bench.connect(5)
+        _ = try await bench.start(Self.rollout([RolloutStep(size: .percent(20)), RolloutStep(size: .percent(60)), RolloutStep(size: .percent(100))]))
+        bench.ackAll(5)
+        await bench.driver.tick()
+        let transition = try #require(captured.events.withLock { $0.last })
+        #expect(transition.level == .info && transition.message == "rollout transition")
+        #expect(transition.metadata["reason"]?.description.hasPrefix("rollout r7: step 2/3 (60%) after 0s bake") == true)
+        #expect(transition.metadata["step"]?.description == "2/3" && transition.metadata["phase"]?.description == "running")
+
+        // The store goes away: every tick fails the same way, and says so once.
+        bench.ackAll(5)
+        await bench.store.close()
+        for _ in 0..<3 { await bench.driver.tick() }
+        let failures = captured.events.withLock { $0.filter { $0.message == "rollout transition failed" } }
+        #expect(failures.count == 1 && failures.first?.level == .error)
     }
 }

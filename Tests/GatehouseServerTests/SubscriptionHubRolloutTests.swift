@@ -153,6 +153,7 @@ import Testing
     /// enabling it: raising it above the canaries' version returns them.
     @Test func raisingTheFeaturesMinimumVersionReturnsTheCanariesBelowIt() throws {
         var fleet = try Fleet(kubelets: 60)
+        _ = try fleet.apply([.putRollout(Self.rollout(step: 0, threshold: 0.1))])
         _ = try fleet.apply([.putRollout(Self.rollout(step: 1, threshold: 0.5))])
         let canaries = Self.between(0, 0.5, of: 60)
         for id in canaries { #expect(try fleet.lastR(id) == true) }

@@ -249,6 +249,13 @@ final class InstanceRegistry: Sendable {
         self.state.withLock { $0.records[key]?.labels ?? [:] }
     }
 
+    /// One instance's registered version and labels, connected or not (for Explain).
+    func registered(component: String, instanceID: String) -> (version: Version?, labels: [String: String])? {
+        self.state.withLock { state in
+            state.records[Key(component: component, instanceID: instanceID)].map { ($0.parsedVersion, $0.labels) }
+        }
+    }
+
     /// Instances known per component.
     func count(component: String) -> Int {
         self.state.withLock { $0.counts[component] ?? 0 }

@@ -37,6 +37,12 @@ final class SubscriptionHub: Sendable {
         var cohorts: RolloutCohorts
     }
 
+    /// Instances that moved from one group to another in a batch: all of them were sent the same change.
+    private struct MoveKey: Hashable {
+        var from: GroupKey
+        var to: GroupKey
+    }
+
     /// Subscribers resolving to the same state, and that state.
     struct Group {
         var members: [UInt64: Member] = [:]
@@ -327,13 +333,13 @@ final class SubscriptionHub: Sendable {
         for component in Self.rolloutComponents(touchedBy: summary, in: state.current) {
             candidates.formUnion(state.byComponent[component] ?? [])
         }
-        /// Moved subscribers → what they were sent before (their old group's state).
-        var moved: [UInt64: PushState] = [:]
+        /// Moved subscribers → the group they left and its state before the batch (what they were sent).
+        var moved: [UInt64: (from: GroupKey, sent: PushState)] = [:]
         for id in candidates {
             guard let oldKey = state.membership[id], let member = state.groups[oldKey]?.members[id] else { continue }
             let newKey = Self.groupKey(member.instance, labels: member.labels, in: state.current)
             guard newKey != oldKey else { continue }
-            moved[id] = state.groups[oldKey]!.push
+            moved[id] = (oldKey, state.groups[oldKey]!.push)
             state.groups[oldKey]?.members[id] = nil
             if state.groups[oldKey]?.members.isEmpty == true { state.groups[oldKey] = nil }
             if state.groups[newKey] == nil {
@@ -373,14 +379,21 @@ final class SubscriptionHub: Sendable {
         }
 
         // Each moved subscriber: its new group's state, once; and what the move changed for it, for convergence.
-        for (id, before) in moved {
-            guard let key = state.membership[id], let group = state.groups[key] else { continue }
-            let delta = group.push.delta(from: before)
-            if !delta.isEmpty {
-                state.groups[key]!.members[id]!.lastMovedAt = revision
-                for name in delta.touchedFeatures { state.groups[key]!.members[id]!.movedAt[name] = revision }
+        // Members are written in place, holding no copy of a group: a copy alive while one member
+        // changes would copy the group's whole member table, once per moved member.
+        var touchedByMove: [MoveKey: [String]] = [:]
+        for (id, move) in moved {
+            guard let key = state.membership[id], let push = state.groups[key]?.push else { continue }
+            let pair = MoveKey(from: move.from, to: key)
+            let touched = touchedByMove[pair] ?? push.delta(from: move.sent).touchedFeatures
+            touchedByMove[pair] = touched
+            if !touched.isEmpty {
+                state.groups[key]?.members[id]?.lastMovedAt = revision
+                for name in touched { state.groups[key]?.members[id]?.movedAt[name] = revision }
             }
-            deliveries.append((group.members[id]!.outlet, .latest(group.push, revision: revision)))
+            if let outlet = state.groups[key]?.members[id]?.outlet {
+                deliveries.append((outlet, .latest(push, revision: revision)))
+            }
         }
     }
 

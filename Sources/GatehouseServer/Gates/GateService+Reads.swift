@@ -177,8 +177,12 @@ extension GateService {
             if request.instanceID.isEmpty {
                 effective = resolver.resolve(scope: .component(request.component))
             } else {
-                let version = self.liveReplicas().instance(component: request.component, id: request.instanceID)?.version
-                effective = resolver.resolve(InstanceRef(component: request.component, instanceID: request.instanceID, version: version))
+                // As the instance registered (connected or not): its version, and its labels,
+                // which with its id decide the rollouts it is a canary of.
+                let registered = self.registeredInstance(request.component, request.instanceID)
+                let version = registered?.version ?? self.liveReplicas().instance(component: request.component, id: request.instanceID)?.version
+                let instance = InstanceRef(component: request.component, instanceID: request.instanceID, version: version)
+                effective = resolver.resolve(instance, cohorts: state.cohorts(of: instance, labels: registered?.labels ?? [:]))
             }
             let features = Set(request.features)
             let apis = Set(request.apis.map { "\($0.group)/\($0.version)/\($0.resource)" })

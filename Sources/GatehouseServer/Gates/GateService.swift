@@ -27,6 +27,9 @@ public final class GateService: Sendable {
     let authorizer: Authorizer
     /// The replicas a change must not leave behind (skew guard); registrations feed it.
     let liveReplicas: @Sendable () -> LiveReplicas
+    /// An instance's registered version and labels, connected or not (the
+    /// registry's): Explain of an instance computes its rollout cohorts from them.
+    let registeredInstance: @Sendable (_ component: String, _ instanceID: String) -> (version: Version?, labels: [String: String])?
     /// Milliseconds since the Unix epoch: the only clock, injected.
     let now: @Sendable () -> Int64
     /// Told of every committed batch, once durable and in revision order (subscriptions);
@@ -43,6 +46,7 @@ public final class GateService: Sendable {
         store: Store,
         authorizer: Authorizer,
         liveReplicas: @escaping @Sendable () -> LiveReplicas = { .none },
+        registeredInstance: @escaping @Sendable (_ component: String, _ instanceID: String) -> (version: Version?, labels: [String: String])? = { _, _ in nil },
         now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) },
         limits: RequestLimits = RequestLimits(),
         committed: @escaping @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void = { _, _ in }
@@ -52,6 +56,7 @@ public final class GateService: Sendable {
         self.submit = { transform, completion in store.submit(transform, completion: completion) }
         self.authorizer = authorizer
         self.liveReplicas = liveReplicas
+        self.registeredInstance = registeredInstance
         self.now = now
         self.committed = committed
     }

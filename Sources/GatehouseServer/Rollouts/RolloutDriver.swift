@@ -32,6 +32,8 @@ final class RolloutDriver: Sendable {
     let tickInterval: Duration
     let sleep: @Sendable (Duration) async throws -> Void
     let logger: Logger
+    /// The last error each rollout's transition failed with, so a lasting failure is logged once.
+    private let failures = Mutex<[String: String]>([:])
 
     /// The audit trail's actor for what the driver decides on its own.
     static let actor = "gatehouse"
@@ -82,8 +84,15 @@ final class RolloutDriver: Sendable {
         for name in running {
             do {
                 _ = try await self.advance(name)
+                self.failures.withLock { $0[name] = nil }
             } catch {
-                self.logger.error("rollout transition failed", metadata: ["rollout": "\(name)", "error": "\(error)"])
+                // Logged when it starts failing or fails differently, not on every tick.
+                let text = "\(error)"
+                let repeated = self.failures.withLock { failures in
+                    defer { failures[name] = text }
+                    return failures[name] == text
+                }
+                self.logger.log(level: repeated ? .debug : .error, "rollout transition failed", metadata: ["rollout": "\(name)", "error": "\(text)"])
             }
         }
     }
@@ -159,7 +168,7 @@ final class RolloutDriver: Sendable {
     /// instance-count step reads all their buckets).
     func observations(of rollout: Rollout, in state: GateState) -> [CanaryObservation] {
         self.registry.list(component: rollout.component).compactMap { record in
-            guard Self.selects(rollout, record.instance, labels: record.labels, in: state) else { return nil }
+            guard state.isEligible(record.instance, labels: record.labels, for: rollout) else { return nil }
             return CanaryObservation(
                 instanceID: record.key.instanceID,
                 bucket: rollout.bucket(of: record.key.instanceID),
@@ -189,19 +198,6 @@ final class RolloutDriver: Sendable {
         }
         guard let target = hub.target(for: record.instance, feature: feature) else { return false }
         return record.appliedRevision >= target.revision
-    }
-
-    /// Whether the rollout's selection covers the instance: its component,
-    /// labels and minimum version, and for a rollout that enables a feature
-    /// the feature's minimum version for the component (as
-    /// `GateState.cohorts(of:labels:)` decides it: older instances lack the
-    /// code and are never canaries).
-    static func selects(_ rollout: Rollout, _ instance: InstanceRef, labels: [String: String], in state: GateState) -> Bool {
-        guard rollout.selects(instance, labels: labels) else { return false }
-        guard rollout.enabled, case .feature(let name) = rollout.target,
-            let minimum = state.feature(name)?.minimumVersions[instance.component]
-        else { return true }
-        return instance.version.map { $0 >= minimum } ?? false
     }
 
     /// The canaries of a rollout as Rollouts/Get shows them: how many

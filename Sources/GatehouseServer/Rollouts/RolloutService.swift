@@ -111,6 +111,11 @@ final class RolloutService: Sendable {
         let actor = self.authorizer.name(of: context)
         let rollout = try GateService.mapping { try Rollout(wire: request.spec, actor: actor, field: "spec") }
         try GateService.mapping { try self.gates.limits.checkLabels(rollout.labels) }
+        // The spec's own rules, refused here before the writer sees it (the applier checks them again);
+        // an unnamed rollout is named when it commits.
+        var named = rollout
+        if named.name.isEmpty { named.name = "r1" }
+        try GateService.mapping { try named.validateSpec() }
         let reason = request.reason.isEmpty ? "start rollout" : request.reason
         try GateService.mapping { try self.gates.limits.checkWrite(ChangeBatch(changes: [], reason: reason, actor: actor), isSet: false) }
         let driver = self.driver
@@ -158,7 +163,7 @@ final class RolloutService: Sendable {
         try GateService.mapping { try self.gates.limits.checkWrite(ChangeBatch(changes: [], reason: reason, actor: actor), isSet: false) }
         let driver = self.driver
         let committed = try await self.gates.commit(method: context.path, logger: context.logger, isCancelled: { context.isCancelled }) { state, time in
-            guard let rollout = state.rollout(name) else { throw Self.notFound(name) }
+            let rollout = try state.requireRollout(name)
             return try driver.operatorBatch(action, on: rollout, reason: reason, actor: actor, state: state, at: time)
         }
         if let stored = Self.stored(committed) { self.driver.log(action, stored, actor: actor) }
