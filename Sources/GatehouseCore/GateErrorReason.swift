@@ -35,6 +35,9 @@ extension GateError {
         case auditEntryTooLarge = "AUDIT_ENTRY_TOO_LARGE"
         case tooManyInstances = "TOO_MANY_INSTANCES"
         case invalidPageToken = "INVALID_PAGE_TOKEN"
+        case prepareRefused = "PREPARE_REFUSED"
+        case prepareTimeout = "PREPARE_TIMEOUT"
+        case activationInProgress = "ACTIVATION_IN_PROGRESS"
 
         /// The status a refusal for this reason always has.
         public var code: Code {
@@ -48,9 +51,9 @@ extension GateError {
                 .resourceExhausted
             case .unknownFeature, .unknownAPI:
                 .notFound
-            case .lockedGate, .unmetDependency, .dependentsEnabled, .versionSkew:
+            case .lockedGate, .unmetDependency, .dependentsEnabled, .versionSkew, .activationInProgress:
                 .failedPrecondition
-            case .staleRevision:
+            case .staleRevision, .prepareRefused, .prepareTimeout:
                 .aborted
             }
         }
@@ -80,6 +83,8 @@ extension GateError {
             case .tooMany: ["count", "limit"]
             case .tooManyChanges: ["changes", "limit"]
             case .tooManyInstances: ["component", "limit", "retry_after_ms"]
+            case .prepareRefused, .prepareTimeout: ["api", "component", "replicas"]
+            case .activationInProgress: ["component", "api"]
             }
         }
     }
