@@ -97,8 +97,9 @@ public final class GatehouseServer: Service, Sendable {
             store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, now: now, limits: limits, committed: hub.publish(_:endsGroup:)
         )
         let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer, gates: gates, limits: limits)
+        let activations = ApiActivations(gates: gates, hub: hub, acks: components.prepareAcks, authorizer: authorizer, now: now)
         let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
-        let router = RPCRouter(open + gates.methods + components.methods)
+        let router = RPCRouter(open + gates.methods + components.methods + activations.methods)
         methods.withLockedValue { $0 = router.descriptors }
 
         let server = RPCServer(

@@ -15,6 +15,8 @@ final class ComponentService: Sendable {
     let gates: GateService
     /// Bounds on what a registration may carry.
     let limits: RequestLimits
+    /// Where replicas' PrepareAcks go (two-phase API activation, `ApiActivations`).
+    let prepareAcks = PrepareAckInbox()
 
     init(hub: SubscriptionHub, registry: InstanceRegistry, authorizer: Authorizer, gates: GateService, limits: RequestLimits = RequestLimits()) {
         self.hub = hub
@@ -169,7 +171,7 @@ final class ComponentService: Sendable {
         let key = InstanceRegistry.Key(component: instance.component, instanceID: instance.instanceID)
         let registry = self.registry
         let watchOnly = start.watchOnly
-        let outlet = SubscriberOutlet(writer: call.writer, limits: self.hub.configuration.queue) { revision in
+        let outlet = SubscriberOutlet(writer: call.writer, limits: self.hub.configuration.queue, isWatch: watchOnly) { revision in
             if !watchOnly { registry.pushed(key, revision: revision) }
         }
         if !watchOnly {
@@ -235,6 +237,11 @@ final class ComponentService: Sendable {
     /// Records one ack or NACK.
     private func receiveAck(_ payload: ByteBuffer, key: InstanceRegistry.Key, watchOnly: Bool, logger: () -> Logger) throws {
         let message = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "client message")
+        if case .prepareAck(let answer) = message.message {
+            guard !watchOnly else { throw RPCError(.invalidArgument, "a watch-only subscription is never sent a Prepare") }
+            self.prepareAcks.receive(answer, from: key)
+            return
+        }
         guard case .ack(let ack) = message.message else {
             throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks")
         }
