@@ -58,6 +58,8 @@ public final class GatehouseComponent: Sendable {
     let connectivity: AsyncStream<Connectivity>
     let connectivityContinuation: AsyncStream<Connectivity>.Continuation
     let started = ManagedAtomic(false)
+    /// The application's answer to two-phase activation's Prepare (`onPrepare`).
+    let prepareHandlers = Mutex(PrepareHandlers())
     /// When the component was created: the boot deadline and the first offline TTL count from here.
     let bootInstant: Duration
 
