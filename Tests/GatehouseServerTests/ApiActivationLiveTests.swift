@@ -215,6 +215,32 @@ import Testing
         try await world.stop()
     }
 
+    @Test func aReplicaLeavingMidPrepareAbortsAndWatchesAreNeverAsked() async throws {
+        var world = try await World.start()
+        let admin = world.fixture.admin
+        let ready = try await world.replica("apiserver-1") { _ in .ready }
+        // A watch of the same instance: pushed the same state, but not a replica.
+        let watch = try await RecordingSubscriber.subscribe(on: admin.connection, component: "kube-apiserver", instanceID: "apiserver-1", watchOnly: true)
+        let leaving = try await RecordingSubscriber.subscribe(on: admin.connection, component: "kube-apiserver", instanceID: "apiserver-2")
+        try await world.connected(2)
+        let before = try await world.revision()
+
+        let call = Task {
+            try await admin.activateAPI(Self.api, component: "kube-apiserver", enabled: true, timeout: .seconds(20), reason: "try")
+        }
+        try await leaving.wait(for: "the Prepare") { $0.contains { if case .prepare = $0.message { true } else { false } } }
+        leaving.cancel()
+        let refusal = await Self.refusal { _ = try await call.value }
+        #expect(refusal?.code == .aborted && refusal?.reason == "PREPARE_REFUSED", "\(String(describing: refusal))")
+        #expect(refusal?.message.contains("apiserver-2: disconnected before answering") == true, "\(refusal?.message ?? "")")
+        try await SubscriptionTests.eventually("the ready replica is told the Prepare is off") { ready.cancels.count == 1 }
+        #expect(ready.prepares.count == 1, "the replica was asked once, not once more for its watch")
+        #expect(!watch.messages.contains { if case .prepare = $0.message { true } else { false } }, "a watch is never asked")
+        #expect(try await world.revision() == before, "nothing was committed")
+        watch.cancel()
+        try await world.stop()
+    }
+
     @Test func withNoLiveReplicaTheChangeCommitsDirectly() async throws {
         let world = try await World.start()
         let before = try await world.revision()
