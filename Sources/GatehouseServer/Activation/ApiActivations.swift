@@ -66,8 +66,9 @@ final class ApiActivations: Sendable {
         defer { self.release(plan.component, id: id) }
         self.register(replicas, component: plan.component, id: id)
         defer { self.acks.stopWaiting(for: id) }
+        // Encoded for everyone before any is sent: a failure then leaves no replica prepared.
         let resolver = Resolver(state: plan.after)
-        for (instance, outlet) in replicas {
+        let prepares = try replicas.map { instance, outlet in
             let prepare = Gatehouse_V1_SubscribeResponse.with {
                 $0.prepare = .with {
                     $0.id = id
@@ -75,7 +76,9 @@ final class ApiActivations: Sendable {
                     $0.deadlineUnixMs = deadline
                 }
             }
-            let bytes = try ProtobufCoding.encode(prepare)
+            return (outlet, try ProtobufCoding.encode(prepare))
+        }
+        for (outlet, bytes) in prepares {
             outlet.eventLoop.execute { outlet.sendControl(bytes) }
         }
         self.event(plan.component, id: id) { $0.start(at: self.now()) }
