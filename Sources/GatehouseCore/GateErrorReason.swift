@@ -41,6 +41,9 @@ extension GateError {
         case rolloutMasked = "ROLLOUT_MASKED"
         case rolloutState = "ROLLOUT_STATE"
         case rolloutNotFound = "ROLLOUT_NOT_FOUND"
+        case prepareRefused = "PREPARE_REFUSED"
+        case prepareTimeout = "PREPARE_TIMEOUT"
+        case activationInProgress = "ACTIVATION_IN_PROGRESS"
 
         /// The status a refusal for this reason always has.
         public var code: Code {
@@ -54,11 +57,12 @@ extension GateError {
                 .resourceExhausted
             case .unknownFeature, .unknownAPI, .rolloutNotFound:
                 .notFound
-            case .lockedGate, .unmetDependency, .dependentsEnabled, .versionSkew, .rolloutConflict, .rolloutMasked, .rolloutState:
+            case .lockedGate, .unmetDependency, .dependentsEnabled, .versionSkew, .rolloutConflict, .rolloutMasked, .rolloutState,
+                .activationInProgress:
                 .failedPrecondition
             case .rolloutExists:
                 .alreadyExists
-            case .staleRevision:
+            case .staleRevision, .prepareRefused, .prepareTimeout:
                 .aborted
             }
         }
@@ -93,6 +97,8 @@ extension GateError {
             case .rolloutConflict: ["rollout", "component", "existing"]
             case .rolloutMasked: ["rollout", "scope", "target"]
             case .rolloutState: ["rollout", "phase"]
+            case .prepareRefused, .prepareTimeout: ["api", "component", "replicas"]
+            case .activationInProgress: ["component", "api"]
             }
         }
     }

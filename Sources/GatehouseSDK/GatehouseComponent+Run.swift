@@ -170,6 +170,10 @@ extension GatehouseComponent: Service {
         let lastMessage = ManagedAtomic(Self.nanoseconds(self.clock.now()))
         let idle = ManagedAtomic(false)
         var refusedLast = false
+        let prepares = PrepareResponder(component: self) { ack in
+            try await stream.send(Gatehouse_V1_SubscribeRequest.with { $0.prepareAck = ack })
+        }
+        defer { prepares.stopAll() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.watchIdle(stream, lastMessage: lastMessage, idle: idle) }
             group.addTask { await self.sendHealth(on: stream) }
@@ -211,8 +215,14 @@ extension GatehouseComponent: Service {
                         // in order), so a later resume starts there, unless the last push was refused.
                         if let applied = resume, !refusedLast { resume = max(applied, heartbeat.revision) }
                         await self.markLive()
-                    case .prepare, .prepareCancel, nil:
-                        logger.debug("ignoring a subscription message this SDK does not handle")
+                    case .prepare(let prepare):
+                        logger.info("preparing an API change", metadata: ["id": "\(prepare.id)", "apis": "\(prepare.apis.count)"])
+                        prepares.prepare(prepare)
+                    case .prepareCancel(let cancel):
+                        logger.info("prepared API change called off", metadata: ["id": "\(cancel.id)", "reason": "\(cancel.reason)"])
+                        await prepares.cancel(cancel)
+                    case nil:
+                        logger.debug("ignoring a subscription message this SDK does not know")
                     }
                 }
             } catch {

@@ -67,6 +67,8 @@ public final class GatehouseComponent: Sendable {
     /// Asks the health check to run now (after a server change applied) instead of at its next interval.
     let healthCheckRequests: AsyncStream<Void>
     let healthCheckRequester: AsyncStream<Void>.Continuation
+    /// The application's answer to two-phase activation's Prepare (`onPrepare`).
+    let prepareHandlers = Mutex(PrepareHandlers())
     /// When the component was created: the boot deadline and the first offline TTL count from here.
     let bootInstant: Duration
 

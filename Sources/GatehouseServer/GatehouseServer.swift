@@ -107,8 +107,9 @@ public final class GatehouseServer: Service, Sendable {
             logger: self.logger
         )
         let rollouts = RolloutService(gates: gates, driver: driver, authorizer: authorizer)
+        let activations = ApiActivations(gates: gates, hub: hub, acks: components.prepareAcks, authorizer: authorizer, now: now)
         let open = (info.methodsToRegister + self.health.methods).map { authorizer.guarding($0, with: .anyRole) }
-        let router = RPCRouter(open + gates.methods + components.methods + rollouts.methods)
+        let router = RPCRouter(open + gates.methods + components.methods + rollouts.methods + activations.methods)
         methods.withLockedValue { $0 = router.descriptors }
 
         let server = RPCServer(

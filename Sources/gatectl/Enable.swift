@@ -24,6 +24,14 @@ struct Enable: AsyncParsableCommand {
               gatectl enable ContextualLogging --global --reason "everywhere" \\
                   --expected-revision 42
               gatectl enable ProcMountType --component kubelet --reason "check" --dry-run
+
+            An API changes on every live replica of a component together with
+            --api G/V --two-phase: each replica is asked to prepare, and only when
+            all answer ready is the change committed, at one revision. A replica
+            that refuses, or --timeout (default 30s), aborts it: nothing changes
+            (exit 65, naming the replicas and what they said).
+              gatectl enable --api batch/v1beta1 --component kube-apiserver \\
+                  --two-phase --timeout 30s --reason "serve CronJobs v1beta1"
             """
     )
 

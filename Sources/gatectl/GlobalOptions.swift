@@ -10,8 +10,17 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "Override the server address in the config, HOST:PORT.")
     var server: String?
 
-    @Option(name: .long, help: "Seconds to wait for the server.")
-    var timeout = 10.0
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How long to wait for the server: seconds, or with a unit (500ms, 30s, 2m); default 10s. With --two-phase, how long the replicas have to prepare (default 30s).",
+            valueName: "time"
+        )
+    )
+    var timeout: WaitTime?
+
+    /// The calls' timeout: `--timeout`, or 10 s.
+    var callTimeout: Duration { self.timeout?.duration ?? .seconds(10) }
 
     @Option(name: [.short, .customLong("output")], help: "Output format: table, json or yaml.")
     var output: OutputFormat = .table
@@ -34,7 +43,7 @@ struct GlobalOptions: ParsableArguments {
             throw GatehouseClientError.configuration("cannot read the \(what) file \(path) named in the client config")
         }
         do {
-            return try await GatehouseClient.connect(config: config, defaultTimeout: .milliseconds(Int64(self.timeout * 1000)))
+            return try await GatehouseClient.connect(config: config, defaultTimeout: self.callTimeout)
         } catch let error as RPCError {
             throw error
         } catch {

@@ -3,8 +3,10 @@ import GatehouseClient
 
 /// What `enable` and `disable` share: the feature, where, its parameters, why.
 struct ToggleOptions: ParsableArguments {
-    @Argument(help: "The feature's name, e.g. InPlacePodVerticalScaling (case-sensitive).")
-    var feature: String
+    @Argument(help: "The feature's name, e.g. InPlacePodVerticalScaling (case-sensitive); or none, with --api.")
+    var feature: String?
+
+    @OptionGroup var activation: ApiActivationOptions
 
     @OptionGroup var scope: ScopeOptions
 
@@ -24,6 +26,7 @@ struct ToggleOptions: ParsableArguments {
             throw ValidationError("--reason must say why; it is recorded in the audit trail")
         }
         for param in self.params { _ = try ParameterArguments.split(param) }
+        try self.activation.validate(feature: self.feature, scope: self.scope, params: self.params, write: self.write)
     }
 
     /// Sends one Set with one change: the feature on or off at the scope, with its parameters.
@@ -31,14 +34,18 @@ struct ToggleOptions: ParsableArguments {
     /// With `--param`, the feature is fetched first (Features/Get) so each value is
     /// parsed and checked against its spec; an unknown feature is then NOT_FOUND (66).
     func toggle(enabled: Bool, global: GlobalOptions) async throws {
+        guard let feature = self.feature else {
+            // validate() let this through only for --api --two-phase --component C.
+            return try await self.activation.activate(enabled: enabled, component: self.scope.component ?? "", reason: self.reason, global: global)
+        }
         let response = try await global.withClient { client in
             var change = Gatehouse_V1_Change.with { change in
-                change.feature = self.feature
+                change.feature = feature
                 change.scope = self.scope.scope.wire
                 change.enabled = enabled
             }
             if !self.params.isEmpty {
-                let definition = try await client.featureDefinition(named: self.feature)
+                let definition = try await client.featureDefinition(named: feature)
                 change.params = try ParameterArguments.values(self.params, for: definition)
             }
             var request = Gatehouse_V1_SetRequest.with { $0.changes = [change] }

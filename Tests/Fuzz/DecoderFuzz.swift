@@ -74,6 +74,9 @@ private let methods: [String: @Sendable ([UInt8]) -> Void] = [
     "/gatehouse.v1.Apis/Define": {
         decode(Gatehouse_V1_DefineApiRequest.self, $0) { request in _ = try? APIDefinition(wire: request.api, field: "api") }
     },
+    "/gatehouse.v1.Apis/Activate": {
+        decode(Gatehouse_V1_ActivateApiRequest.self, $0) { request in _ = try? APIRef(wire: request.api, field: "api") }
+    },
     "/gatehouse.v1.Components/Register": {
         decode(Gatehouse_V1_RegisterRequest.self, $0) { request in
             _ = try? InstanceRef(validating: request.component, instanceID: request.instanceID, version: request.version)

@@ -32,6 +32,7 @@ import Testing
             ("/gatehouse.v1.Features/Define", encode(Gatehouse_V1_DefineFeatureRequest()), [.admin]),
             ("/gatehouse.v1.Features/ImportCatalog", encode(Gatehouse_V1_ImportCatalogRequest.with { $0.yaml = "features: []\napis: []\n" }), [.admin]),
             ("/gatehouse.v1.Apis/Define", encode(Gatehouse_V1_DefineApiRequest()), [.admin]),
+            ("/gatehouse.v1.Apis/Activate", encode(Gatehouse_V1_ActivateApiRequest()), [.admin, .operator]),
             (
                 "/gatehouse.v1.Components/Register",
                 encode(Gatehouse_V1_RegisterRequest.with { $0.component = "kubelet"; $0.instanceID = "node-1"; $0.version = "1.31.0" }),

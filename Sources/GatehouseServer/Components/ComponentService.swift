@@ -15,6 +15,8 @@ final class ComponentService: Sendable {
     let gates: GateService
     /// Bounds on what a registration may carry.
     let limits: RequestLimits
+    /// Where replicas' PrepareAcks go (two-phase API activation, `ApiActivations`).
+    let prepareAcks = PrepareAckInbox()
 
     init(hub: SubscriptionHub, registry: InstanceRegistry, authorizer: Authorizer, gates: GateService, limits: RequestLimits = RequestLimits()) {
         self.hub = hub
@@ -169,7 +171,7 @@ final class ComponentService: Sendable {
         let key = InstanceRegistry.Key(component: instance.component, instanceID: instance.instanceID)
         let registry = self.registry
         let watchOnly = start.watchOnly
-        let outlet = SubscriberOutlet(writer: call.writer, limits: self.hub.configuration.queue) { revision in
+        let outlet = SubscriberOutlet(writer: call.writer, limits: self.hub.configuration.queue, isWatch: watchOnly) { revision in
             if !watchOnly { registry.pushed(key, revision: revision) }
         }
         if !watchOnly {
@@ -235,7 +237,7 @@ final class ComponentService: Sendable {
         return try GateService.mapping { try InstanceRef(validating: start.component, instanceID: start.instanceID, version: start.version) }
     }
 
-    /// Records one client message after the start: an ack, a NACK or a health report.
+    /// Records one client message after the start: an ack, a NACK, a health report or a prepare ack.
     private func receiveAck(_ payload: ByteBuffer, key: InstanceRegistry.Key, watchOnly: Bool, logger: () -> Logger) throws {
         let message = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "client message")
         switch message.message {
@@ -249,10 +251,15 @@ final class ComponentService: Sendable {
                 throw RPCError(.invalidArgument, "a watch-only subscription sends no health reports: it is not the instance's liveness")
             }
             self.record(report, key: key, logger: logger)
+        case .prepareAck(let answer):
+            guard !watchOnly else {
+                throw RPCError(.invalidArgument, "a watch-only subscription is never sent a Prepare")
+            }
+            self.prepareAcks.receive(answer, from: key)
         case .start:
-            throw RPCError(.invalidArgument, "a subscription starts once: after the start, client messages are acks and health reports")
-        case .prepareAck, nil:
-            throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks or health reports")
+            throw RPCError(.invalidArgument, "a subscription starts once: after the start, client messages are acks, health reports and prepare acks")
+        case nil:
+            throw RPCError(.invalidArgument, "after the start, a subscription's client messages must be acks, health reports or prepare acks")
         }
     }
 

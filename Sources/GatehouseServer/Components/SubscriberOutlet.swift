@@ -22,11 +22,17 @@ final class SubscriberOutlet: @unchecked Sendable {
     /// What the subscriber was last sent; deltas are relative to it.
     private var sent: PushState
     private var writing = false
+    /// Messages that are not pushes (two-phase activation's Prepare and PrepareCancel),
+    /// written in order after the prelude and before any queued push; never coalesced.
+    private var control: [ByteBuffer] = []
+    /// A watch (`gatectl watch`): pushed the same state, but not a replica, so never asked to prepare.
+    let isWatch: Bool
     private var isEnded = false
     private let end: EventLoopPromise<RPCError>
 
-    init(writer: RPCLoopWriter, limits: SubscriberQueue.Limits, pushed: @escaping @Sendable (Revision) -> Void) {
+    init(writer: RPCLoopWriter, limits: SubscriberQueue.Limits, isWatch: Bool = false, pushed: @escaping @Sendable (Revision) -> Void) {
         self.eventLoop = writer.eventLoop
+        self.isWatch = isWatch
         self.writer = writer
         self.pushed = pushed
         self.queue = SubscriberQueue(limits: limits)
@@ -61,6 +67,14 @@ final class SubscriberOutlet: @unchecked Sendable {
         self.pump()
     }
 
+    /// Writes a message that is not a push (a Prepare or PrepareCancel) ahead of queued pushes.
+    func sendControl(_ message: ByteBuffer) {
+        self.eventLoop.preconditionInEventLoop()
+        guard !self.isEnded else { return }
+        self.control.append(message)
+        self.pump()
+    }
+
     /// Ends the outlet (the first reason wins).
     func finish(_ error: RPCError) {
         self.eventLoop.preconditionInEventLoop()
@@ -83,6 +97,8 @@ final class SubscriberOutlet: @unchecked Sendable {
         if !prelude.isEmpty {
             message = prelude.removeFirst()
             self.prelude = prelude
+        } else if !self.control.isEmpty {
+            message = self.control.removeFirst()
         } else {
             guard let (next, advanced) = self.nextMessage() else { return }
             message = next

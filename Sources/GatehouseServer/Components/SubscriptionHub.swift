@@ -248,6 +248,22 @@ final class SubscriptionHub: Sendable {
         }
     }
 
+    /// The live replicas of `component`: each subscribed instance (watches left out) and
+    /// the outlet of its latest subscription, for messages that are not pushes
+    /// (two-phase activation's Prepare, `ApiActivations`).
+    func replicaOutlets(of component: String) -> [(instance: InstanceRef, outlet: SubscriberOutlet)] {
+        self.state.withLock { state in
+            var latest: [String: (id: UInt64, member: Member)] = [:]
+            for (key, group) in state.groups where key.component == component {
+                for (id, member) in group.members where !member.outlet.isWatch && !member.instance.instanceID.isEmpty {
+                    if let seen = latest[member.instance.instanceID], seen.id > id { continue }
+                    latest[member.instance.instanceID] = (id, member)
+                }
+            }
+            return latest.values.map { ($0.member.instance, $0.member.outlet) }
+        }
+    }
+
     /// Subscribers and groups, for logs and tests.
     var counts: (subscribers: Int, groups: Int) {
         self.state.withLock { ($0.membership.count, $0.groups.count) }
