@@ -100,7 +100,7 @@ extension ParameterSpec {
         case .enumeration:
             value = .enumValue(text)
         case .duration:
-            guard let milliseconds = Self.parseDurationMs(text) else {
+            guard let milliseconds = DurationText.milliseconds(text) else {
                 throw refuse("a duration (e.g. 250ms, 30s, 5m, 1h30m or plain milliseconds)")
             }
             value = .durationMs(milliseconds)
@@ -121,35 +121,6 @@ extension ParameterSpec {
         } catch {
             return .failure(error)
         }
-    }
-
-    /// Parses `1h30m`, `250ms`, `30s` or a bare count of milliseconds.
-    static func parseDurationMs(_ text: String) -> Int64? {
-        if let bare = Int64(text) { return bare }
-        var total: Int64 = 0
-        var rest = Substring(text)
-        guard !rest.isEmpty else { return nil }
-        while !rest.isEmpty {
-            let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
-            guard !digits.isEmpty, let number = Int64(digits) else { return nil }
-            rest = rest.dropFirst(digits.count)
-            let unit = rest.prefix(while: { $0.isASCII && $0.isLetter })
-            rest = rest.dropFirst(unit.count)
-            let scale: Int64
-            switch unit {
-            case "ms": scale = 1
-            case "s": scale = 1000
-            case "m": scale = 60_000
-            case "h": scale = 3_600_000
-            default: return nil
-            }
-            let (product, overflow) = number.multipliedReportingOverflow(by: scale)
-            guard !overflow else { return nil }
-            let (sum, overflow2) = total.addingReportingOverflow(product)
-            guard !overflow2 else { return nil }
-            total = sum
-        }
-        return total
     }
 }
 

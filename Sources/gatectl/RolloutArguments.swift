@@ -52,36 +52,13 @@ enum RolloutArguments {
         }
     }
 
-    /// Parses `90s`, `5m`, `1h30m`, `250ms` or `0` into milliseconds.
+    /// Parses `90s`, `5m`, `1h30m`, `250ms`, `2d` or `0` into milliseconds.
     static func durationMs(_ text: String, option: String) throws -> Int64 {
-        func fail() -> ValidationError {
-            ValidationError("\(option) expects a duration such as 30s, 5m, 1h30m or 0; got \"\(text)\"")
+        // A bare number other than 0 is refused: "--bake 5" is too easily read as 5 minutes.
+        guard text == "0" || Int64(text) == nil, let milliseconds = DurationText.milliseconds(text), milliseconds >= 0 else {
+            throw ValidationError("\(option) expects a duration such as 30s, 5m, 1h30m or 0; got \"\(text)\"")
         }
-        if text == "0" { return 0 }
-        var total: Int64 = 0
-        var rest = Substring(text)
-        guard !rest.isEmpty else { throw fail() }
-        while !rest.isEmpty {
-            let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
-            guard let number = Int64(digits) else { throw fail() }
-            rest = rest.dropFirst(digits.count)
-            let unit = rest.prefix(while: { $0.isASCII && $0.isLetter })
-            rest = rest.dropFirst(unit.count)
-            let scale: Int64
-            switch unit {
-            case "ms": scale = 1
-            case "s": scale = 1000
-            case "m": scale = 60_000
-            case "h": scale = 3_600_000
-            case "d": scale = 86_400_000
-            default: throw fail()
-            }
-            let (product, overflow) = number.multipliedReportingOverflow(by: scale)
-            let (sum, overflow2) = total.addingReportingOverflow(product)
-            guard !overflow, !overflow2 else { throw fail() }
-            total = sum
-        }
-        return total
+        return milliseconds
     }
 
     /// `zone=eu-west-1a` pairs as a map; a repeated key is a usage error.

@@ -52,11 +52,13 @@ struct ParameterTests {
     }
 
     @Test func durations() {
-        #expect(ParameterSpec.parseDurationMs("1h30m") == 5_400_000)
-        #expect(ParameterSpec.parseDurationMs("30s") == 30_000)
-        #expect(ParameterSpec.parseDurationMs("") == nil)
-        #expect(ParameterSpec.parseDurationMs("10x") == nil)
-        #expect(ParameterSpec.parseDurationMs("99999999999999999h") == nil)
+        #expect(DurationText.milliseconds("1h30m") == 5_400_000)
+        #expect(DurationText.milliseconds("30s") == 30_000)
+        #expect(DurationText.milliseconds("") == nil)
+        #expect(DurationText.milliseconds("10x") == nil)
+        #expect(DurationText.milliseconds("99999999999999999h") == nil)
+        #expect(DurationText.milliseconds("2d250ms") == 172_800_250)
+        #expect(DurationText.milliseconds("250") == 250)
     }
 
     @Test func specProblems() {
