@@ -168,6 +168,7 @@ public nonisolated struct Gatehouse_V1_RolloutStep: Sendable {
 
   /// How many canaries of the step may be unhealthy (NACK, unhealthy report,
   /// disconnected past the grace) before the rollout rolls back; 0 = none.
+  /// Tolerated ones hold the step: it widens only when every canary is healthy.
   public var maxUnhealthy: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
