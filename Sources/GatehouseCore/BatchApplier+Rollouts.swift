@@ -7,10 +7,7 @@ extension Work {
     /// rolled back or aborted. While in effect its step and threshold never go back
     /// (membership is sticky: a canary stays one).
     static func checkTransition(from stored: Rollout, to next: Rollout) throws(GateError) {
-        var same = next
-        same.revision = stored.revision
-        same.stepRevision = stored.stepRevision
-        if same == stored { return }
+        if next.writesNothing(over: stored) { return }
         let legal: Bool
         switch (stored.phase, next.phase) {
         case (.running, .running), (.running, .paused), (.running, .completed), (.running, .rolledBack), (.running, .aborted),
@@ -212,6 +209,17 @@ extension Work {
             self.next.setRollout(nil, named: rollout.name)
             self.touched.insert(.rollout(rollout.name))
         }
+    }
+}
+
+extension Rollout {
+    /// Whether putting `self` over `stored` changes nothing: the two differ at
+    /// most in the revisions the applier stamps, so the put commits no revision.
+    func writesNothing(over stored: Rollout) -> Bool {
+        var same = self
+        same.revision = stored.revision
+        same.stepRevision = stored.stepRevision
+        return same == stored
     }
 }
 

@@ -421,11 +421,8 @@ struct Work {
                     )
                 }
                 try Self.checkTransition(from: stored, to: rollout)
-                var same = rollout
-                same.revision = stored.revision
-                same.stepRevision = stored.stepRevision
                 // Writing what is already there changes nothing: no new revision for the rollout.
-                if same == stored { break }
+                if rollout.writesNothing(over: stored) { break }
                 let entered = stored.step != rollout.step || stored.phase != rollout.phase
                 rollout.stepRevision = entered ? self.stamp.revision : stored.stepRevision
             } else {

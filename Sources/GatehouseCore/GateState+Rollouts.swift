@@ -29,13 +29,7 @@ extension GateState {
 extension GateState {
     /// The rollout called `name`, or NOT_FOUND `ROLLOUT_NOT_FOUND` saying how to find the right name.
     public func requireRollout(_ name: String) throws(GateError) -> Rollout {
-        guard let rollout = self.rollouts[name] else {
-            throw GateError(
-                "no rollout is named \(name); list them with gatectl rollout list",
-                reason: .rolloutNotFound,
-                metadata: ["rollout": name]
-            )
-        }
+        guard let rollout = self.rollouts[name] else { throw GateError.rolloutNotFound(name) }
         return rollout
     }
 
@@ -44,5 +38,16 @@ extension GateState {
     /// instance-count step counts as "the selection", and what the driver observes.
     public func isEligible(_ instance: InstanceRef, labels: [String: String], for rollout: Rollout) -> Bool {
         rollout.selects(instance, labels: labels) && self.hasTheCode(for: rollout, on: instance)
+    }
+}
+
+extension GateError {
+    /// NOT_FOUND `ROLLOUT_NOT_FOUND` for `name`, saying how to find the right name.
+    public static func rolloutNotFound(_ name: String) -> GateError {
+        GateError(
+            "no rollout is named \(ControlCharacters.escaped(name)); list them with gatectl rollout list",
+            reason: .rolloutNotFound,
+            metadata: ["rollout": name]
+        )
     }
 }

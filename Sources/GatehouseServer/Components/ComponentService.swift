@@ -185,7 +185,7 @@ final class ComponentService: Sendable {
         let join: SubscriptionHub.Join
         do {
             // Its registered labels decide which rollouts' selections cover it (a watch of the component has none).
-            let labels = instance.instanceID.isEmpty ? [:] : self.registry.labels(of: key)
+            let labels = instance.instanceID.isEmpty ? [:] : self.registry.registered(component: key.component, instanceID: key.instanceID)?.labels ?? [:]
             join = try self.hub.join(instance, labels: labels, since: since, outlet: outlet)
         } catch {
             if !watchOnly { self.registry.unsubscribed(key) }
@@ -285,8 +285,7 @@ final class ComponentService: Sendable {
 
     /// Keeps the instance's latest health report (bounded by the registry); a change of verdict is logged.
     private func record(_ report: Gatehouse_V1_HealthReport, key: InstanceRegistry.Key, logger: () -> Logger) {
-        let before = self.registry.record(key)?.health?.healthy
-        self.registry.reportedHealth(
+        let before = self.registry.reportedHealth(
             key,
             .init(healthy: report.healthy, message: report.message, entries: report.entries, checkedAtUnixMilliseconds: report.checkedAtUnixMs)
         )

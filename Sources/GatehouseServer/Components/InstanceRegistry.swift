@@ -172,8 +172,13 @@ final class InstanceRegistry: Sendable {
     /// instance sends is cut to ``healthMessageOctets``, ``healthEntriesKept``
     /// entries of ``healthEntryOctets`` each, never refused (the report still counts).
     /// Control characters are kept as sent and escaped wherever the text is printed.
-    func reportedHealth(_ key: Key, _ health: Health) {
+    /// - Returns: whether the report it replaces said healthy; nil when there was none
+    ///   (or the instance is not registered): the caller logs a change of verdict.
+    @discardableResult
+    func reportedHealth(_ key: Key, _ health: Health) -> Bool? {
+        var previous: Bool?
         self.modify(key) { record, now in
+            previous = record.health?.healthy
             var health = health
             health.message = RequestLimits.truncated(health.message, octets: Self.healthMessageOctets)
             health.entries = health.entries.prefix(Self.healthEntriesKept).map { RequestLimits.truncated($0, octets: Self.healthEntryOctets) }
@@ -181,6 +186,7 @@ final class InstanceRegistry: Sendable {
             record.health = health
             record.lastSeenUnixMilliseconds = now
         }
+        return previous
     }
 
     /// One instance's record.
@@ -243,13 +249,8 @@ final class InstanceRegistry: Sendable {
         }
     }
 
-    /// The labels `key` registered with (none when it subscribed without registering):
-    /// the subscription hub reads them once, when the instance subscribes.
-    func labels(of key: Key) -> [String: String] {
-        self.state.withLock { $0.records[key]?.labels ?? [:] }
-    }
-
-    /// One instance's registered version and labels, connected or not (for Explain).
+    /// One instance's registered version and labels, connected or not: what
+    /// decides the rollouts it is a canary of (Explain, and the hub when it subscribes).
     func registered(component: String, instanceID: String) -> (version: Version?, labels: [String: String])? {
         self.state.withLock { state in
             state.records[Key(component: component, instanceID: instanceID)].map { ($0.parsedVersion, $0.labels) }

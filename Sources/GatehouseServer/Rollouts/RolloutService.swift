@@ -98,11 +98,7 @@ final class RolloutService: Sendable {
     static let canariesShown = 100
 
     static func notFound(_ name: String) -> RPCError {
-        GateError(
-            "no rollout named \"\(name)\"; `gatectl rollout list` shows them",
-            reason: .rolloutNotFound,
-            metadata: ["rollout": name]
-        ).rpcError
+        GateError.rolloutNotFound(name).rpcError
     }
 
     // MARK: - Writes
