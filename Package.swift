@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         // C shim over the system OpenSSL (Debian's libssl-dev).
@@ -105,6 +106,27 @@ let package = Package(
             name: "GatehouseProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // The subset of etcd's v3 API, generated from Proto/etcd/ by Scripts/generate-protos.sh.
+        .target(
+            name: "EtcdProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // etcd as a GateStore for several servers: an etcd v3 gRPC client over HTTP/2
+        // (swift-nio-http2) on our OpenSSL TLS handler, the store, shared instances, election.
+        .target(
+            name: "GatehouseEtcd",
+            dependencies: [
+                "EtcdProto",
+                "GatehouseCore",
+                "GatehouseStore",
+                "GatehouseTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         // Frames, calls, status codes: the wire protocol of PROTOCOL.md. Domain-free.
         .target(
             name: "GatehouseRPC",
@@ -122,6 +144,7 @@ let package = Package(
             dependencies: [
                 "GatehouseCore",
                 "GatehouseStore",
+                "GatehouseEtcd",
                 "GatehouseWire",
                 "GatehouseRPC",
                 "GatehouseTLS",
@@ -243,6 +266,23 @@ let package = Package(
         .testTarget(
             name: "GatehouseStoreTests",
             dependencies: ["GatehouseStore", "store-crash-writer"]
+        ),
+        // The etcd client, store and election against a real etcd (Scripts/etcd-cluster.sh starts one).
+        .testTarget(
+            name: "GatehouseEtcdTests",
+            dependencies: [
+                "GatehouseEtcd",
+                "EtcdProto",
+                "GatehouseStore",
+                "GatehouseCore",
+                "GatehouseTLS",
+                "GatehouseTestUtils",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            ]
         ),
         .testTarget(
             name: "GatehouseSDKTests",

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates Sources/GatehouseProto/ from every Proto/**/*.proto.
+# Regenerates the generated Swift modules from Proto/: Proto/gatehouse/** into
+# Sources/GatehouseProto/ (our API), Proto/etcd/** into Sources/EtcdProto/ (the
+# subset of etcd's v3 API the etcd backend calls).
 #
 #   Scripts/generate-protos.sh             # regenerate in place (deletes stale outputs)
-#   Scripts/generate-protos.sh --out DIR   # generate into DIR instead (used by check-generated.sh)
+#   Scripts/generate-protos.sh --out DIR   # generate into DIR/<Module>/ instead (used by check-generated.sh)
 #
 # What it does:
 #   1. installs protoc (Debian's protobuf-compiler) when it is missing;
@@ -11,6 +13,7 @@
 #      else 1.39.0) into the gitignored scratch directory .build-protoc-gen-swift/;
 #   3. runs protoc with Visibility=Public and FileNaming=PathToUnderscores, so
 #      Proto/gatehouse/v1/server.proto becomes gatehouse_v1_server.pb.swift.
+#      Each top-level directory of Proto/ is one Swift module (MODULES below).
 #
 # Environment:
 #   SWIFT_PROTOBUF_VERSION  tag to build protoc-gen-swift from (default: see above)
@@ -25,7 +28,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PROTO_DIR="$ROOT/Proto"
-DEST="$ROOT/Sources/GatehouseProto"
+# Top-level directory of Proto/ -> the module its Swift code is generated into.
+MODULES=("gatehouse:GatehouseProto" "etcd:EtcdProto")
 SCRATCH="$ROOT/.build-protoc-gen-swift"
 DEFAULT_VERSION="1.39.0"
 
@@ -107,31 +111,33 @@ fi
 [ -x "$PLUGIN" ] || { log "error: no protoc-gen-swift at $PLUGIN"; exit 1; }
 
 # --- 3. generate -------------------------------------------------------------
-mapfile -t PROTOS < <(cd "$PROTO_DIR" && find . -name '*.proto' -type f | sed 's|^\./||' | LC_ALL=C sort)
-if [ "${#PROTOS[@]}" -eq 0 ]; then
-    log "error: no .proto files under $PROTO_DIR"
-    exit 1
-fi
-
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-(cd "$PROTO_DIR" && protoc \
-    --plugin=protoc-gen-swift="$PLUGIN" \
-    --proto_path=. \
-    --swift_out="$TMP" \
-    --swift_opt=Visibility=Public \
-    --swift_opt=FileNaming=PathToUnderscores \
-    "${PROTOS[@]}")
+for entry in "${MODULES[@]}"; do
+    dir="${entry%%:*}"
+    module="${entry#*:}"
+    mapfile -t PROTOS < <(cd "$PROTO_DIR" && find "$dir" -name '*.proto' -type f | LC_ALL=C sort)
+    if [ "${#PROTOS[@]}" -eq 0 ]; then
+        log "error: no .proto files under $PROTO_DIR/$dir"
+        exit 1
+    fi
+    mkdir -p "$TMP/$module"
+    (cd "$PROTO_DIR" && protoc \
+        --plugin=protoc-gen-swift="$PLUGIN" \
+        --proto_path=. \
+        --swift_out="$TMP/$module" \
+        --swift_opt=Visibility=Public \
+        --swift_opt=FileNaming=PathToUnderscores \
+        "${PROTOS[@]}")
 
-if [ -n "$OUT" ]; then
-    mkdir -p "$OUT"
-    find "$OUT" -maxdepth 1 -name '*.pb.swift' -delete
-    cp "$TMP"/*.pb.swift "$OUT"/
-    log "generated ${#PROTOS[@]} file(s) into $OUT"
-else
-    mkdir -p "$DEST"
+    if [ -n "$OUT" ]; then
+        target="$OUT/$module"
+    else
+        target="$ROOT/Sources/$module"
+    fi
+    mkdir -p "$target"
     # Delete stale outputs (a .proto removed or renamed), then copy the fresh ones.
-    find "$DEST" -maxdepth 1 -name '*.pb.swift' -delete
-    cp "$TMP"/*.pb.swift "$DEST"/
-    log "regenerated $(ls "$TMP"/*.pb.swift | wc -l) file(s) in ${DEST#"$ROOT"/} with protoc-gen-swift $VERSION ($(protoc --version))"
-fi
+    find "$target" -maxdepth 1 -name '*.pb.swift' -delete
+    cp "$TMP/$module"/*.pb.swift "$target"/
+    log "generated ${#PROTOS[@]} file(s) into ${target#"$ROOT"/} with protoc-gen-swift $VERSION ($(protoc --version))"
+done

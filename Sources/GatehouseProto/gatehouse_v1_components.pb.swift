@@ -635,6 +635,11 @@ public nonisolated struct Gatehouse_V1_ComponentInstance: Sendable {
   /// Clears the value of `health`. Subsequent reads from it will return its default value.
   public mutating func clearHealth() {self._health = nil}
 
+  /// The Gatehouse server it is connected to (or was last), by its server id
+  /// (`gatehouse serve --server-id`, default HOST:PORT); empty on a single
+  /// server with the SQLite store. Several servers over etcd share one fleet.
+  public var server: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1690,7 +1695,7 @@ nonisolated extension Gatehouse_V1_NackRecord: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ComponentInstance"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}instance_id\0\u{1}version\0\u{1}labels\0\u{1}connected\0\u{3}last_seen_unix_ms\0\u{3}applied_revision\0\u{3}pushed_revision\0\u{1}nacks\0\u{3}registered_at_unix_ms\0\u{1}identity\0\u{1}health\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}component\0\u{3}instance_id\0\u{1}version\0\u{1}labels\0\u{1}connected\0\u{3}last_seen_unix_ms\0\u{3}applied_revision\0\u{3}pushed_revision\0\u{1}nacks\0\u{3}registered_at_unix_ms\0\u{1}identity\0\u{1}health\0\u{1}server\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1710,6 +1715,7 @@ nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, Swi
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.registeredAtUnixMs) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.identity) }()
       case 12: try { try decoder.decodeSingularMessageField(value: &self._health) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.server) }()
       default: break
       }
     }
@@ -1756,6 +1762,9 @@ nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, Swi
     try { if let v = self._health {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
     } }()
+    if !self.server.isEmpty {
+      try visitor.visitSingularStringField(value: self.server, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1772,6 +1781,7 @@ nonisolated extension Gatehouse_V1_ComponentInstance: SwiftProtobuf.Message, Swi
     if lhs.registeredAtUnixMs != rhs.registeredAtUnixMs {return false}
     if lhs.identity != rhs.identity {return false}
     if lhs._health != rhs._health {return false}
+    if lhs.server != rhs.server {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
