@@ -2,8 +2,9 @@
 # Installs what building and testing Gatehouse needs and this machine lacks:
 # Debian's OpenSSL and SQLite headers and pkg-config (TLS, the store), jemalloc (the server's
 # allocator), protoc (generated code and the
-# Python interop client), protobuf-c (the C toggle driver the interop suite builds), and the Python
-# packages of Tests/Interop.
+# Python interop client), protobuf-c (the C toggle driver the interop suite builds), etcd
+# (Debian's etcd-server and etcd-client: the etcd backend's tests start a real cluster), and the
+# Python packages of Tests/Interop.
 # Idempotent and quiet when everything is already there.
 #
 #   Scripts/install-deps.sh            # build and test needs
@@ -14,7 +15,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODE="${1:-}"
 
 case "$MODE" in
-    "") packages=(libssl-dev libsqlite3-dev libjemalloc-dev pkg-config protobuf-compiler openssl libprotobuf-c-dev protobuf-c-compiler) ;;
+    "") packages=(libssl-dev libsqlite3-dev libjemalloc-dev pkg-config protobuf-compiler openssl libprotobuf-c-dev protobuf-c-compiler etcd-server etcd-client) ;;
     --runtime) packages=(libssl-dev libsqlite3-dev libjemalloc-dev pkg-config) ;;
     --c-drivers) packages=(libssl-dev libprotobuf-c-dev protobuf-c-compiler pkg-config) ;;
     *) echo "install-deps: unknown argument $MODE (expected --runtime or --c-drivers)" >&2; exit 2 ;;
