@@ -21,6 +21,10 @@ struct SubscriberBenchmark: AsyncParsableCommand {
             file-descriptor limit above it (ulimit -n). Example:
               gatehouse-load subscribers --config gatehouse-data/admin.conf \\
                   --counts 1000,10000 --rounds 20 --server-pid $(pgrep -f 'gatehouse serve')
+
+            With --spread A,B,C the subscribers connect round-robin to those replicas
+            (several servers over one etcd) while the Sets go to the config's server;
+            give each replica's --server-pid, and CPU and RSS are summed over them.
             """
     )
 
@@ -36,8 +40,11 @@ struct SubscriberBenchmark: AsyncParsableCommand {
     @Option(help: "Connections opened at once while connecting.")
     var connectConcurrency = 64
 
-    @Option(help: "The server's pid, for its CPU time and RSS.")
-    var serverPid: Int32?
+    @Option(help: "The server's pid, for its CPU time and RSS; repeat for several replicas (summed).")
+    var serverPid: [Int32] = []
+
+    @Option(help: "Replicas (host:port, comma separated) the subscribers connect to round-robin; default: the config's server.")
+    var spread: String?
 
     @Option(help: "Seconds to keep each count's subscribers connected and idle after its rounds (to measure writes meanwhile).")
     var hold = 0.0
@@ -50,19 +57,26 @@ struct SubscriberBenchmark: AsyncParsableCommand {
             TLSConfiguration(certificateChainPath: config.certificate, privateKeyPath: config.key, trustRootsPath: config.ca)
         )
         let (host, port) = try config.hostAndPort()
+        let targets: [(host: String, port: Int)]
+        if let spread = self.spread {
+            targets = try spread.split(separator: ",").map { try ClientConfig.parseAddress(String($0)) }
+            guard !targets.isEmpty else { throw ValidationError("--spread needs at least one host:port") }
+        } else {
+            targets = [(host, port)]
+        }
         print("subscribers  connect s  RSS KiB/subscriber  p50/p99/max ms from ack  p99 ms from send  server CPU ms/change")
         var enabled = false
         for count in self.counts.split(separator: ",").compactMap({ Int($0) }) {
-            let rssBefore = self.serverPid.flatMap(ProcessMemory.residentKiB(pid:))
+            let rssBefore = self.summed(ProcessMemory.residentKiB(pid:))
             let arrivals = Arrivals()
             let connectStart = ContinuousClock.now
-            let subscribers = try await self.connect(count: count, host: host, port: port, serverName: config.serverName ?? host, tls: tls, arrivals: arrivals)
+            let subscribers = try await self.connect(count: count, targets: targets, serverName: config.serverName, tls: tls, arrivals: arrivals)
             try await arrivals.wait(forSnapshots: count)
             let connectSeconds = (ContinuousClock.now - connectStart).milliseconds / 1000
             try await Task.sleep(for: .seconds(2))
-            let rssAfter = self.serverPid.flatMap(ProcessMemory.residentKiB(pid:))
+            let rssAfter = self.summed(ProcessMemory.residentKiB(pid:))
 
-            let cpuBefore = self.serverPid.flatMap(ProcessCPU.seconds(pid:))
+            let cpuBefore = self.summed(ProcessCPU.seconds(pid:))
             var fromAck: [Double] = []
             var fromSend: [Double] = []
             for _ in 0..<self.rounds {
@@ -83,7 +97,7 @@ struct SubscriberBenchmark: AsyncParsableCommand {
                 fromSend += times.map { ($0 - sent).milliseconds }
                 try await Task.sleep(for: .milliseconds(200))
             }
-            let cpuAfter = self.serverPid.flatMap(ProcessCPU.seconds(pid:))
+            let cpuAfter = self.summed(ProcessCPU.seconds(pid:))
             fromAck.sort()
             fromSend.sort()
             var rss = "-"
@@ -109,8 +123,21 @@ struct SubscriberBenchmark: AsyncParsableCommand {
         await admin.close()
     }
 
-    /// Opens `count` connections, `connectConcurrency` at a time, and subscribes on each.
-    private func connect(count: Int, host: String, port: Int, serverName: String, tls: TLSContext, arrivals: Arrivals) async throws -> [RPCClientConnection] {
+    /// A reading summed over every --server-pid; nil when there is none or one cannot be read.
+    private func summed<T: AdditiveArithmetic>(_ read: (Int32) -> T?) -> T? {
+        guard !self.serverPid.isEmpty else { return nil }
+        var total = T.zero
+        for pid in self.serverPid {
+            guard let value = read(pid) else { return nil }
+            total += value
+        }
+        return total
+    }
+
+    /// Opens `count` connections, `connectConcurrency` at a time, round-robin over `targets`, and subscribes on each.
+    private func connect(
+        count: Int, targets: [(host: String, port: Int)], serverName: String?, tls: TLSContext, arrivals: Arrivals
+    ) async throws -> [RPCClientConnection] {
         var connections: [RPCClientConnection] = []
         connections.reserveCapacity(count)
         var next = 0
@@ -120,7 +147,10 @@ struct SubscriberBenchmark: AsyncParsableCommand {
             connections += try await withThrowingTaskGroup(of: RPCClientConnection.self) { group in
                 for index in batch {
                     group.addTask {
-                        let connection = try await RPCClientConnection.connect(host: host, port: port, tls: tls, serverHostname: serverName, connectTimeout: .seconds(60))
+                        let target = targets[index % targets.count]
+                        let connection = try await RPCClientConnection.connect(
+                            host: target.host, port: target.port, tls: tls, serverHostname: serverName ?? target.host, connectTimeout: .seconds(60)
+                        )
                         let stream = try await connection.serverStreaming(
                             "/gatehouse.v1.Components/Subscribe",
                             Gatehouse_V1_SubscribeRequest.with {
