@@ -169,8 +169,24 @@ def test_a_change_through_a_reaches_subscribers_on_b_and_c(gatehouse_bin, gatect
             client.close()
 
 
+def listed_servers(admin: Gatectl) -> dict:
+    """instance id -> (server, connected) of kubelet's instances, as one replica lists them."""
+    instances = json.loads(admin.ok("components", "kubelet", "-o", "json")).get("instances", [])
+    return {i["instanceId"]: (i.get("server"), i.get("connected", False)) for i in instances}
+
+
+def wait_for_listing(admin: Gatectl, predicate, timeout: float, what: str) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = listed_servers(admin)
+        if predicate(listed):
+            return listed
+        assert time.monotonic() < deadline, f"{what} within {timeout}s; listed: {listed}"
+        time.sleep(0.2)
+
+
 def test_kill_9_a_during_writes_loses_no_acknowledged_change_and_its_subscribers_resume(
-        gatehouse_bin, replicas, pb, tmp_path):
+        gatehouse_bin, gatectl_bin, replicas, pb, tmp_path):
     a, b, c = replicas["A"], replicas["B"], replicas["C"]
     prepare_catalog(a, pb)
     credentials = component_credentials(gatehouse_bin, a, tmp_path)
@@ -183,6 +199,11 @@ def test_kill_9_a_during_writes_loses_no_acknowledged_change_and_its_subscribers
     try:
         for component in components:
             component.wait_until(lambda comp: comp.booted is not None, 30, "booted live")
+        # B lists them as A's: the subscribers are on A, and the instances are shared through etcd.
+        through_b = Gatectl(gatectl_bin, b.admin_conf_path, tmp_path)
+        names = {c.instance for c in components}
+        wait_for_listing(through_b, lambda listed: all(listed.get(n, (None, False)) == ("A", True) for n in names), 15,
+                         "B lists the example components as connected to A")
 
         writers = Writers(a, pb, tag="kill-a", count=8).start()
         writers.wait_for_acks(30)
@@ -212,6 +233,10 @@ def test_kill_9_a_during_writes_loses_no_acknowledged_change_and_its_subscribers
             assert not missed, f"{component.instance} never printed acknowledged revisions {missed[:10]}\n{component.output()}"
             print(f"{component.instance}: booted at r{component.booted}, printed {len(revisions)} revisions "
                   f"r{revisions[0]}..r{revisions[-1]}, none missed or repeated")
+        listed = wait_for_listing(
+            through_b, lambda listed: all(listed.get(n, (None, False))[0] in ("B", "C") and listed[n][1] for n in names), 30,
+            "B lists the example components as connected to B or C")
+        print(f"after kill -9 of A, B lists: {listed}")
     finally:
         for component in components:
             component.stop()
