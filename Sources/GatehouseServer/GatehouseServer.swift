@@ -41,11 +41,23 @@ public final class GatehouseServer: Service, Sendable {
     public func run() async throws {
         let data = DataDirectory(self.configuration.dataDirectory)
         try data.prepare()
-        // The store's lock first: a second server on a directory in use must stop
-        // before it writes anything there (admin.conf, certificates, the policy).
-        let store = try self.openStore(data)
+        switch self.configuration.store {
+        case .sqlite:
+            // The store's lock first: a second server on a directory in use must stop
+            // before it writes anything there (admin.conf, certificates, the policy).
+            try await self.serving(try self.openStore(data), peers: .none)
+        case .etcd(let settings):
+            try await self.runOverEtcd(settings)
+        }
+    }
+
+    /// Serves over `store` and closes it, whether serving ends normally or throws.
+    ///
+    /// Generic rather than over `any GateStore`: each backend gets its own
+    /// specialisation of everything that submits, as the SQLite path had before there were two.
+    func serving<Store: GateStore<GateState>>(_ store: Store, peers: Peers) async throws {
         do {
-            try await self.serve(store)
+            try await self.serve(store, peers: peers)
         } catch {
             await store.close()
             throw error
@@ -53,8 +65,8 @@ public final class GatehouseServer: Service, Sendable {
         await store.close()
     }
 
-    /// Everything after the lock: certificates, policy, services, listen, serve, drain.
-    private func serve(_ store: SQLiteGateStore<GateState>) async throws {
+    /// Everything after the store is open: certificates, policy, services, listen, serve, drain.
+    private func serve<Store: GateStore<GateState>>(_ store: Store, peers: Peers) async throws {
         var adminConfig: String?
         let files: GatehouseServerConfiguration.TLSFiles
         let pki = DevelopmentPKI(dataDirectory: self.configuration.dataDirectory)
@@ -77,9 +89,11 @@ public final class GatehouseServer: Service, Sendable {
             methods: { methods.withLockedValue { $0 } }
         )
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        // Read once: the history is cut at this revision, and other servers' commits after it reach the hub through `peers`.
+        let initial = store.snapshot.state
         let hub = SubscriptionHub(
-            initial: store.snapshot.state,
-            history: try await self.retainedHistory(store),
+            initial: initial,
+            history: try await self.retainedHistory(store, upTo: initial.revision),
             configuration: .init(
                 historyLimit: self.configuration.subscriptionHistory,
                 queue: .init(queueLimit: self.configuration.subscriberQueue, cutoffAfter: self.configuration.subscriberCutoff),
@@ -88,6 +102,7 @@ public final class GatehouseServer: Service, Sendable {
             logger: self.logger,
             now: now
         )
+        peers.foreignCommits?.attach(after: initial.revision, publish: hub.publish(_:endsGroup:))
         let limits = self.configuration.requestLimitsInEffect
         let registry = InstanceRegistry(
             now: now,
@@ -142,8 +157,9 @@ public final class GatehouseServer: Service, Sendable {
 
         // Serve until asked to stop; cancellation (a second signal) skips the grace period.
         let pushing = Task { await hub.run() }
-        // Resumes every running rollout from its stored record (step, threshold, absolute bake deadline).
-        let driving = Task { await driver.run() }
+        // Resumes every running rollout from its stored record (step, threshold, absolute bake deadline),
+        // while this server leads: always over SQLite, while it holds the election over etcd.
+        let driving = Task { await driver.run(leadership: peers.leadership) }
         do {
             try await gracefulShutdown()
             self.health.setStatus(.notServing)
@@ -160,10 +176,14 @@ public final class GatehouseServer: Service, Sendable {
     }
 
     /// The tail of the audit log as batches, so subscribers resume across a restart.
-    private func retainedHistory(_ store: SQLiteGateStore<GateState>) async throws -> [BatchSummary] {
+    ///
+    /// Only up to `revision`, the state the hub starts from: with etcd, other
+    /// servers may have committed since that state was read, and those batches
+    /// reach the hub as they are watched, not twice.
+    private func retainedHistory<Store: GateStore<GateState>>(_ store: Store, upTo revision: Revision) async throws -> [BatchSummary] {
         let limit = self.configuration.subscriptionHistory
-        guard limit > 0 else { return [] }
-        let records = try await store.history(AuditQuery(limit: limit))
+        guard limit > 0, revision > .zero else { return [] }
+        let records = try await store.history(AuditQuery(revisions: Revision(1)...max(revision, Revision(1)), limit: limit))
         do {
             return try records.reversed().map(GateRecords.summary(from:))
         } catch {

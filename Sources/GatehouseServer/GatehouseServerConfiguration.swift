@@ -5,8 +5,10 @@ import NIOCore
 /// Everything `gatehouse serve` can be told; the defaults run a development
 /// server on loopback with certificates it creates itself.
 public struct GatehouseServerConfiguration: Sendable {
-    /// Where state and the development PKI live.
+    /// Where state and the development PKI live (with etcd: the PKI and policy only).
     public var dataDirectory: String = "./gatehouse-data"
+    /// Where the gate state is kept: the data directory's SQLite database, or an etcd cluster shared with other servers.
+    public var store: StoreBackend = .sqlite
     public var host: String = "127.0.0.1"
     /// 0 picks a free port.
     public var port: Int = 7443
@@ -30,6 +32,14 @@ public struct GatehouseServerConfiguration: Sendable {
     /// Bounds on what one request may make the server keep or record; its
     /// audit-entry bound follows `limits.maxFrameSize` (see ``requestLimitsInEffect``).
     public var requestLimits = RequestLimits()
+
+    /// The store behind the server.
+    public enum StoreBackend: Sendable, Hashable {
+        /// `<data-dir>/gatehouse.db`: one server, which locks the directory.
+        case sqlite
+        /// An etcd cluster: several servers over one prefix, each watching it.
+        case etcd(EtcdBackendSettings)
+    }
 
     /// PEM files for the server's TLS.
     public struct TLSFiles: Sendable, Hashable {

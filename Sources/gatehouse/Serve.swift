@@ -36,15 +36,62 @@ struct Serve: AsyncParsableCommand {
             --subscriber-queue changes, past which its pending changes collapse into its
             latest state, and is cut off after --subscriber-cutoff changes it did not read.
 
+            Several servers share one state with --store etcd: each keeps its snapshot
+            current by watching etcd under --etcd-prefix, writes go to etcd as one
+            transaction per group commit, instances registered with any server are seen
+            by all (`gatectl components` shows which server holds each), and one server
+            at a time (elected through an etcd lease) drives rollouts. Revisions stay one
+            sequence across servers, so a subscriber resumes on any of them. The data
+            directory then holds only the PKI and policy: give every server the same
+            certificates (--tls-cert/--tls-key/--client-ca) and --policy. When etcd does
+            not answer within --etcd-timeout, writes fail with UNAVAILABLE and etcd's message.
+
             Examples:
               gatehouse serve
               gatehouse serve --listen 0.0.0.0:7443 --data-dir /var/lib/gatehouse
               gatehouse serve --tls-cert server.crt --tls-key server.key --client-ca ca.crt
+
+            Three servers over a three-member etcd cluster (Scripts/etcd-cluster.sh
+            starts one locally and prints its flags), sharing certificates and policy:
+              E=https://127.0.0.1:2379,https://127.0.0.1:22379,https://127.0.0.1:32379
+              ETCD="--store etcd --etcd-endpoints $E --etcd-ca etcd-ca.crt
+                    --etcd-cert etcd-client.crt --etcd-key etcd-client.key"
+              TLS="--tls-cert s.crt --tls-key s.key --client-ca ca.crt --policy p.yaml"
+              gatehouse serve $ETCD $TLS --data-dir a --listen 127.0.0.1:7443
+              gatehouse serve $ETCD $TLS --data-dir b --listen 127.0.0.1:7444
+              gatehouse serve $ETCD $TLS --data-dir c --listen 127.0.0.1:7445
+            Each is known to the others by its --listen address (or --server-id);
+            components list all three to fail over between them:
+              example-component --endpoints 127.0.0.1:7443,127.0.0.1:7444,127.0.0.1:7445
             """
     )
 
-    @Option(help: "Directory for state and the development PKI.")
+    @Option(help: "Directory for state and the development PKI (with --store etcd: the PKI and policy only).")
     var dataDir = "./gatehouse-data"
+
+    @Option(help: "Where the gate state is kept: sqlite (<data-dir>/gatehouse.db, one server) or etcd (several servers sharing one etcd cluster).")
+    var store: StoreKind = .sqlite
+
+    @Option(help: "With --store etcd: etcd's client URLs, comma-separated https://host:port.")
+    var etcdEndpoints: String?
+
+    @Option(name: .customLong("etcd-ca"), help: "With --store etcd: the CA bundle (PEM) etcd's certificates chain to.")
+    var etcdCA: String?
+
+    @Option(help: "With --store etcd: this server's client certificate for etcd (PEM).")
+    var etcdCert: String?
+
+    @Option(help: "With --store etcd: the private key (PEM) of --etcd-cert.")
+    var etcdKey: String?
+
+    @Option(help: "With --store etcd: the key prefix the servers share, ending with / (default \(EtcdBackendSettings.defaultPrefix)); another prefix is another, separate state.")
+    var etcdPrefix: String?
+
+    @Option(help: "With --store etcd: how long one etcd call may take (5s, 1500ms) before the caller gets UNAVAILABLE (default 5s).")
+    var etcdTimeout: String?
+
+    @Option(name: .customLong("server-id"), help: "With --store etcd: this server's name among its peers, shown by `gatectl components` (default: its listen HOST:PORT).")
+    var serverID: String?
 
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
     var listen = "127.0.0.1:7443"
@@ -177,6 +224,33 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError("--listen: \(error.message)")
         }
+        _ = try self.storeBackend()
+    }
+
+    /// The store the flags choose; etcd's settings checked (files readable, endpoints well formed).
+    func storeBackend() throws -> GatehouseServerConfiguration.StoreBackend {
+        switch self.store {
+        case .sqlite:
+            let etcdFlags = [
+                ("--etcd-endpoints", self.etcdEndpoints), ("--etcd-ca", self.etcdCA), ("--etcd-cert", self.etcdCert), ("--etcd-key", self.etcdKey),
+                ("--etcd-prefix", self.etcdPrefix), ("--etcd-timeout", self.etcdTimeout), ("--server-id", self.serverID),
+            ].filter { $0.1 != nil }.map(\.0)
+            guard etcdFlags.isEmpty else {
+                throw ValidationError("\(etcdFlags.joined(separator: ", ")) apply only with --store etcd; add --store etcd, or drop them to keep the SQLite store")
+            }
+            return .sqlite
+        case .etcd:
+            do {
+                return .etcd(
+                    try EtcdBackendSettings.parse(
+                        endpoints: self.etcdEndpoints, ca: self.etcdCA, certificate: self.etcdCert, key: self.etcdKey,
+                        prefix: self.etcdPrefix ?? EtcdBackendSettings.defaultPrefix, timeout: self.etcdTimeout ?? "5s", serverID: self.serverID
+                    )
+                )
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
     }
 
     func run() async throws {
@@ -191,6 +265,7 @@ struct Serve: AsyncParsableCommand {
 
         var configuration = GatehouseServerConfiguration()
         configuration.dataDirectory = self.dataDir
+        configuration.store = try self.storeBackend()
         (configuration.host, configuration.port) = try ClientConfig.parseAddress(self.listen)
         if let tlsCert, let tlsKey, let clientCA {
             configuration.tls = .init(certificateChain: tlsCert, privateKey: tlsKey, clientCA: clientCA, crl: self.crl)
@@ -238,6 +313,11 @@ struct Serve: AsyncParsableCommand {
         )
         try await group.run()
     }
+}
+
+/// `--store`: which backend keeps the gate state.
+enum StoreKind: String, ExpressibleByArgument, CaseIterable {
+    case sqlite, etcd
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -66,6 +66,13 @@ final class RolloutDriver: Sendable {
         self.logger = logger
     }
 
+    /// Ticks while `leadership` has this server lead, until cancelled: over
+    /// etcd only the elected server drives, and the one elected after it
+    /// resumes every rollout from its stored record.
+    func run(leadership: some RolloutLeadership) async {
+        await leadership.whileLeading { await self.run() }
+    }
+
     /// Ticks until cancelled.
     func run() async {
         while !Task.isCancelled {
