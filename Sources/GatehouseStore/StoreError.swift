@@ -45,12 +45,18 @@ public enum StoreError: Error, Sendable, Hashable {
     /// the disk really holds.
     case unavailable(cause: String, path: String)
 
+    /// A store kept in a cluster (etcd) could not be reached or did not
+    /// answer in time, so the change was not applied; it may be retried once
+    /// the cluster answers again. `path` names the cluster and the prefix,
+    /// `cause` what the client saw, endpoint included, and what to check.
+    case unreachable(cause: String, path: String)
+
     /// SQLite's primary result code (the low byte), or nil when the error did not come from SQLite.
     public var primaryCode: Int32? {
         switch self {
         case .sqlite(let code, _, _, _):
             return code & 0xFF
-        case .schemaTooNew, .corrupt, .damaged, .invalidRecord, .alreadyOpen, .closed, .unavailable:
+        case .schemaTooNew, .corrupt, .damaged, .invalidRecord, .alreadyOpen, .closed, .unavailable, .unreachable:
             return nil
         }
     }
@@ -87,6 +93,8 @@ extension StoreError: CustomStringConvertible {
             return "store \(path) is closed"
         case .unavailable(let cause, let path):
             return "store \(path) refuses writes after an I/O failure (\(cause)); restart to reload from disk"
+        case .unreachable(let cause, let path):
+            return "store \(path) is unreachable: \(cause)"
         }
     }
 }

@@ -10,6 +10,9 @@ struct Components: AsyncParsableCommand {
             PUSHED is the last revision the server sent it, APPLIED the last one it acked.
             NACK shows the latest rejected revision and its reason; `-o json` has all of them.
             The list is kept in memory: after a server restart it fills again as instances reconnect.
+            With several servers over etcd the list is the whole fleet, and SERVER names the server
+            each instance is connected to (or was last); a server's instances leave the list when it
+            stops, at once on a clean shutdown, after the etcd lease TTL (10 s) when it dies.
 
             Examples:
               gatectl components
@@ -37,22 +40,32 @@ struct Components: AsyncParsableCommand {
         }
     }
 
+    /// The instances as a table; a SERVER column (the Gatehouse server each is
+    /// connected to) only when some instance names one: several servers over etcd.
     static func table(_ response: Gatehouse_V1_ListComponentsResponse) -> String {
+        let servers = response.instances.contains { !$0.server.isEmpty }
         let rows = response.instances.map { instance -> [String] in
-            [
+            var row = [
                 instance.component,
                 instance.instanceID,
                 instance.version.isEmpty ? "-" : instance.version,
                 instance.connected ? "yes" : "no (last seen \(Format.time(unixMs: instance.lastSeenUnixMs)))",
+            ]
+            if servers { row.append(instance.server.isEmpty ? "-" : instance.server) }
+            row += [
                 instance.pushedRevision == 0 ? "-" : "r\(instance.pushedRevision)",
                 instance.appliedRevision == 0 ? "-" : "r\(instance.appliedRevision)",
                 instance.nacks.first.map { "r\($0.revision) \($0.error.reason): \($0.error.message)" } ?? "-",
                 Self.health(instance),
                 instance.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
             ]
+            return row
         }
+        var header = ["COMPONENT", "INSTANCE", "VERSION", "CONNECTED"]
+        if servers { header.append("SERVER") }
+        header += ["PUSHED", "APPLIED", "NACK", "HEALTH", "LABELS"]
         return Format.table(
-            header: ["COMPONENT", "INSTANCE", "VERSION", "CONNECTED", "PUSHED", "APPLIED", "NACK", "HEALTH", "LABELS"],
+            header: header,
             rows: rows,
             empty: "no instances registered (server at r\(response.revision))"
         )

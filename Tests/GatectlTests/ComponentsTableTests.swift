@@ -32,4 +32,18 @@ struct ComponentsTableTests {
         #expect(table.hasPrefix("COMPONENT  INSTANCE  VERSION  CONNECTED  PUSHED  APPLIED  NACK  HEALTH"))
         #expect(table.contains("r4       -     unhealthy (InPlacePodVerticalScaling,batch/v1beta1): 5xx up"))
     }
+
+    @Test("a SERVER column only when some instance names its server (several servers over etcd)")
+    func serverColumn() {
+        var onA = Self.instance("a", health: nil)
+        onA.server = "gh-a:7443"
+        let unknown = Self.instance("b", health: nil)
+        let shared = Components.table(.with { $0.instances = [onA, unknown] })
+        #expect(shared.hasPrefix("COMPONENT  INSTANCE  VERSION  CONNECTED  SERVER     PUSHED"))
+        let lines = shared.split(separator: "\n")
+        #expect(lines[1].contains("yes        gh-a:7443  r4"))
+        #expect(lines[2].contains("yes        -          r4"))
+        let single = Components.table(.with { $0.instances = [unknown] })
+        #expect(!single.contains("SERVER"), "a single server on SQLite shows no SERVER column")
+    }
 }

@@ -396,6 +396,7 @@ final class ComponentService: Sendable {
             $0.pushedRevision = record.pushedRevision.rawValue
             $0.registeredAtUnixMs = record.registeredAtUnixMilliseconds
             $0.identity = record.identity
+            $0.server = record.server
             if let health = record.health {
                 $0.health = .with {
                     $0.healthy = health.healthy

@@ -15,6 +15,15 @@ import Synchronization
 /// longest, once it has been gone longer than ``Capacity/evictAfterMilliseconds``;
 /// when none has, a new instance is refused (``Full``), and the instances
 /// already known keep working.
+///
+/// Several servers over etcd share their instances (``SharedInstances``): a
+/// registry made with a ``server`` id stamps its own records with it, tracks
+/// which of them changed since they were last written (``takeChanges()``),
+/// and merges in the other servers' records as etcd holds them (``learned(_:)``,
+/// ``forgot(_:)``, ``replaceForeign(with:)``). Every view (``list(component:connectedOnly:)``,
+/// ``liveReplicas()``, ``registered(component:instanceID:)``, ``record(_:)``) then shows
+/// the whole fleet, one record per instance: the one that ``Record/supersedes(_:)``
+/// the other. Without a server id (a single server on SQLite) none of this runs.
 final class InstanceRegistry: Sendable {
     struct Key: Hashable, Sendable, Comparable {
         var component: String
@@ -68,8 +77,23 @@ final class InstanceRegistry: Sendable {
         var health: Health?
         /// When its last live subscription ended; nil while connected or never connected.
         var disconnectedAtUnixMilliseconds: Int64?
+        /// The server the instance is connected to (or was last), by its server id;
+        /// empty on a single server with the SQLite store.
+        var server = ""
 
         var connected: Bool { self.subscriptions > 0 }
+
+        /// Whether this record stands for the instance rather than `other`, another
+        /// server's record of the same instance (it moved between servers): a
+        /// connected one over a disconnected one, then the one its server heard
+        /// from last, then (a tie) the smaller server id, so every server picks the same.
+        func supersedes(_ other: Record) -> Bool {
+            if self.connected != other.connected { return self.connected }
+            if self.lastSeenUnixMilliseconds != other.lastSeenUnixMilliseconds {
+                return self.lastSeenUnixMilliseconds > other.lastSeenUnixMilliseconds
+            }
+            return self.server < other.server
+        }
 
         var instance: InstanceRef {
             InstanceRef(component: self.key.component, instanceID: self.key.instanceID, version: self.parsedVersion)
@@ -114,19 +138,40 @@ final class InstanceRegistry: Sendable {
     /// only after a replica connects, disconnects or changes version, not on
     /// every change committed (acks and pushes leave it alone).
     private struct State {
+        /// This server's own records.
         var records: [Key: Record] = [:]
         /// Records per component, for the capacity check.
         var counts: [String: Int] = [:]
         var live: LiveReplicas?
+        /// Own records changed since ``takeChanges()`` last took them; tracked only when shared.
+        var dirty: Set<Key> = []
+        /// Other servers' records, as the shared directory holds them.
+        var foreign: [Key: Record] = [:]
+
+        /// The record that stands for `key`: this server's own unless another server's supersedes it.
+        func effective(_ key: Key) -> Record? {
+            switch (self.records[key], self.foreign[key]) {
+            case (let own?, let other?): other.supersedes(own) ? other : own
+            case (let own?, nil): own
+            case (nil, let other?): other
+            case (nil, nil): nil
+            }
+        }
     }
 
     private let state = Mutex(State())
     private let now: @Sendable () -> Int64
     let capacity: Capacity
+    /// This server's id when its instances are shared with other servers over etcd; nil on a single server.
+    let server: String?
 
-    init(now: @escaping @Sendable () -> Int64, capacity: Capacity = Capacity()) {
+    /// - Parameter server: this server's id when its instances are shared
+    ///   (``SharedInstances``): records are stamped with it and their changes
+    ///   tracked for writing. Nil (a single server): neither.
+    init(now: @escaping @Sendable () -> Int64, capacity: Capacity = Capacity(), server: String? = nil) {
         self.now = now
         self.capacity = capacity
+        self.server = server
     }
 
     /// Records or refreshes a registration: version and labels (what its
@@ -189,9 +234,9 @@ final class InstanceRegistry: Sendable {
         return previous
     }
 
-    /// One instance's record.
+    /// One instance's record (another server's when it supersedes this one's).
     func record(_ key: Key) -> Record? {
-        self.state.withLock { $0.records[key] }
+        self.state.withLock { $0.effective(key) }
     }
 
     func pushed(_ key: Key, revision: Revision) {
@@ -229,21 +274,21 @@ final class InstanceRegistry: Sendable {
         }
     }
 
-    /// Records sorted by component then instance id.
+    /// Records sorted by component then instance id (every server's, when shared).
     func list(component: String? = nil, connectedOnly: Bool = false) -> [Record] {
         self.state.withLock { state in
-            state.records.values.filter { record in
+            Self.all(state).filter { record in
                 (component == nil || record.key.component == component) && (!connectedOnly || record.connected)
             }
         }.sorted { $0.key < $1.key }
     }
 
     /// The connected instances, indexed for the version-skew guard; the same
-    /// value until one connects, disconnects or changes version.
+    /// value until one connects, disconnects or changes version (on any server, when shared).
     func liveReplicas() -> LiveReplicas {
         self.state.withLock { state in
             if let live = state.live { return live }
-            let live = LiveReplicas(state.records.values.filter(\.connected).map(\.instance))
+            let live = LiveReplicas(Self.all(state).filter(\.connected).map(\.instance))
             state.live = live
             return live
         }
@@ -253,13 +298,120 @@ final class InstanceRegistry: Sendable {
     /// decides the rollouts it is a canary of (Explain, and the hub when it subscribes).
     func registered(component: String, instanceID: String) -> (version: Version?, labels: [String: String])? {
         self.state.withLock { state in
-            state.records[Key(component: component, instanceID: instanceID)].map { ($0.parsedVersion, $0.labels) }
+            state.effective(Key(component: component, instanceID: instanceID)).map { ($0.parsedVersion, $0.labels) }
         }
     }
 
-    /// Instances known per component.
+    /// This server's own instances per component (what its capacity bounds).
     func count(component: String) -> Int {
         self.state.withLock { $0.counts[component] ?? 0 }
+    }
+
+    /// Every record that stands for an instance: own ones, and other servers' where they supersede them.
+    private static func all(_ state: State) -> [Record] {
+        guard !state.foreign.isEmpty else { return Array(state.records.values) }
+        var all = state.records
+        for (key, other) in state.foreign {
+            if let own = all[key], !other.supersedes(own) { continue }
+            all[key] = other
+        }
+        return Array(all.values)
+    }
+
+    // MARK: - Sharing with other servers
+
+    /// A change of this server's own records, to be written to the shared directory.
+    enum Change: Sendable {
+        /// Put the record.
+        case put(Record)
+        /// The record was forgotten (made room for another): delete its key.
+        case delete(Key)
+    }
+
+    /// This server's records changed since the last call, to be written to
+    /// etcd; empty when not shared. A record another server's supersedes is
+    /// left out (it is not written over the newer one), and so is the delete
+    /// of a key another server holds.
+    func takeChanges() -> [Change] {
+        self.state.withLock { state in
+            guard !state.dirty.isEmpty else { return [] }
+            defer { state.dirty.removeAll(keepingCapacity: true) }
+            return state.dirty.sorted().compactMap { key in
+                switch (state.records[key], state.foreign[key]) {
+                case (let own?, let other?): other.supersedes(own) ? nil : .put(own)
+                case (let own?, nil): .put(own)
+                case (nil, .some): nil
+                case (nil, nil): .delete(key)
+                }
+            }
+        }
+    }
+
+    /// Takes `keys` as changed again (their write failed): the next ``takeChanges()`` has them.
+    func markChanged(_ keys: some Sequence<Key>) {
+        guard self.server != nil else { return }
+        self.state.withLock { state in
+            state.dirty.formUnion(keys)
+        }
+    }
+
+    /// Takes every own record as changed: after a new lease, all must be put again under it.
+    func markAllChanged() {
+        guard self.server != nil else { return }
+        self.state.withLock { state in
+            state.dirty.formUnion(state.records.keys)
+        }
+    }
+
+    /// A record the shared directory holds now for its key: another server's
+    /// joins the view (replacing what that key held); this server's own means
+    /// the key is ours again. An own record that supersedes another server's
+    /// is taken as changed, so it is written back over it.
+    func learned(_ record: Record) {
+        self.state.withLock { state in
+            self.learn(record, into: &state)
+        }
+    }
+
+    /// The shared directory no longer holds `key` (its server's lease expired, or
+    /// the instance was forgotten). An own record of it is taken as changed, to be put again.
+    func forgot(_ key: Key) {
+        self.state.withLock { state in
+            if let old = state.foreign.removeValue(forKey: key), old.connected { state.live = nil }
+            if state.records[key] != nil {
+                state.dirty.insert(key)
+                state.live = nil
+            }
+        }
+    }
+
+    /// Everything the shared directory holds, read afresh: replaces every other
+    /// server's record known before; own records it lacks are taken as changed.
+    func replaceForeign(with records: [Record]) {
+        self.state.withLock { state in
+            state.foreign = [:]
+            state.live = nil
+            var present = Set<Key>()
+            for record in records {
+                if record.server == self.server { present.insert(record.key) }
+                self.learn(record, into: &state)
+            }
+            state.dirty.formUnion(state.records.keys.filter { !present.contains($0) })
+        }
+    }
+
+    private func learn(_ record: Record, into state: inout State) {
+        let key = record.key
+        guard record.server != self.server else {
+            if state.foreign.removeValue(forKey: key) != nil { state.live = nil }
+            return
+        }
+        let old = state.foreign.updateValue(record, forKey: key)
+        if old?.connected != record.connected || old?.parsedVersion != record.parsedVersion { state.live = nil }
+        if let own = state.records[key] {
+            state.live = nil
+            if own.supersedes(record) { state.dirty.insert(key) }
+        }
     }
 
     private func update(_ instance: InstanceRef, identity: String, _ body: (inout Record) -> Void) throws(Full) {
@@ -276,7 +428,8 @@ final class InstanceRegistry: Sendable {
                 version: "",
                 identity: identity,
                 registeredAtUnixMilliseconds: now,
-                lastSeenUnixMilliseconds: now
+                lastSeenUnixMilliseconds: now,
+                server: self.server ?? ""
             )
             if let version = instance.version {
                 record.version = version.description
@@ -287,6 +440,7 @@ final class InstanceRegistry: Sendable {
             body(&record)
             if previous?.connected != record.connected || previous?.parsedVersion != record.parsedVersion { state.live = nil }
             state.records[key] = record
+            if self.server != nil { state.dirty.insert(key) }
         }
     }
 
@@ -310,6 +464,7 @@ final class InstanceRegistry: Sendable {
         }
         state.records[oldest.key] = nil
         state.counts[component, default: 1] -= 1
+        if self.server != nil { state.dirty.insert(oldest.key) }
     }
 
     private func modify(_ key: Key, _ body: (inout Record, Int64) -> Void) {
@@ -320,6 +475,7 @@ final class InstanceRegistry: Sendable {
             let wasConnected = state.records.values[index].connected
             body(&state.records.values[index], now)
             if state.records.values[index].connected != wasConnected { state.live = nil }
+            if self.server != nil { state.dirty.insert(key) }
         }
     }
 }

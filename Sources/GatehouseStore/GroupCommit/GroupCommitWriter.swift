@@ -342,7 +342,7 @@ extension StoreError {
             default:
                 return false
             }
-        case .invalidRecord, .closed:
+        case .invalidRecord, .closed, .unreachable:
             return true
         case .schemaTooNew, .corrupt, .damaged, .alreadyOpen, .unavailable:
             return false

@@ -1,13 +1,13 @@
 /// A queued submission, its caller's completion captured inside and its result type erased,
-/// so submissions of every result type share one queue.
-struct Submission<State: Sendable>: Sendable {
+/// so submissions of every result type share one queue (SQLite's writer's and etcd's).
+package struct Submission<State: Sendable>: Sendable {
     /// Runs the caller's transform against the working state and the revision its change would get.
-    let stage: @Sendable (_ state: State, _ nextRevision: Revision) -> StagedSubmission<State>
+    package let stage: @Sendable (_ state: State, _ nextRevision: Revision) -> StagedSubmission<State>
     /// Fails the caller without running its transform (store closed or unavailable).
-    let fail: @Sendable (any Error) -> Void
+    package let fail: @Sendable (any Error) -> Void
 
     /// Wraps `transform` and the completion that waits for its outcome.
-    static func wrapping<Value: Sendable>(
+    package static func wrapping<Value: Sendable>(
         _ transform: @escaping @Sendable (State, Revision) throws -> Transformation<State, Value>,
         completion: @escaping @Sendable (Result<Committed<Value>, any Error>) -> Void
     ) -> Submission<State> {
@@ -41,7 +41,7 @@ struct Submission<State: Sendable>: Sendable {
 }
 
 /// What running a submission's transform gave.
-enum StagedSubmission<State: Sendable> {
+package enum StagedSubmission<State: Sendable> {
     /// The transform threw; `answer` resumes its caller with the error.
     case refused(answer: @Sendable () -> Void)
     /// The transform accepted: its change (nil when it changes nothing) and how to

@@ -276,7 +276,7 @@ package struct IntegrityScan {
         switch error {
         case .sqlite(_, let text, _, _):
             message = text
-        case .schemaTooNew, .corrupt, .invalidRecord, .alreadyOpen, .closed, .unavailable, .damaged:
+        case .schemaTooNew, .corrupt, .invalidRecord, .alreadyOpen, .closed, .unavailable, .unreachable, .damaged:
             message = "\(error)"
         }
         self.damage.append(StoreDamage(table: table, row: row, problem: .unreadable(message)))
