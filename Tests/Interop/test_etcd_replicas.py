@@ -304,6 +304,11 @@ def test_a_minority_partition_answers_unavailable_within_the_timeout_and_heals(r
                     assert result.status == wire.UNAVAILABLE, f"{result.status_name}: {result.message}"
                     assert elapsed <= bound, f"UNAVAILABLE took {elapsed:.3f}s, over {bound}s"
                     assert "etcd" in result.message.lower(), f"the message does not say etcd is the cause: {result.message}"
+        # Reads are served from each server's snapshot, partition or not.
+        for server in servers:
+            read = admin_unary(server, "/gatehouse.v1.Features/List", pb.features.ListFeaturesRequest(page_size=1), timeout_s=5)
+            assert read.ok, f"a read through {server.address} during the partition: {read.status_name}: {read.message}"
+            assert pb.features.ListFeaturesResponse.FromString(read.response()).revision >= defined
     finally:
         for member in paused:
             cluster.resume(member)
