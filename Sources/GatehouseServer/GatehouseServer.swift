@@ -20,10 +20,10 @@ public final class GatehouseServer: Service, Sendable {
         public var adminConfig: String?
     }
 
-    private let configuration: GatehouseServerConfiguration
-    private let logger: Logger
+    let configuration: GatehouseServerConfiguration
+    let logger: Logger
     private let onListening: @Sendable (Listening) -> Void
-    private let group: any EventLoopGroup
+    let group: any EventLoopGroup
     public let health = HealthService()
 
     public init(
@@ -106,7 +106,8 @@ public final class GatehouseServer: Service, Sendable {
         let limits = self.configuration.requestLimitsInEffect
         let registry = InstanceRegistry(
             now: now,
-            capacity: .init(maxPerComponent: limits.maxInstancesPerComponent, evictAfterMilliseconds: limits.evictDisconnectedAfterMilliseconds)
+            capacity: .init(maxPerComponent: limits.maxInstancesPerComponent, evictAfterMilliseconds: limits.evictDisconnectedAfterMilliseconds),
+            server: peers.serverID
         )
         let gates = GateService(
             store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, registeredInstance: registry.registered(component:instanceID:),
@@ -153,13 +154,22 @@ public final class GatehouseServer: Service, Sendable {
                 throw error
             }
         }
+        // Joined before "listening on" is announced: by then other servers see this one's instances and it may lead.
+        let membership: Membership
+        do {
+            membership = try await peers.join(address.hostPort, registry)
+        } catch {
+            await server.close()
+            throw error
+        }
         self.onListening(Listening(address: address, adminConfig: adminConfig))
 
         // Serve until asked to stop; cancellation (a second signal) skips the grace period.
         let pushing = Task { await hub.run() }
         // Resumes every running rollout from its stored record (step, threshold, absolute bake deadline),
         // while this server leads: always over SQLite, while it holds the election over etcd.
-        let driving = Task { await driver.run(leadership: peers.leadership) }
+        let driving = Task { await driver.run(leadership: membership.leadership) }
+        let sharing = Task { await membership.run() }
         do {
             try await gracefulShutdown()
             self.health.setStatus(.notServing)
@@ -172,6 +182,9 @@ public final class GatehouseServer: Service, Sendable {
         // Stopped before the store closes: a transition it is committing finishes first.
         driving.cancel()
         await driving.value
+        sharing.cancel()
+        await sharing.value
+        await membership.leave()
         pushing.cancel()
     }
 

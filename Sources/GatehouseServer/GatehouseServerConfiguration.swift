@@ -59,6 +59,18 @@ public struct GatehouseServerConfiguration: Sendable {
 
     public init() {}
 
+    /// The id this server goes by among the servers sharing its etcd store:
+    /// `--server-id`, else the `host:port` it listens on.
+    ///
+    /// - Throws: when the port is 0 and no id is given: the port is only picked
+    ///   at bind time, after the id was needed, and `host:0` would name every such server alike.
+    public func serverID(over settings: EtcdBackendSettings) throws(EtcdSettingsError) -> String {
+        guard settings.serverID != nil || self.port != 0 else {
+            throw EtcdSettingsError("--listen \(self.host):0 picks its port at start, too late to name this server to its peers: pass --server-id (e.g. --server-id gatehouse-1), or a fixed port")
+        }
+        return settings.serverID(host: self.host, port: self.port)
+    }
+
     /// ``requestLimits`` with audit entries bounded to fit a History response
     /// in a frame of the server's own maximum frame size.
     var requestLimitsInEffect: RequestLimits {

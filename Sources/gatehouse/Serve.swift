@@ -241,13 +241,15 @@ struct Serve: AsyncParsableCommand {
             return .sqlite
         case .etcd:
             do {
-                return .etcd(
-                    try EtcdBackendSettings.parse(
-                        endpoints: self.etcdEndpoints, ca: self.etcdCA, certificate: self.etcdCert, key: self.etcdKey,
-                        prefix: self.etcdPrefix ?? EtcdBackendSettings.defaultPrefix, timeout: self.etcdTimeout ?? "5s", serverID: self.serverID
-                    )
+                let settings = try EtcdBackendSettings.parse(
+                    endpoints: self.etcdEndpoints, ca: self.etcdCA, certificate: self.etcdCert, key: self.etcdKey,
+                    prefix: self.etcdPrefix ?? EtcdBackendSettings.defaultPrefix, timeout: self.etcdTimeout ?? "5s", serverID: self.serverID
                 )
-            } catch {
+                var listening = GatehouseServerConfiguration()
+                (listening.host, listening.port) = try ClientConfig.parseAddress(self.listen)
+                _ = try listening.serverID(over: settings)
+                return .etcd(settings)
+            } catch let error as EtcdSettingsError {
                 throw ValidationError(error.message)
             }
         }

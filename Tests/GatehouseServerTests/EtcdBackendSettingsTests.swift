@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseEtcd
 import Testing
 
 @testable import GatehouseServer
@@ -40,7 +41,7 @@ import Testing
         let files = try Files()
         defer { files.remove() }
         let settings = try files.parse(endpoints: "https://10.0.0.1:2379, https://etcd-2.example:2379,https://[::1]:32379", timeout: "1500ms", serverID: "gatehouse-1")
-        #expect(settings.endpoints == ["https://10.0.0.1:2379", "https://etcd-2.example:2379", "https://[::1]:32379"])
+        #expect(settings.endpoints.map(\.description) == ["https://10.0.0.1:2379", "https://etcd-2.example:2379", "https://[::1]:32379"])
         #expect(settings.prefix == "/gatehouse/")
         #expect(settings.callTimeout == .milliseconds(1500))
         #expect(settings.serverID == "gatehouse-1")
@@ -61,13 +62,13 @@ import Testing
 
     @Test(arguments: [
         ("http://127.0.0.1:2379", "use https://"),
-        ("127.0.0.1:2379", "not an https:// URL"),
+        ("127.0.0.1:2379", "is not an https://host:port URL"),
         ("https://127.0.0.1", "has no port"),
-        ("https://127.0.0.1:0", "port from 1 to 65535"),
-        ("https://127.0.0.1:2379/v3", "nothing after it"),
-        ("https://:2379", "https://host:port"),
-        ("https://a:2379,https://a:2379", "twice"),
-        ("https://a:2379,", "not an https:// URL"),
+        ("https://127.0.0.1:0", "is not a port number (1-65535)"),
+        ("https://127.0.0.1:2379/v3", "has a path"),
+        ("https://:2379", "has no host"),
+        ("https://a:2379,https://a:2379", "listed twice"),
+        ("https://a:2379,", "empty entry"),
     ])
     func aBadEndpointIsNamed(endpoints: String, says: String) throws {
         let files = try Files()
@@ -110,7 +111,7 @@ import Testing
     }
 
     @Test func theServerIDDefaultsToTheListenAddress() {
-        let settings = EtcdBackendSettings(endpoints: ["https://127.0.0.1:2379"], trustRoots: "ca", certificateChain: "c", privateKey: "k")
+        let settings = EtcdBackendSettings(endpoints: [EtcdEndpoint(host: "127.0.0.1", port: 2379)], trustRoots: "ca", certificateChain: "c", privateKey: "k")
         #expect(settings.serverID(host: "10.0.0.5", port: 7443) == "10.0.0.5:7443")
         #expect(settings.serverID(host: "::1", port: 7443) == "[::1]:7443")
         #expect(settings.serverID(host: "0.0.0.0", port: 7443) == "\(ProcessInfo.processInfo.hostName):7443")

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseCore
+import GatehouseEtcd
 
 /// How a server reaches the etcd cluster it shares with the other servers
 /// (`gatehouse serve --store etcd`), checked before anything starts.
@@ -9,7 +10,7 @@ import GatehouseCore
 /// line after the first write times out.
 public struct EtcdBackendSettings: Sendable, Hashable {
     /// Client URLs of etcd's members, `https://host:port` (IPv6 as `https://[::1]:2379`).
-    public var endpoints: [String]
+    public var endpoints: [EtcdEndpoint]
     /// The CA bundle etcd's server certificates chain to (PEM).
     public var trustRoots: String
     /// This server's client certificate for etcd (PEM): etcd runs with `--client-cert-auth`.
@@ -29,7 +30,7 @@ public struct EtcdBackendSettings: Sendable, Hashable {
     public static let maxServerIDLength = 128
 
     public init(
-        endpoints: [String],
+        endpoints: [EtcdEndpoint],
         trustRoots: String,
         certificateChain: String,
         privateKey: String,
@@ -70,7 +71,12 @@ public struct EtcdBackendSettings: Sendable, Hashable {
         guard missing.isEmpty, let ca, let certificate, let key else {
             throw EtcdSettingsError("--store etcd needs \(missing.joined(separator: ", ")): etcd is reached over mutual TLS only; pass the CA that signed etcd's certificates and this server's client certificate and key")
         }
-        let parsed = try Self.parseEndpoints(endpoints)
+        let parsed: [EtcdEndpoint]
+        do {
+            parsed = try EtcdEndpoint.parseList(endpoints)
+        } catch {
+            throw EtcdSettingsError("--etcd-endpoints: \(error.message)")
+        }
         for (flag, path) in [("--etcd-ca", ca), ("--etcd-cert", certificate), ("--etcd-key", key)] {
             try Self.checkReadable(path, flag: flag)
         }
@@ -85,44 +91,6 @@ public struct EtcdBackendSettings: Sendable, Hashable {
             endpoints: parsed, trustRoots: ca, certificateChain: certificate, privateKey: key,
             prefix: prefix, callTimeout: .milliseconds(milliseconds), serverID: serverID
         )
-    }
-
-    /// The comma-separated endpoints, each `https://host:port` with nothing after the port.
-    static func parseEndpoints(_ list: String) throws(EtcdSettingsError) -> [String] {
-        var endpoints: [String] = []
-        for item in list.split(separator: ",", omittingEmptySubsequences: false) {
-            let endpoint = item.trimmingCharacters(in: .whitespaces)
-            guard endpoint.hasPrefix("https://") else {
-                let hint = endpoint.hasPrefix("http://") ? "etcd must be reached over TLS: use https:// and etcd's --client-cert-auth" : "write each as https://host:port"
-                throw EtcdSettingsError("--etcd-endpoints: \"\(endpoint)\" is not an https:// URL; \(hint)")
-            }
-            let authority = endpoint.dropFirst("https://".count)
-            let host: Substring
-            let port: Substring
-            if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
-                host = authority[authority.index(after: authority.startIndex)..<close]
-                let rest = authority[authority.index(after: close)...]
-                guard rest.hasPrefix(":") else { throw Self.badEndpoint(endpoint) }
-                port = rest.dropFirst()
-            } else if let colon = authority.lastIndex(of: ":") {
-                host = authority[..<colon]
-                port = authority[authority.index(after: colon)...]
-            } else {
-                throw EtcdSettingsError("--etcd-endpoints: \"\(endpoint)\" has no port; write https://host:port (etcd's client port is usually 2379)")
-            }
-            guard !host.isEmpty, !host.contains("/"), !host.contains(":") || authority.hasPrefix("["),
-                let number = Int(port), (1...65_535).contains(number)
-            else { throw Self.badEndpoint(endpoint) }
-            guard !endpoints.contains(endpoint) else {
-                throw EtcdSettingsError("--etcd-endpoints names \(endpoint) twice; list each member once")
-            }
-            endpoints.append(endpoint)
-        }
-        return endpoints
-    }
-
-    private static func badEndpoint(_ endpoint: String) -> EtcdSettingsError {
-        EtcdSettingsError("--etcd-endpoints: \"\(endpoint)\" is not https://host:port with a port from 1 to 65535 and nothing after it")
     }
 
     private static func checkReadable(_ path: String, flag: String) throws(EtcdSettingsError) {

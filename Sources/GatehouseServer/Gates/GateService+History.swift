@@ -66,7 +66,14 @@ extension GateService {
             )
             query.alsoSubjects = Array(subjects.dropFirst())
             query.oldestFirst = !request.newestFirst
-            let records = try await self.store.history(query)
+            let records: [AuditRecord]
+            do {
+                records = try await self.store.history(query)
+            } catch let error as StoreError {
+                guard case .unreachable = error else { throw error }
+                // A cluster store reads history from etcd: when it does not answer, say so, as writes do.
+                throw RPCError(.unavailable, "the history could not be read: \(error)")
+            }
             for record in records.prefix(chunk) {
                 var entry = Self.wire(scope.component == nil ? record : Self.redacted(record, for: scope))
                 var cost = Pager.cost(of: entry)

@@ -299,10 +299,24 @@ public final class GateService: Sendable {
                 completion(.failure(error.rpcError))
             case .failure(let error as StoreError):
                 logger().error("store failed", metadata: ["error": "\(error)"])
-                completion(.failure(RPCError(.unavailable, "the change was not saved: the store failed (\(error.isDiskFull ? "disk full" : "I/O error")); retry later")))
+                completion(.failure(Self.unsaved(error)))
             case .failure(let error):
                 completion(.failure(error))
             }
+        }
+    }
+
+    /// What a caller whose change the store failed is told: UNAVAILABLE, retry later.
+    ///
+    /// A cluster store that etcd did not answer says so in etcd's words and
+    /// names the endpoint (an operator reads it in gatectl's output); a local
+    /// disk's failure is summarised, its details are in the server's log.
+    static func unsaved(_ error: StoreError) -> RPCError {
+        switch error {
+        case .unreachable:
+            return RPCError(.unavailable, "the change was not saved: \(error)")
+        case .sqlite, .schemaTooNew, .corrupt, .damaged, .invalidRecord, .alreadyOpen, .closed, .unavailable:
+            return RPCError(.unavailable, "the change was not saved: the store failed (\(error.isDiskFull ? "disk full" : "I/O error")); retry later")
         }
     }
 
