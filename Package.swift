@@ -92,6 +92,17 @@ let package = Package(
             ],
             path: "Benchmarks/LoadGenerator"
         ),
+        // etcd's own put rate through GatehouseEtcd's client, the baseline for the etcd backend's writes.
+        .executableTarget(
+            name: "etcd-put-bench",
+            dependencies: [
+                "GatehouseEtcd",
+                "EtcdProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/EtcdPutBench"
+        ),
         // Mutual TLS on OpenSSL, bridged to SwiftNIO. Knows nothing of features.
         .target(
             name: "GatehouseTLS",
@@ -123,6 +134,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -282,6 +294,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
         .testTarget(
