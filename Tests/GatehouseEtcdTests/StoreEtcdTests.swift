@@ -198,6 +198,63 @@ struct StoreEtcdTests {
         }
     }
 
+    /// Compacts etcd's history up to its current revision.
+    private func compact(_ etcd: LocalEtcd, _ client: EtcdClient) async throws {
+        var request = Etcdserverpb_RangeRequest()
+        request.key = Data("/".utf8)
+        let revision = try await client.range(request).header.revision
+        let (status, output) = try etcd.etcdctl(["compact", "\(revision)"])
+        #expect(status == 0, "etcdctl compact: \(output)")
+    }
+
+    @Test("a watch whose start was compacted catches up from the audit keys, publishing every batch once")
+    func compactedWatch() async throws {
+        try await withEtcdClient { etcd, client in
+            let slow = StoreFaultKV(client)
+            let a = try await openEtcdStore(client)
+            slow.holdWatch()
+            let b = try await openEtcdStore(slow)
+            let seenByB = StoreCommitLog()
+            b.observeCommits(seenByB.observer)
+            for index in 1...3 {
+                _ = try await a.submit(storePut("k\(index)", "\(index)"))
+            }
+            try await self.compact(etcd, client)
+            slow.releaseWatch()
+            try await seenByB.wait { $0.count == 3 }
+            #expect(seenByB.revisions == [1, 2, 3])
+            #expect(b.snapshot.state == a.snapshot.state && b.statistics.reloads == 0)
+            // The reopened watch goes on from there.
+            _ = try await a.submit(storePut("k4", "4"))
+            try await seenByB.wait { $0.count == 4 }
+            #expect(seenByB.revisions == [1, 2, 3, 4])
+            await a.close()
+            await b.close()
+        }
+    }
+
+    @Test("a store further behind than the audit retention reloads the whole state")
+    func behindRetention() async throws {
+        try await withEtcdClient { etcd, client in
+            let slow = StoreFaultKV(client)
+            let a = try await openEtcdStore(client, configuration: EtcdStoreConfiguration(auditRetention: 2))
+            slow.holdWatch()
+            let b = try await openEtcdStore(slow)
+            for index in 1...5 {
+                _ = try await a.submit(storePut("k\(index)", "\(index)"))
+            }
+            try await self.compact(etcd, client)
+            slow.releaseWatch()
+            // r1…r3 are trimmed: B cannot replay them and reloads; its next commit follows r5.
+            let committed = try await b.submit(storePut("b", "x"))
+            #expect(committed.revision == 6)
+            #expect(b.statistics.reloads == 1)
+            #expect(b.snapshot.state.values.count == 6)
+            await a.close()
+            await b.close()
+        }
+    }
+
     @Test("a transaction whose answer was lost is completed exactly once, applied or not")
     func ambiguousCommit() async throws {
         try await withEtcdClient { _, client in

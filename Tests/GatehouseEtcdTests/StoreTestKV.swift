@@ -30,7 +30,7 @@ final class StoreFaultKV: EtcdKV {
         self.nextTxnFaults.withLock { $0 += faults }
     }
 
-    /// Watches opened from now on deliver nothing until ``releaseWatch()``.
+    /// Watches opened from now on reach etcd only at ``releaseWatch()``.
     func holdWatch() {
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         self.watchHold.withLock { $0 = stream }
@@ -69,12 +69,14 @@ final class StoreFaultKV: EtcdKV {
 
     func watch(_ request: Etcdserverpb_WatchCreateRequest) -> AsyncThrowingStream<Etcdserverpb_WatchResponse, any Error> {
         let hold = self.watchHold.withLock { $0 }
-        let upstream = self.base.watch(request)
+        let base = self.base
         return AsyncThrowingStream { continuation in
             let task = Task {
                 if let hold {
                     for await _ in hold {}
                 }
+                // Opened only now: a start revision compacted meanwhile is refused as etcd would.
+                let upstream = base.watch(request)
                 do {
                     for try await response in upstream {
                         continuation.yield(response)
