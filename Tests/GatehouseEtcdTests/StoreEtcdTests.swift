@@ -139,8 +139,11 @@ struct StoreEtcdTests {
             try await group.waitForAll()
         }
         let total = UInt64(2 * perServer)
-        try await seenByA.wait { _ in a.snapshot.revision.rawValue == total }
-        try await seenByB.wait { _ in b.snapshot.revision.rawValue == total }
+        // The observer runs after the snapshot is published: wait for it, not for the snapshot.
+        let (doneA, doneB) = (ownA.withLock { $0 }, ownB.withLock { $0 })
+        try await seenByA.wait { doneA.count + $0.count >= Int(total) }
+        try await seenByB.wait { doneB.count + $0.count >= Int(total) }
+        #expect(a.snapshot.revision.rawValue == total && b.snapshot.revision.rawValue == total)
         #expect(a.snapshot.state.values["counter"] == "\(total)")
         #expect(b.snapshot.state == a.snapshot.state)
         // Every revision is published exactly once on each server: by a completion or the observer.
