@@ -90,3 +90,34 @@ struct ClientFailoverTests {
         }
     }
 }
+
+/// A member that hangs: the connection stays open, nothing answers.
+@Suite("etcd client: a hung member", .serialized)
+struct ClientHungMemberTests {
+    @Test("after a call times out on a SIGSTOPped member, a PING goes unanswered and later calls go to the next endpoint")
+    func hungMember() async throws {
+        try await withEtcdClient(members: 3, callTimeout: .seconds(2), connectTimeout: .seconds(1)) { etcd, client in
+            var range = Etcdserverpb_RangeRequest()
+            range.key = .utf8("/h")
+            _ = try await client.range(range)
+            #expect(client.connectedEndpoint == etcd.endpoints[0])
+            etcd.pause(member: 0)
+            defer { etcd.resume(member: 0) }
+
+            var put = Etcdserverpb_PutRequest()
+            put.key = .utf8("/h")
+            let timedOut = try await #require(throws: EtcdError.self) { try await client.put(put) }
+            #expect(timedOut.code == .deadlineExceeded)
+            #expect(timedOut.mayHaveApplied)
+
+            // The probe gives up on member 0 within the connect timeout; this read is
+            // retried on the next member within its own deadline.
+            let clock = ContinuousClock()
+            let started = clock.now
+            _ = try await client.range(range)
+            #expect(clock.now - started < .seconds(2))
+            #expect(client.connectedEndpoint != etcd.endpoints[0])
+            _ = try await client.put(put)
+        }
+    }
+}

@@ -71,6 +71,14 @@ public final class EtcdClient: EtcdKV {
         self.logger = logger
     }
 
+    deinit {
+        // A client dropped without close(): do not leave its connection open.
+        self.state.withLock { state in
+            state.connecting?.cancel()
+            state.connection?.close()
+        }
+    }
+
     /// Closes the connection; calls in flight and later calls fail `.closed`, watches end.
     public func close() async {
         let (connection, connecting) = self.state.withLock { state in
@@ -184,8 +192,12 @@ public final class EtcdClient: EtcdKV {
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 if case .closed = error.code { throw error }
-                if let connection, error.movesToNextEndpoint {
-                    self.abandon(connection, because: error)
+                if let connection {
+                    if error.movesToNextEndpoint {
+                        self.abandon(connection, because: error)
+                    } else if case .deadlineExceeded = error.code {
+                        self.suspect(connection, after: error)
+                    }
                 }
                 let repeatable: Bool
                 switch retry {
@@ -356,6 +368,23 @@ public final class EtcdClient: EtcdKV {
         }
         let detail = order.isEmpty ? "" : ": " + order.map { "\($0): \(lastPerEndpoint[$0]!)" }.joined(separator: "; ")
         return EtcdError(.unavailable, "no etcd member could serve within \(timeout.nanoseconds / 1_000_000) ms\(detail)")
+    }
+
+    /// A call on `connection` got no answer in time: a slow cluster, or a
+    /// member that hangs. Probe it in the background and abandon it if it does
+    /// not answer a PING within the connect timeout, so later calls (and
+    /// watches, which the close ends) go to the next endpoint instead of
+    /// timing out on a member that will never answer.
+    func suspect(_ connection: EtcdConnection, after error: EtcdError) {
+        let timeout = self.configuration.connectTimeout
+        Task {
+            if await !connection.isAlive(timeout: timeout) {
+                self.abandon(connection, because: EtcdError(
+                    .unavailable, "no answer to an HTTP/2 PING within \(timeout.nanoseconds / 1_000_000) ms after \(error.message)",
+                    endpoint: connection.endpoint.description
+                ))
+            }
+        }
     }
 
     /// Drops `connection` after `error` said its member cannot serve; the next
