@@ -326,6 +326,9 @@ let package = Package(
             name: "GatehouseServerTests",
             dependencies: [
                 "GatehouseServer",
+                // Servers over a real etcd: LocalEtcd (shared with GatehouseEtcdTests through Support/) and its endpoints.
+                "GatehouseEtcd",
+                .product(name: "Logging", package: "swift-log"),
                 "GatehouseSDK",
                 "GatehouseCore",
                 "GatehouseStore",

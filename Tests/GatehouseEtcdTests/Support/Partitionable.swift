@@ -5,10 +5,15 @@ import Synchronization
 /// A real ``EtcdClient`` behind a switch that cuts one server off from etcd:
 /// while cut, every call fails `.unavailable` without reaching etcd (a
 /// network partition of that server alone), so its lease stops being kept
-/// alive while etcd and the other servers go on.
+/// alive while etcd and the other servers go on. It counts the Txns it
+/// forwards, so a test can see how many writes reached etcd.
 final class Partitionable: EtcdKV {
     let base: any EtcdKV
     private let cut = Atomic<Bool>(false)
+    private let txns = Atomic<Int>(0)
+
+    /// Txns forwarded to etcd so far.
+    var txnCount: Int { self.txns.load(ordering: .relaxed) }
 
     init(_ base: any EtcdKV) { self.base = base }
 
@@ -36,6 +41,7 @@ final class Partitionable: EtcdKV {
 
     func txn(_ request: Etcdserverpb_TxnRequest) async throws -> Etcdserverpb_TxnResponse {
         try self.check()
+        self.txns.add(1, ordering: .relaxed)
         return try await self.base.txn(request)
     }
 
