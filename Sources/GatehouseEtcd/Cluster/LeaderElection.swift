@@ -192,6 +192,11 @@ public final class LeaderElection: Sendable {
 
     /// Deletes the key if it is still the one this server created: the next leader need not wait out a TTL.
     private func resign(createRevision: Int64) async {
+        // In a task of its own: resigning is what a cancelled (shutting down) caller does last.
+        await Task { await self.deleteKey(createRevision: createRevision) }.value
+    }
+
+    private func deleteKey(createRevision: Int64) async {
         let key = Data(self.key.utf8)
         do {
             _ = try await self.session.kv.txn(.with {
