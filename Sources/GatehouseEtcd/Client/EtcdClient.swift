@@ -45,8 +45,13 @@ public final class EtcdClient: EtcdKV {
         var nextEndpoint = 0
         /// The shared LeaseKeepAlive stream, on ``connection``.
         var keepAlive: EtcdLeaseKeepAliveStream?
+        /// The last reason each endpoint could not be reached, so a repeated one is logged once.
+        var lastConnectFailure: [Int: String] = [:]
         var isClosed = false
     }
+
+    /// Below this much time left, a call gives up rather than start a connection attempt.
+    static let shortestConnectAttempt = TimeAmount.milliseconds(20)
 
     /// Creates a client; it connects on the first call.
     ///
@@ -64,6 +69,14 @@ public final class EtcdClient: EtcdKV {
         self.tls = try TLSContext.client(configuration.tlsConfiguration)
         self.group = group
         self.logger = logger
+    }
+
+    deinit {
+        // A client dropped without close(): do not leave its connection open.
+        self.state.withLock { state in
+            state.connecting?.cancel()
+            state.connection?.close()
+        }
     }
 
     /// Closes the connection; calls in flight and later calls fail `.closed`, watches end.
@@ -179,8 +192,12 @@ public final class EtcdClient: EtcdKV {
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 if case .closed = error.code { throw error }
-                if let connection, error.movesToNextEndpoint {
-                    self.abandon(connection, because: error)
+                if let connection {
+                    if error.movesToNextEndpoint {
+                        self.abandon(connection, because: error)
+                    } else if case .deadlineExceeded = error.code {
+                        self.suspect(connection, after: error)
+                    }
                 }
                 let repeatable: Bool
                 switch retry {
@@ -239,6 +256,7 @@ public final class EtcdClient: EtcdKV {
         enum Next {
             case use(EtcdConnection)
             case wait(Task<EtcdConnection, any Error>)
+            case outOfTime
             case closed
         }
         let next: Next = self.state.withLock { state in
@@ -252,8 +270,11 @@ public final class EtcdClient: EtcdKV {
                 connection.close()
             }
             if let connecting = state.connecting { return .wait(connecting) }
+            let remaining = deadline - .now()
+            // Too little time left for a handshake: do not spend an endpoint's turn on a sure timeout.
+            guard remaining >= Self.shortestConnectAttempt else { return .outOfTime }
             let index = state.nextEndpoint
-            let timeout = min(self.configuration.connectTimeout, max(deadline - .now(), .milliseconds(1)))
+            let timeout = min(self.configuration.connectTimeout, remaining)
             let task = Task { [self] in
                 let endpoint = self.configuration.endpoints[index]
                 do {
@@ -270,14 +291,22 @@ public final class EtcdClient: EtcdKV {
                         connection.close()
                         throw EtcdError(.closed, "the etcd client was closed while connecting")
                     }
+                    self.state.withLock { $0.lastConnectFailure[index] = nil }
                     self.logger.debug("connected to etcd", metadata: ["etcd.endpoint": "\(endpoint)"])
                     return connection
                 } catch {
-                    self.state.withLock { state in
+                    let repeated = self.state.withLock { state in
                         state.connecting = nil
                         state.nextEndpoint = (index + 1) % self.configuration.endpoints.count
+                        let message = "\(error)"
+                        defer { state.lastConnectFailure[index] = message }
+                        return state.lastConnectFailure[index] == message
                     }
-                    self.logger.warning("cannot connect to etcd", metadata: ["etcd.endpoint": "\(endpoint)", "error": "\(error)"])
+                    // Once per endpoint and reason: a misconfigured CA would otherwise log every retry.
+                    self.logger.log(
+                        level: repeated ? .debug : .warning,
+                        "cannot connect to etcd", metadata: ["etcd.endpoint": "\(endpoint)", "error": "\(error)"]
+                    )
                     throw error
                 }
             }
@@ -287,6 +316,8 @@ public final class EtcdClient: EtcdKV {
         switch next {
         case .closed:
             throw EtcdError(.closed, "the etcd client is closed")
+        case .outOfTime:
+            throw Self.noMemberAnswered(failures: failures, timeout: self.configuration.callTimeout)
         case .use(let connection):
             return connection
         case .wait(let task):
@@ -337,6 +368,23 @@ public final class EtcdClient: EtcdKV {
         }
         let detail = order.isEmpty ? "" : ": " + order.map { "\($0): \(lastPerEndpoint[$0]!)" }.joined(separator: "; ")
         return EtcdError(.unavailable, "no etcd member could serve within \(timeout.nanoseconds / 1_000_000) ms\(detail)")
+    }
+
+    /// A call on `connection` got no answer in time: a slow cluster, or a
+    /// member that hangs. Probe it in the background and abandon it if it does
+    /// not answer a PING within the connect timeout, so later calls (and
+    /// watches, which the close ends) go to the next endpoint instead of
+    /// timing out on a member that will never answer.
+    func suspect(_ connection: EtcdConnection, after error: EtcdError) {
+        let timeout = self.configuration.connectTimeout
+        Task {
+            if await !connection.isAlive(timeout: timeout) {
+                self.abandon(connection, because: EtcdError(
+                    .unavailable, "no answer to an HTTP/2 PING within \(timeout.nanoseconds / 1_000_000) ms after \(error.message)",
+                    endpoint: connection.endpoint.description
+                ))
+            }
+        }
     }
 
     /// Drops `connection` after `error` said its member cannot serve; the next

@@ -141,6 +141,17 @@ final class EtcdConnection: Sendable {
         return call
     }
 
+    /// Whether the member still answers an HTTP/2 PING within `timeout`
+    /// (see ``EtcdConnectionMonitor``); false when the connection is closed.
+    func isAlive(timeout: TimeAmount) async -> Bool {
+        let channel = self.channel
+        let answered = channel.eventLoop.flatSubmit {
+            let monitor = try? channel.pipeline.syncOperations.handler(type: EtcdConnectionMonitor.self)
+            return monitor?.probe(timeout: timeout) ?? channel.eventLoop.makeSucceededFuture(false)
+        }
+        return (try? await answered.get()) ?? false
+    }
+
     /// Closes the connection; calls still open on it fail UNAVAILABLE.
     func close() {
         self.health.markDraining()

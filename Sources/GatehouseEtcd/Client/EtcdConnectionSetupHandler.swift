@@ -62,7 +62,7 @@ final class EtcdConnectionSetupHandler: ChannelDuplexHandler {
                 // etcd never opens streams towards a client (no server push): refuse any.
                 channel.close()
             }
-            try context.pipeline.syncOperations.addHandler(EtcdConnectionGoAwayHandler(health: self.health), position: .last)
+            try context.pipeline.syncOperations.addHandler(EtcdConnectionMonitor(health: self.health), position: .last)
             self.isSetUp = true
             self.ready.succeed(multiplexer)
         } catch {
@@ -122,26 +122,6 @@ final class EtcdConnectionSetupHandler: ChannelDuplexHandler {
     }
 }
 
-/// After setup: notes etcd's GOAWAY (it is shutting down or draining us), so
-/// no new call is opened on this connection; calls already open finish or fail on their own.
-final class EtcdConnectionGoAwayHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame
-
-    private let health: EtcdConnectionHealth
-
-    init(health: EtcdConnectionHealth) {
-        self.health = health
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .goAway = self.unwrapInboundIn(data).payload {
-            self.health.markDraining()
-        }
-    }
-}
-
 @available(*, unavailable)
 extension EtcdConnectionSetupHandler: Sendable {}
 
-@available(*, unavailable)
-extension EtcdConnectionGoAwayHandler: Sendable {}

@@ -129,6 +129,10 @@ final class LocalEtcd: Sendable {
                 "--key-file", pki.serverKeyPath,
                 "--trusted-ca-file", pki.caCertificatePath,
                 "--client-cert-auth",
+                // The HTTP/JSON gateway dials the member itself with the server certificate
+                // as a client one; TestPKI's is serverAuth only, so it would retry refused
+                // handshakes forever. Gatehouse speaks gRPC and needs no gateway.
+                "--enable-grpc-gateway=false",
                 "--logger", "zap",
                 "--log-outputs", "stderr",
             ]
