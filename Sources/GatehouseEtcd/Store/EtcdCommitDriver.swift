@@ -42,6 +42,8 @@ actor EtcdCommitDriver<State: Sendable> {
     private var watchTask: Task<Void, Never>?
     /// The timer that reopens a broken watch, if one is pending.
     private var watchRetryTimer: Int?
+    /// Watches broken in a row since the last response: the retry backs off, and only the first is a warning.
+    private var watchFailures = 0
     private var timers = 0
     private var closing = false
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
@@ -156,18 +158,23 @@ actor EtcdCommitDriver<State: Sendable> {
                 return
             }
         } else if !self.closing {
-            self.logger.warning(
+            self.logger.log(
+                level: self.watchFailures == 0 ? .warning : .debug,
                 "store watch broke; watching again",
                 metadata: ["store": "\(self.name)", "error": "\(error.map { "\($0)" } ?? "ended")", "from": "\(self.watchedThrough + 1)"]
             )
         }
         if self.watchRetryTimer == nil && !self.closing {
-            self.watchRetryTimer = self.scheduleTimer(after: self.configuration.watchRetryDelay)
+            // 250 ms, 500 ms, 1 s, … up to 16 times the delay while etcd stays away.
+            let delay = self.configuration.watchRetryDelay * (1 << min(self.watchFailures, 4))
+            self.watchFailures += 1
+            self.watchRetryTimer = self.scheduleTimer(after: delay)
         }
     }
 
     /// Moves the state forward by the commits in a watch response.
     private func apply(_ response: Etcdserverpb_WatchResponse) async {
+        self.watchFailures = 0
         self.watchedThrough = max(self.watchedThrough, ForeignCommits.seenThrough(response))
         let commits: [SeenCommit]
         do {
