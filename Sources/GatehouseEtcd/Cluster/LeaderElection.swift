@@ -54,6 +54,8 @@ public final class LeaderElection: Sendable {
                 case .held(let holder, let revision):
                     self.logger.debug("another server leads; waiting for it to go", metadata: ["leader": "\(holder)"])
                     await self.waitForVacancy(after: revision, lease: lease)
+                case .vacant:
+                    continue
                 }
             } catch {
                 if Task.isCancelled { return }
@@ -68,6 +70,8 @@ public final class LeaderElection: Sendable {
         case won(createRevision: Int64)
         /// `holder` leads, as of etcd revision `revision`.
         case held(holder: String, revision: Int64)
+        /// Nobody leads, yet the campaign lost: campaign again.
+        case vacant
     }
 
     /// Puts our id if the key does not exist; otherwise says who holds it.
@@ -91,8 +95,8 @@ public final class LeaderElection: Sendable {
         })
         if response.succeeded { return .won(createRevision: response.header.revision) }
         guard case .responseRange(let range)? = response.responses.first?.response, let holder = range.kvs.first else {
-            // Deleted between the compare and the read cannot happen in one Txn; an empty answer means try again.
-            return .held(holder: "", revision: response.header.revision)
+            // The compare and the read are one Txn, so this does not happen; were it to, look again.
+            return .vacant
         }
         // Ours already (a campaign whose answer was lost, under this very lease): lead.
         if holder.lease == lease && String(decoding: holder.value, as: UTF8.self) == self.session.serverID {
@@ -188,6 +192,11 @@ public final class LeaderElection: Sendable {
 
     /// Deletes the key if it is still the one this server created: the next leader need not wait out a TTL.
     private func resign(createRevision: Int64) async {
+        // In a task of its own: resigning is what a cancelled (shutting down) caller does last.
+        await Task { await self.deleteKey(createRevision: createRevision) }.value
+    }
+
+    private func deleteKey(createRevision: Int64) async {
         let key = Data(self.key.utf8)
         do {
             _ = try await self.session.kv.txn(.with {
