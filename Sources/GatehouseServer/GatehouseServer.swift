@@ -196,7 +196,7 @@ public final class GatehouseServer: Service, Sendable {
     private func retainedHistory<Store: GateStore<GateState>>(_ store: Store, upTo revision: Revision) async throws -> [BatchSummary] {
         let limit = self.configuration.subscriptionHistory
         guard limit > 0, revision > .zero else { return [] }
-        let records = try await store.history(AuditQuery(revisions: Revision(1)...max(revision, Revision(1)), limit: limit))
+        let records = try await store.history(AuditQuery(revisions: Revision(1)...revision, limit: limit))
         do {
             return try records.reversed().map(GateRecords.summary(from:))
         } catch {

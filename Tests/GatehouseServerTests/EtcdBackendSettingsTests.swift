@@ -119,4 +119,16 @@ import Testing
         named.serverID = "gatehouse-b"
         #expect(named.serverID(host: "10.0.0.5", port: 7443) == "gatehouse-b")
     }
+
+    @Test func aServerOnPortZeroOverEtcdNeedsAnID() throws {
+        var configuration = GatehouseServerConfiguration()
+        configuration.port = 0
+        var settings = EtcdBackendSettings(endpoints: [EtcdEndpoint(host: "127.0.0.1", port: 2379)], trustRoots: "ca", certificateChain: "c", privateKey: "k")
+        #expect(throws: EtcdSettingsError.self) { try configuration.serverID(over: settings) }
+        settings.serverID = "gatehouse-1"
+        #expect(try configuration.serverID(over: settings) == "gatehouse-1")
+        settings.serverID = nil
+        configuration.port = 7443
+        #expect(try configuration.serverID(over: settings) == "127.0.0.1:7443")
+    }
 }

@@ -67,7 +67,9 @@ import Testing
             (["--store", "etcd", "--etcd-endpoints", "https://127.0.0.1:2379"], "--store etcd needs --etcd-ca, --etcd-cert, --etcd-key"),
             (["--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:2379", "--etcd-ca", files.ca, "--etcd-cert", files.cert, "--etcd-key", files.key], "use https://"),
             (["--store", "etcd", "--etcd-endpoints", "https://127.0.0.1:2379", "--etcd-ca", "\(directory)/none.crt", "--etcd-cert", files.cert, "--etcd-key", files.key], "--etcd-ca \(directory)/none.crt: no such file"),
-            (["--etcd-endpoints", "https://127.0.0.1:2379"], "--etcd-endpoints apply only with --store etcd"),
+            (["--store", "etcd", "--etcd-endpoints", "https://127.0.0.1:2379", "--etcd-ca", files.ca, "--etcd-cert", files.cert, "--etcd-key", files.key], "pass --server-id"),
+            (["--store", "etcd", "--etcd-endpoints", "https://127.0.0.1:2379", "--etcd-ca", files.ca, "--etcd-cert", files.cert, "--etcd-key", files.key, "--etcd-timeout", "5"], "--etcd-timeout \"5\" is not a positive duration with a unit"),
+            (["--etcd-endpoints", "https://127.0.0.1:2379", "--server-id", "a"], "--etcd-endpoints, --server-id apply only with --store etcd"),
             (["--store", "zookeeper"], "--store"),
         ]
         for (arguments, message) in cases {

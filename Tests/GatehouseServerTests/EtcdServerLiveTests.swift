@@ -196,6 +196,49 @@ import Testing
         await cluster.stop()
     }
 
+    @Test func everyServerListsEveryInstanceWithItsServerUntilThatServerLeaves() async throws {
+        let cluster = try await Cluster.start()
+        do {
+            try await cluster.start("a")
+            try await cluster.start("b")
+            let fixture = try await cluster.fixture()
+            _ = try await fixture.importCatalog()
+
+            var kubeletOnB = try fixture.config(for: "kubelet")
+            kubeletOnB.server = try cluster.adminConfig("b").server
+            let client = try await GatehouseClient.connect(config: kubeletOnB)
+            let subscriber = try await RecordingSubscriber.subscribe(on: client.connection, component: "kubelet", instanceID: "node-on-b")
+            try await subscriber.wait(for: "a snapshot") { !$0.isEmpty }
+
+            // Listed through a, which the instance never connected to.
+            let list: @Sendable () async throws -> [Gatehouse_V1_ComponentInstance] = {
+                let response: Gatehouse_V1_ListComponentsResponse = try await fixture.admin.connection.unary(
+                    "/gatehouse.v1.Components/List", Gatehouse_V1_ListComponentsRequest())
+                return response.instances
+            }
+            try await Self.eventually("a lists node-on-b on b") {
+                try await list().contains { $0.instanceID == "node-on-b" && $0.server == "b" && $0.connected }
+            }
+            #expect(try cluster.value("servers/b") == cluster.adminConfig("b").server, "b advertises its bound address")
+
+            // b shuts down: its lease is revoked, its instance leaves a's list at once (not after the lease's TTL).
+            subscriber.cancel()
+            await client.close()
+            let stopped = ContinuousClock.now
+            try await cluster.stop("b")
+            try await Self.eventually("node-on-b leaves a's list", timeout: .seconds(5)) {
+                try await !list().contains { $0.instanceID == "node-on-b" }
+            }
+            #expect(ContinuousClock.now - stopped < .seconds(5))
+            #expect(try cluster.value("servers/b") == nil)
+            await fixture.admin.close()
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+
     @Test func aSubscriberResumesOnAnotherServerWithNoMissedOrRepeatedRevision() async throws {
         let cluster = try await Cluster.start()
         do {
