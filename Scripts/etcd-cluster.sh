@@ -85,8 +85,12 @@ member_pid() {
     [ -f "$file" ] || return 0
     pid="$(cat "$file")"
     [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-    # A reused pid of another program is not ours to signal.
-    if kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = etcd ]; then echo "$pid"; fi
+    # A reused pid of another program is not ours to signal; a killed member
+    # whose zombie is not reaped yet (its parent is init) is not running.
+    local stat state
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 0
+    state="${stat##*) }"; state="${state%% *}"
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = etcd ] && [ "$state" != Z ] && [ "$state" != X ]; then echo "$pid"; fi
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
