@@ -31,7 +31,7 @@ struct ClusterSessionTests {
         }
     }
 
-    @Test("a lease that expired while etcd was out of reach is given up locally first, then replaced")
+    @Test("a lease that expired while etcd was out of reach is given up locally, then replaced and the server listed again")
     func expiredLeaseIsReplaced() async throws {
         try await withEtcdClient { _, client in
             let cut = Partitionable(client)
@@ -42,7 +42,7 @@ struct ClusterSessionTests {
                 for await lease in session.leases() { seen.withLock { $0.append(lease) } }
             }
             cut.partition()
-            // Given up locally (nil) no later than etcd deletes the key.
+            // Given up locally (nil): holders stop acting under it.
             #expect(await eventually { seen.withLock { $0.contains(nil) } })
             #expect(try await eventually { try await Self.get(client, "/gh/servers/a") == nil }, "etcd expired the lease")
             cut.heal()
