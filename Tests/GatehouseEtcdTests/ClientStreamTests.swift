@@ -88,6 +88,30 @@ struct ClientStreamTests {
         }
     }
 
+    @Test("close() ends open watches with .closed and refuses later calls with .closed")
+    func closeEndsWatches() async throws {
+        let etcd = try await LocalEtcd.start()
+        defer { etcd.stop() }
+        let client = try EtcdClient(configuration: etcd.clientConfiguration())
+        _ = try await Self.put(client, "/x", "1")
+        var request = Etcdserverpb_WatchCreateRequest()
+        request.key = .utf8("/x")
+        let watching = Task { () -> EtcdError? in
+            do {
+                for try await _ in client.watch(request) {}
+                return nil
+            } catch {
+                return error as? EtcdError
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        await client.close()
+        let ended = try #require(await watching.value)
+        #expect(ended.code == .closed)
+        let refused = try await #require(throws: EtcdError.self) { try await Self.put(client, "/x", "2") }
+        #expect(refused.code == .closed)
+    }
+
     @Test("lease grant, keepalive and revoke: revoking deletes the lease's keys; a revoked lease keeps alive with TTL 0")
     func leaseLifecycle() async throws {
         try await withEtcdClient { _, client in

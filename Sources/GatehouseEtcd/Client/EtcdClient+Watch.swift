@@ -25,7 +25,9 @@ extension EtcdClient {
             do {
                 try await self.runWatch(message, continuation: continuation)
             } catch {
-                continuation.finish(throwing: error)
+                // A watch ended by close() says so, so its consumer does not watch again.
+                let closed = self.state.withLock { $0.isClosed }
+                continuation.finish(throwing: closed ? EtcdError(.closed, "the etcd client was closed") : error)
             }
         }
         continuation.onTermination = { _ in task.cancel() }
