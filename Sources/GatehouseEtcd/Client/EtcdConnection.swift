@@ -129,7 +129,9 @@ final class EtcdConnection: Sendable {
             }.get()
         } catch {
             continuation.finish()
-            throw EtcdError(.unavailable, "cannot open a stream to \(endpoint) for \(path): \(error)", endpoint: endpoint.description)
+            // A connection etcd just refused (our certificate, in TLS 1.3) says why; prefer that to "closed".
+            let cause = self.health.failureReason ?? "\(error)"
+            throw EtcdError(.unavailable, "cannot open a stream to \(endpoint) for \(path): \(cause)", endpoint: endpoint.description)
         }
         let call = EtcdCallStream(channel: streamChannel, responses: responses)
         streamChannel.write(HTTP2Frame.FramePayload.headers(.init(headers: headers, endStream: firstMessage == nil && endStream)), promise: nil)
