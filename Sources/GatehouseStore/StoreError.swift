@@ -46,10 +46,11 @@ public enum StoreError: Error, Sendable, Hashable {
     case unavailable(cause: String, path: String)
 
     /// A store kept in a cluster (etcd) could not be reached or did not
-    /// answer in time, so the change was not applied; it may be retried once
-    /// the cluster answers again. `path` names the cluster and the prefix,
-    /// `cause` what the client saw, endpoint included, and what to check.
-    case unreachable(cause: String, path: String)
+    /// answer in time. `path` names the cluster and the prefix, `cause` what
+    /// the client saw, endpoint included, and what to check. The change was
+    /// not applied and may be retried once the cluster answers again, unless
+    /// `unsettled`: then its answer was lost and it may have been applied.
+    case unreachable(cause: String, path: String, unsettled: Bool = false)
 
     /// SQLite's primary result code (the low byte), or nil when the error did not come from SQLite.
     public var primaryCode: Int32? {
@@ -93,7 +94,7 @@ extension StoreError: CustomStringConvertible {
             return "store \(path) is closed"
         case .unavailable(let cause, let path):
             return "store \(path) refuses writes after an I/O failure (\(cause)); restart to reload from disk"
-        case .unreachable(let cause, let path):
+        case .unreachable(let cause, let path, _):
             return "store \(path) is unreachable: \(cause)"
         }
     }

@@ -51,18 +51,17 @@ struct Serve: AsyncParsableCommand {
               gatehouse serve --listen 0.0.0.0:7443 --data-dir /var/lib/gatehouse
               gatehouse serve --tls-cert server.crt --tls-key server.key --client-ca ca.crt
 
-            Three servers over a three-member etcd cluster (Scripts/etcd-cluster.sh
-            starts one locally and prints its flags), sharing certificates and policy:
-              E=https://127.0.0.1:2379,https://127.0.0.1:22379,https://127.0.0.1:32379
-              ETCD="--store etcd --etcd-endpoints $E --etcd-ca etcd-ca.crt
-                    --etcd-cert etcd-client.crt --etcd-key etcd-client.key"
+            Three servers over a three-member etcd cluster. Scripts/etcd-cluster.sh start DIR
+            starts one on loopback and prints the --store etcd flags for it (ETCD below);
+            the servers share one set of certificates and one policy (TLS below):
+              ETCD="--store etcd --etcd-endpoints https://127.0.0.1:23790,https://127.0.0.1:23791,https://127.0.0.1:23792
+                    --etcd-ca DIR/pki/ca.crt --etcd-cert DIR/pki/gatehouse.crt --etcd-key DIR/pki/gatehouse.key"
               TLS="--tls-cert s.crt --tls-key s.key --client-ca ca.crt --policy p.yaml"
-              gatehouse serve $ETCD $TLS --data-dir a --listen 127.0.0.1:7443
-              gatehouse serve $ETCD $TLS --data-dir b --listen 127.0.0.1:7444
-              gatehouse serve $ETCD $TLS --data-dir c --listen 127.0.0.1:7445
-            Each is known to the others by its --listen address (or --server-id);
-            components list all three to fail over between them:
-              example-component --endpoints 127.0.0.1:7443,127.0.0.1:7444,127.0.0.1:7445
+              gatehouse serve $ETCD $TLS --server-id a --data-dir a --listen 127.0.0.1:7443
+              gatehouse serve $ETCD $TLS --server-id b --data-dir b --listen 127.0.0.1:7444
+              gatehouse serve $ETCD $TLS --server-id c --data-dir c --listen 127.0.0.1:7445
+            Components list all three to fail over between them:
+              example-component --endpoint 127.0.0.1:7443 --endpoint 127.0.0.1:7444 --endpoint 127.0.0.1:7445
             """
     )
 

@@ -5,7 +5,7 @@ import NIOCore
 import Testing
 
 /// Failover across a real 3-member cluster: a dead member, a minority member.
-@Suite("etcd client: failover", .serialized)
+@Suite("etcd client: failover", .serialized, .localEtcd)
 struct ClientFailoverTests {
     private static func put(_ client: EtcdClient, _ key: String) async throws {
         var request = Etcdserverpb_PutRequest()
@@ -93,7 +93,7 @@ struct ClientFailoverTests {
 }
 
 /// A member that hangs: the connection stays open, nothing answers.
-@Suite("etcd client: a hung member", .serialized)
+@Suite("etcd client: a hung member", .serialized, .localEtcd)
 struct ClientHungMemberTests {
     @Test("after a call times out on a SIGSTOPped member, a PING goes unanswered and later calls go to the next endpoint")
     func hungMember() async throws {

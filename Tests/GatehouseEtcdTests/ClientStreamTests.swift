@@ -4,7 +4,7 @@ import GatehouseEtcd
 import Testing
 
 /// Watch and LeaseKeepAlive streams against a real etcd.
-@Suite("etcd client: watch and lease streams", .serialized)
+@Suite("etcd client: watch and lease streams", .serialized, .localEtcd)
 struct ClientStreamTests {
     private static func put(_ client: EtcdClient, _ key: String, _ value: String, lease: Int64 = 0) async throws -> Int64 {
         var request = Etcdserverpb_PutRequest()
@@ -56,7 +56,7 @@ struct ClientStreamTests {
             _ = try await Self.put(client, "/k", "1")
             _ = try await Self.put(client, "/k", "2")
             let latest = try await Self.put(client, "/k", "3")
-            let (status, output) = try etcd.etcdctl(["compact", "\(latest)"])
+            let (status, output) = try await etcd.etcdctl(["compact", "\(latest)"])
             #expect(status == 0, "\(output)")
 
             var request = Etcdserverpb_WatchCreateRequest()

@@ -8,7 +8,7 @@ import NIOPosix
 import Testing
 
 /// The client's TLS: ALPN h2 is required and checked, the member's certificate is verified.
-@Suite("etcd client: TLS and ALPN", .serialized)
+@Suite("etcd client: TLS and ALPN", .serialized, .localEtcd)
 struct ClientTLSTests {
     /// A TLS server on a free loopback port that completes handshakes and then does nothing:
     /// whatever the client sees comes from the handshake alone.

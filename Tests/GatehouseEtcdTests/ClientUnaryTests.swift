@@ -4,7 +4,7 @@ import GatehouseEtcd
 import Testing
 
 /// Range, Put, DeleteRange and Txn against a real etcd over mutual TLS and HTTP/2.
-@Suite("etcd client: unary calls", .serialized)
+@Suite("etcd client: unary calls", .serialized, .localEtcd)
 struct ClientUnaryTests {
     @Test("a put is read back by a range, with etcd's revisions")
     func putThenRange() async throws {

@@ -7,7 +7,7 @@ import Testing
 
 /// EtcdDirectory on a real etcd: batched leased writes, a follower that sees
 /// everything once and then every change, and a dead writer's entries gone with its lease.
-@Suite("cluster: shared directory", .serialized)
+@Suite("cluster: shared directory", .serialized, .localEtcd)
 struct ClusterDirectoryTests {
     static let logger = Logger(label: "test.directory")
 

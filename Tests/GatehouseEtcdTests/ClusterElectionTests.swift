@@ -8,7 +8,7 @@ import Testing
 /// LeaderElection among three servers on a real etcd: exactly one leads,
 /// another takes over when it resigns or its session dies, and the old
 /// leader's job is cancelled before the new one's starts.
-@Suite("cluster: leader election", .serialized)
+@Suite("cluster: leader election", .serialized, .localEtcd)
 struct ClusterElectionTests {
     static let logger = Logger(label: "test.election")
 

@@ -7,7 +7,7 @@ import Testing
 
 /// EtcdSession against a real etcd: the server listed under its lease, kept
 /// alive past its TTL, revoked on close, and replaced after it expired.
-@Suite("cluster: etcd session", .serialized)
+@Suite("cluster: etcd session", .serialized, .localEtcd)
 struct ClusterSessionTests {
     static let logger = Logger(label: "test.session")
 

@@ -21,7 +21,7 @@ func openEtcdStore(
 }
 
 /// The etcd GateStore against a real etcd (LocalEtcd), one or two stores ("servers") on one prefix.
-@Suite("etcd store against etcd", .serialized)
+@Suite("etcd store against etcd", .serialized, .localEtcd)
 struct StoreEtcdTests {
     @Test("commits get consecutive revisions, are durable, and a new store loads them")
     func commitAndReload() async throws {
@@ -206,7 +206,7 @@ struct StoreEtcdTests {
         var request = Etcdserverpb_RangeRequest()
         request.key = Data("/".utf8)
         let revision = try await client.range(request).header.revision
-        let (status, output) = try etcd.etcdctl(["compact", "\(revision)"])
+        let (status, output) = try await etcd.etcdctl(["compact", "\(revision)"])
         #expect(status == 0, "etcdctl compact: \(output)")
     }
 
@@ -342,7 +342,7 @@ struct StoreEtcdTests {
                 _ = try await store.submit(storePut("b", "2"))
                 Issue.record("a commit succeeded with etcd killed")
             } catch let error as StoreError {
-                guard case .unreachable(let cause, let path) = error else {
+                guard case .unreachable(let cause, let path, _) = error else {
                     Issue.record("expected .unreachable, got \(error)")
                     return
                 }

@@ -14,7 +14,7 @@ import Testing
 /// on another server from its revision, one elected server drives rollouts and
 /// another takes over when it goes, and a server whose etcd is gone answers
 /// UNAVAILABLE within its etcd timeout rather than hanging.
-@Suite(.serialized) struct EtcdServerLiveTests {
+@Suite(.serialized, .localEtcd) struct EtcdServerLiveTests {
     /// What one server logged, to tell which server did what.
     final class Captured: Sendable {
         let events = Mutex<[(message: String, metadata: Logger.Metadata)]>([])
@@ -130,8 +130,8 @@ import Testing
         }
 
         /// `etcdctl get --print-value-only` of a key under the prefix; nil when absent.
-        func value(_ key: String) throws -> String? {
-            let (status, output) = try self.etcd.etcdctl(["get", "\(self.prefix)\(key)", "--print-value-only"])
+        func value(_ key: String) async throws -> String? {
+            let (status, output) = try await self.etcd.etcdctl(["get", "\(self.prefix)\(key)", "--print-value-only"])
             guard status == 0 else { throw WaitTimeout(description: "etcdctl get failed: \(output)") }
             let value = output.trimmingCharacters(in: .whitespacesAndNewlines)
             return value.isEmpty ? nil : value
@@ -219,7 +219,7 @@ import Testing
             try await Self.eventually("a lists node-on-b on b") {
                 try await list().contains { $0.instanceID == "node-on-b" && $0.server == "b" && $0.connected }
             }
-            #expect(try cluster.value("servers/b") == cluster.adminConfig("b").server, "b advertises its bound address")
+            #expect(try await cluster.value("servers/b") == cluster.adminConfig("b").server, "b advertises its bound address")
 
             // b shuts down: its lease is revoked, its instance leaves a's list at once (not after the lease's TTL).
             subscriber.cancel()
@@ -230,7 +230,7 @@ import Testing
                 try await !list().contains { $0.instanceID == "node-on-b" }
             }
             #expect(ContinuousClock.now - stopped < .seconds(5))
-            #expect(try cluster.value("servers/b") == nil)
+            #expect(try await cluster.value("servers/b") == nil)
             await fixture.admin.close()
         } catch {
             await cluster.stop()
@@ -293,7 +293,7 @@ import Testing
             _ = try await fixture.importCatalog()
             var leader: String?
             try await Self.eventually("a server leads the rollouts") {
-                leader = try cluster.value("leader/rollouts")
+                leader = try await cluster.value("leader/rollouts")
                 return leader != nil
             }
             let elected = try #require(leader)
@@ -312,7 +312,7 @@ import Testing
             second.target = .with { $0.feature = "Everywhere" }
             _ = try await RolloutLiveTests.start(client, second)
             try await cluster.stop(elected)
-            try await Self.eventually("\(other) leads") { try cluster.value("leader/rollouts") == other }
+            try await Self.eventually("\(other) leads") { try await cluster.value("leader/rollouts") == other }
             let done = try await RolloutLiveTests.waitForPhase(client, "r2", .completed, timeout: .seconds(30))
             #expect(done.rollout.step == 1)
             #expect(cluster.captured(other).transitions(of: "r2") > 0)

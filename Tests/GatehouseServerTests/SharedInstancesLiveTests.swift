@@ -9,7 +9,7 @@ import Testing
 /// Two servers' registries sharing their instances over a real etcd: each
 /// lists the other's with the right server, an instance that moves is shown
 /// once by its new server, and a dead server's instances go with its lease.
-@Suite("shared instances over etcd", .serialized)
+@Suite("shared instances over etcd", .serialized, .localEtcd)
 struct SharedInstancesLiveTests {
     static let logger = Logger(label: "test.shared-instances")
 

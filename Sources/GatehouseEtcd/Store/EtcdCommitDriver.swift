@@ -385,13 +385,7 @@ actor EtcdCommitDriver<State: Sendable> {
                 return .behind(modRevision: read.modRevision)
             } catch {
                 guard ContinuousClock.now < deadline else {
-                    let cause = StoreError.etcd(lost, doing: doing, store: self.name)
-                    return .failed(
-                        StoreError.unreachable(
-                            cause: "\(cause); etcd has not answered since, so the change may or may not have been applied: read it back before retrying",
-                            path: self.name
-                        )
-                    )
+                    return .failed(StoreError.etcd(lost, doing: doing, store: self.name, unsettled: true))
                 }
                 try? await Task.sleep(for: .milliseconds(100))
             }

@@ -173,7 +173,17 @@ struct EtcdStoreReader: Sendable {
 extension StoreError {
     /// The error a caller of an etcd-backed store sees when etcd failed it:
     /// what etcd said, which endpoint, and what to check.
-    static func etcd(_ error: EtcdError, doing: String, store: String) -> StoreError {
+    ///
+    /// `unsettled` is for a write whose answer was lost and that could not be
+    /// read back: the caller must learn that it may have been applied.
+    static func etcd(_ error: EtcdError, doing: String, store: String, unsettled: Bool = false) -> StoreError {
+        if unsettled {
+            return .unreachable(
+                cause: "\(error) while \(doing); etcd has not answered since, so the change may or may not have been applied: read it back before retrying",
+                path: store,
+                unsettled: true
+            )
+        }
         let advice: String
         switch error.code {
         case .unavailable, .deadlineExceeded:

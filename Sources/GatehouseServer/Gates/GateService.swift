@@ -313,8 +313,8 @@ public final class GateService: Sendable {
     /// disk's failure is summarised, its details are in the server's log.
     static func unsaved(_ error: StoreError) -> RPCError {
         switch error {
-        case .unreachable:
-            return RPCError(.unavailable, "the change was not saved: \(error)")
+        case .unreachable(_, _, let unsettled):
+            return RPCError(.unavailable, "\(unsettled ? "the change may not have been saved" : "the change was not saved"): \(error)")
         case .sqlite, .schemaTooNew, .corrupt, .damaged, .invalidRecord, .alreadyOpen, .closed, .unavailable:
             return RPCError(.unavailable, "the change was not saved: the store failed (\(error.isDiskFull ? "disk full" : "I/O error")); retry later")
         }

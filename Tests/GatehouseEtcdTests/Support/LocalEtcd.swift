@@ -169,7 +169,7 @@ final class LocalEtcd: Sendable {
                 throw LocalEtcdError(message: "an etcd member exited during start-up:\n\(logs)", mayBePortClash: logs.contains("address already in use"))
             }
             let endpoints = running.sorted().map { self.members[$0].endpoint.description }.joined(separator: ",")
-            let (status, output) = try self.etcdctl(["--endpoints", endpoints, "endpoint", "health"])
+            let (status, output) = try await self.etcdctl(["--endpoints", endpoints, "endpoint", "health"])
             if status == 0 { return }
             lastOutput = output
             try await Task.sleep(for: .milliseconds(100))
@@ -178,8 +178,16 @@ final class LocalEtcd: Sendable {
     }
 
     /// Runs `etcdctl` with our client certificate; returns its exit status and output.
+    ///
+    /// It waits on a thread of its own: a wait of up to three seconds on one of
+    /// the two cooperative threads of this machine would stall every other
+    /// test's timers meanwhile.
     @discardableResult
-    func etcdctl(_ arguments: [String]) throws -> (Int32, String) {
+    func etcdctl(_ arguments: [String]) async throws -> (Int32, String) {
+        try await runOffTheCooperativePool { try self.etcdctlBlocking(arguments) }
+    }
+
+    private func etcdctlBlocking(_ arguments: [String]) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
         let hasEndpoints = arguments.contains("--endpoints")

@@ -1,0 +1,1 @@
+../../GatehouseEtcdTests/Support/LocalEtcdTrait.swift
