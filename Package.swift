@@ -243,7 +243,7 @@ let package = Package(
         // Shared by the test targets: throwaway PKI, temporary directories.
         .target(
             name: "GatehouseTestUtils",
-            dependencies: ["GatehouseTLS"]
+            dependencies: ["GatehouseTLS", "GatehouseSDK"]
         ),
         .testTarget(
             name: "GatehouseTLSTests",

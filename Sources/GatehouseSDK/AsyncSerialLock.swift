@@ -6,7 +6,7 @@ import Synchronization
 /// call, the offline policy, the boot deadline) runs under it, so an update
 /// the handler saw is exactly the one that gets published; an actor would not
 /// do, since the handler awaits and an actor lets others in meanwhile.
-final class AsyncSerialLock: Sendable {
+package final class AsyncSerialLock: Sendable {
     private struct State {
         var locked = false
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -14,7 +14,9 @@ final class AsyncSerialLock: Sendable {
 
     private let state = Mutex(State())
 
-    func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+    package init() {}
+
+    package func withLock<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
         await self.acquire()
         defer { self.release() }
         return try await body()

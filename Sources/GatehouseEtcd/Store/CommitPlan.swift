@@ -13,11 +13,7 @@ import SwiftProtobuf
 /// `--max-txn-ops` or `--max-request-bytes` is left for the next group, and
 /// one that could never fit is refused by name.
 struct CommitPlan<State: Sendable> {
-    /// A caller waiting for the group's outcome, and the revision it will be told.
-    struct Waiter {
-        var complete: @Sendable (Result<Revision, any Error>, _ endsGroup: Bool) -> Void
-        var revision: Revision
-    }
+    typealias Waiter = GroupWaiter
 
     /// What staging one submission did.
     enum Outcome {
@@ -164,14 +160,7 @@ struct CommitPlan<State: Sendable> {
     /// Resumes every waiting caller with its revision (success) or with `error`, in order;
     /// the last is told it ends the group.
     func finish(_ error: (any Error)?) {
-        let last = self.waiters.count - 1
-        for (index, waiter) in self.waiters.enumerated() {
-            if let error {
-                waiter.complete(.failure(error), index == last)
-            } else {
-                waiter.complete(.success(waiter.revision), index == last)
-            }
-        }
+        self.waiters.finishAll(error)
     }
 
     private func tooLarge(operations: Int, bytes: Int) -> StoreError {

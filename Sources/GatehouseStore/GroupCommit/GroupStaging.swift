@@ -4,11 +4,7 @@
 /// started from was never touched. It does no I/O: the only
 /// side effect is resuming the callers it refuses.
 struct GroupStaging<State: Sendable> {
-    /// A caller waiting for the group's outcome, and the revision it will be told.
-    struct Waiter {
-        var complete: @Sendable (Result<Revision, any Error>, _ endsGroup: Bool) -> Void
-        var revision: Revision
-    }
+    typealias Waiter = GroupWaiter
 
     private(set) var state: State
     private(set) var revision: Revision
@@ -71,13 +67,6 @@ struct GroupStaging<State: Sendable> {
     /// Resumes every waiting caller with its revision (success) or with `error`, in order;
     /// the last is told it ends the group.
     func finish(_ error: (any Error)?) {
-        let last = self.waiters.count - 1
-        for (index, waiter) in self.waiters.enumerated() {
-            if let error {
-                waiter.complete(.failure(error), index == last)
-            } else {
-                waiter.complete(.success(waiter.revision), index == last)
-            }
-        }
+        self.waiters.finishAll(error)
     }
 }
