@@ -235,7 +235,8 @@ struct Serve: AsyncParsableCommand {
                 ("--etcd-prefix", self.etcdPrefix), ("--etcd-timeout", self.etcdTimeout), ("--server-id", self.serverID),
             ].filter { $0.1 != nil }.map(\.0)
             guard etcdFlags.isEmpty else {
-                throw ValidationError("\(etcdFlags.joined(separator: ", ")) apply only with --store etcd; add --store etcd, or drop them to keep the SQLite store")
+                let (verb, them) = etcdFlags.count == 1 ? ("applies", "it") : ("apply", "them")
+                throw ValidationError("\(etcdFlags.joined(separator: ", ")) \(verb) only with --store etcd; add --store etcd, or drop \(them) to keep the SQLite store")
             }
             return .sqlite
         case .etcd:

@@ -33,6 +33,8 @@ final class LocalEtcd: Sendable {
 
     let pki: TestPKI
     let directory: String
+    /// Where the members keep their data: in memory (/dev/shm) where there is one.
+    let dataRoot: String
     let members: [Member]
     private let processes: Mutex<[Int: Process]>
 
@@ -47,9 +49,10 @@ final class LocalEtcd: Sendable {
     /// Its key (`--etcd-key`).
     var clientKeyPath: String { self.pki.admin.keyPath }
 
-    private init(pki: TestPKI, directory: String, members: [Member], processes: [Int: Process]) {
+    private init(pki: TestPKI, directory: String, dataRoot: String, members: [Member], processes: [Int: Process]) {
         self.pki = pki
         self.directory = directory
+        self.dataRoot = dataRoot
         self.members = members
         self.processes = Mutex(processes)
     }
@@ -99,13 +102,20 @@ final class LocalEtcd: Sendable {
         let pki = try TestPKI()
         let directory = pki.directory + "/etcd"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // etcd fsyncs every raft entry; on a disk shared with the SQLite crash tests one
+        // fsync can take seconds, past the calls' deadlines. In memory an fsync is free,
+        // and a SIGKILLed member still finds its data when restarted.
+        let memory = "/dev/shm"
+        let dataRoot = FileManager.default.isWritableFile(atPath: memory)
+            ? "\(memory)/gatehouse-etcd-\(UUID().uuidString.prefix(8))" : directory
+        try FileManager.default.createDirectory(atPath: dataRoot, withIntermediateDirectories: true)
         var members: [Member] = []
         for index in 1...count {
             members.append(Member(
                 name: "m\(index)",
                 clientPort: try freeLoopbackPort(),
                 peerPort: try freeLoopbackPort(),
-                dataDirectory: "\(directory)/m\(index).data",
+                dataDirectory: "\(dataRoot)/m\(index).data",
                 logPath: "\(directory)/m\(index).log"
             ))
         }
@@ -144,9 +154,14 @@ final class LocalEtcd: Sendable {
             try process.run()
             processes[index] = process
         }
-        let etcd = LocalEtcd(pki: pki, directory: directory, members: members, processes: processes)
+        let etcd = LocalEtcd(pki: pki, directory: directory, dataRoot: dataRoot, members: members, processes: processes)
         do {
             try await etcd.waitUntilHealthy(timeout: timeout, requireAll: true)
+            // A first write through raft, so the test's first call is not the cluster's.
+            let (status, output) = try await etcd.etcdctl(["put", "/local-etcd/started", "1"])
+            guard status == 0 else {
+                throw LocalEtcdError(message: "the first write to the new etcd failed: \(output)", mayBePortClash: false)
+            }
         } catch {
             etcd.stop()
             throw error
@@ -233,6 +248,7 @@ final class LocalEtcd: Sendable {
         for index in self.members.indices {
             self.stop(member: index)
         }
+        try? FileManager.default.removeItem(atPath: self.dataRoot)
         self.pki.remove()
     }
 
