@@ -435,12 +435,14 @@ import Testing
         await harness.stop()
     }
 
-    /// Polls `condition` for up to 5 s: server-side effects land asynchronously.
+    /// Polls `condition` for up to 20 s: server-side effects land asynchronously, and
+    /// while the whole suite starts on two cores a test can wait that long for a thread
+    /// (5 s was not enough for 200 sockets to open in one CI run).
     static func eventually(_ condition: @Sendable () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(20)
         while !condition() {
             guard ContinuousClock.now < deadline else {
-                Issue.record("condition not met within 5 s")
+                Issue.record("condition not met within 20 s")
                 return
             }
             try await Task.sleep(for: .milliseconds(10))

@@ -310,12 +310,7 @@ final class InstanceRegistry: Sendable {
     /// Every record that stands for an instance: own ones, and other servers' where they supersede them.
     private static func all(_ state: State) -> [Record] {
         guard !state.foreign.isEmpty else { return Array(state.records.values) }
-        var all = state.records
-        for (key, other) in state.foreign {
-            if let own = all[key], !other.supersedes(own) { continue }
-            all[key] = other
-        }
-        return Array(all.values)
+        return Set(state.records.keys).union(state.foreign.keys).compactMap(state.effective)
     }
 
     // MARK: - Sharing with other servers
@@ -326,6 +321,13 @@ final class InstanceRegistry: Sendable {
         case put(Record)
         /// The record was forgotten (made room for another): delete its key.
         case delete(Key)
+
+        var key: Key {
+            switch self {
+            case .put(let record): record.key
+            case .delete(let key): key
+            }
+        }
     }
 
     /// This server's records changed since the last call, to be written to

@@ -102,12 +102,7 @@ final class SharedInstances: Sendable {
             }
             return writes.count
         } catch {
-            self.registry.markChanged(changes.map { change in
-                switch change {
-                case .put(let record): record.key
-                case .delete(let key): key
-                }
-            })
+            self.registry.markChanged(changes.map(\.key))
             let first = !self.failing.exchange(true, ordering: .relaxed)
             self.logger.log(
                 level: first ? .warning : .debug,

@@ -54,10 +54,16 @@ final class ForeignCommitRelay: Sendable {
                 state = .holding(held)
                 return nil
             case .attached(let floor, let publish):
-                return (publish, summary.flatMap { $0.revision > floor ? $0 : nil })
+                return (publish, Self.after(floor, summary))
             }
         }
         if let (publish, summary) = forward { publish(summary, endsGroup) }
+    }
+
+    /// The batch when it is newer than `floor`; nil (nothing to apply, the group
+    /// still ends) when the hub's initial state already holds it.
+    private static func after(_ floor: Revision, _ summary: BatchSummary?) -> BatchSummary? {
+        summary.flatMap { $0.revision > floor ? $0 : nil }
     }
 
     /// From now on batches go to `publish`, those after `revision` only
@@ -67,7 +73,7 @@ final class ForeignCommitRelay: Sendable {
         self.state.withLock { state in
             guard case .holding(let held) = state else { preconditionFailure("the relay is attached once") }
             for (summary, endsGroup) in held {
-                publish(summary.flatMap { $0.revision > revision ? $0 : nil }, endsGroup)
+                publish(Self.after(revision, summary), endsGroup)
             }
             state = .attached(after: revision, publish: publish)
         }
