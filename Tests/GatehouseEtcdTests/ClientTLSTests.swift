@@ -52,7 +52,7 @@ struct ClientTLSTests {
             let client = try EtcdClient(configuration: EtcdClientConfiguration(
                 endpoints: [endpoint], trustRootsPath: pki.caCertificatePath,
                 certificatePath: pki.admin.certificatePath, privateKeyPath: pki.admin.keyPath,
-                callTimeout: .seconds(2), connectTimeout: .seconds(1)
+                callTimeout: .seconds(10), connectTimeout: .seconds(5)  // refused at once; generous for a loaded machine
             ))
             let error = try await #require(throws: EtcdError.self) { try await Self.range(client) }
             #expect(error.code == .unavailable)
@@ -70,7 +70,7 @@ struct ClientTLSTests {
             let client = try EtcdClient(configuration: EtcdClientConfiguration(
                 endpoints: [endpoint], trustRootsPath: pki.caCertificatePath,
                 certificatePath: pki.admin.certificatePath, privateKeyPath: pki.admin.keyPath,
-                callTimeout: .seconds(2), connectTimeout: .seconds(1)
+                callTimeout: .seconds(10), connectTimeout: .seconds(5)  // refused at once; generous for a loaded machine
             ))
             let error = try await #require(throws: EtcdError.self) { try await Self.range(client) }
             #expect(error.code == .unavailable)

@@ -435,17 +435,20 @@ import Testing
         await harness.stop()
     }
 
-    /// Polls `condition` for up to 20 s: server-side effects land asynchronously, and
-    /// while the whole suite starts on two cores a test can wait that long for a thread
-    /// (5 s was not enough for 200 sockets to open in one CI run).
-    static func eventually(_ condition: @Sendable () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("condition not met within 20 s")
-                return
+    /// Polls `condition` for up to 20 s: server-side effects land asynchronously.
+    ///
+    /// It polls on a thread of its own: while the whole suite starts on two cores
+    /// the cooperative threads can be busy for many seconds, and a poll waiting for
+    /// one of them misses a state that holds only for a while (a full handshake stage).
+    static func eventually(_ condition: @escaping @Sendable () -> Bool) async throws {
+        let met = try await runOffTheCooperativePool { () -> Bool in
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !condition() {
+                guard ContinuousClock.now < deadline else { return false }
+                usleep(10_000)
             }
-            try await Task.sleep(for: .milliseconds(10))
+            return true
         }
+        if !met { Issue.record("condition not met within 20 s") }
     }
 }
