@@ -31,8 +31,9 @@ OPTIMIZE = ["-O", "-g", "-wmo", "-parse-as-library", "-swift-version", "6"]
 
 # Instrumented for the decoders, in dependency order. Their debug-build objects are left out of the link.
 DECODER_MODULES = ["SwiftProtobuf", "GatehouseCore", "GatehouseProto", "GatehouseWire"]
-# Never linked: the executable's own objects (its main), and modules above the code under test.
-NOT_LINKED = {"gatehouse", "GatehouseServer", "GatehouseStore"}
+# Never linked: the executable's own objects (its main), the modules above the code under test,
+# and (found by `not_linked`) every module of ours that depends on one of them.
+NOT_LINKED_ROOTS = {"gatehouse", "GatehouseServer", "GatehouseStore"}
 
 
 def compile_commands():
@@ -84,6 +85,27 @@ def swiftc(module, sources, clang, extra=()):
 swiftc.compiled = []
 
 
+def not_linked():
+    """NOT_LINKED_ROOTS and every target of the package that depends on one of them, directly or not.
+    Listing them by hand broke the link when a new module (GatehouseEtcd) came to depend on the store."""
+    described = subprocess.run(
+        ["swift", "package", "describe", "--type", "json"], cwd=ROOT, capture_output=True, text=True
+    )
+    if described.returncode != 0:
+        sys.stderr.write(described.stderr)
+        raise SystemExit("Tests/Fuzz/build.py: `swift package describe` failed")
+    dependencies = {
+        target["name"]: set(target.get("target_dependencies") or [])
+        for target in json.loads(described.stdout)["targets"]
+    }
+    excluded = set(NOT_LINKED_ROOTS)
+    while True:
+        above = {name for name, needs in dependencies.items() if needs & excluded} - excluded
+        if not above:
+            return excluded
+        excluded |= above
+
+
 def debug_objects(replaced):
     """The debug build's objects for the gatehouse executable, minus the replaced and unneeded modules."""
     listing = os.path.join(DEBUG, "gatehouse.product", "Objects.LinkFileList")
@@ -91,9 +113,12 @@ def debug_objects(replaced):
     for line in open(listing, encoding="utf-8"):
         path = line.strip().strip('"').strip("'")
         module = re.search(r"/([^/]+)\.build/", path)
-        if module and module.group(1) not in replaced and module.group(1) not in NOT_LINKED:
+        if module and module.group(1) not in replaced and module.group(1) not in debug_objects.excluded:
             objects.append(path)
     return objects
+
+
+debug_objects.excluded = set(NOT_LINKED_ROOTS)
 
 
 def link(name, objects, replaced):
@@ -156,6 +181,7 @@ def main():
     if not os.path.exists(os.path.join(DEBUG, "gatehouse.product", "Objects.LinkFileList")):
         raise SystemExit("run `swift build --product gatehouse` first: the fuzzers link its objects")
     commands = compile_commands()
+    debug_objects.excluded = not_linked()
     for target in wanted:
         if target == "frames":
             print(build_frames(commands))
