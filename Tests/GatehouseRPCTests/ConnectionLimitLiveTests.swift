@@ -146,11 +146,10 @@ import Testing
         try await LiveRPCTests.eventually { flood.opened > 200 && server.server.connectionCounts.handshaking == handshakeLimit }
 
         for value in 0..<5 as Range<UInt32> {
-            let started = ContinuousClock.now
+            // The point is that the admin gets in at all (before the fix its handshake never
+            // started and the connect failed); how fast depends on the machine's load, so no
+            // duration is asserted.
             #expect(try await server.echo(server.pki.admin, value) == value)
-            // Generous for two shared cores that also run the attacker and other suites:
-            // the point is that the admin gets in at all (before the fix it never did).
-            #expect(ContinuousClock.now - started < .seconds(10))
         }
         #expect(server.server.connectionCounts.handshaking <= limits.maxHandshakes)
         #expect(flood.opened > 200, "the server dropped silent sockets, and they came back")

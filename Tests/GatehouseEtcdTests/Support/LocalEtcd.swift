@@ -68,8 +68,8 @@ final class LocalEtcd: Sendable {
     /// A client configuration for these members (all of them unless `endpoints` says otherwise).
     func clientConfiguration(
         endpoints: [EtcdEndpoint]? = nil,
-        callTimeout: TimeAmount = .seconds(5),
-        connectTimeout: TimeAmount = .seconds(2)
+        callTimeout: TimeAmount = .seconds(15),  // generous: etcd shares two loaded cores with the whole suite
+        connectTimeout: TimeAmount = .seconds(5)
     ) -> EtcdClientConfiguration {
         EtcdClientConfiguration(
             endpoints: endpoints ?? self.endpoints,

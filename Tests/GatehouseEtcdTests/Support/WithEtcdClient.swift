@@ -7,7 +7,7 @@ import NIOCore
 /// all of them; both are stopped afterwards, whether `body` threw or not.
 func withEtcdClient<T>(
     members: Int = 1,
-    callTimeout: TimeAmount = .seconds(5),
+    callTimeout: TimeAmount = .seconds(15),  // generous: etcd shares two loaded cores with the whole suite
     connectTimeout: TimeAmount = .seconds(2),
     _ body: (LocalEtcd, EtcdClient) async throws -> T
 ) async throws -> T {
