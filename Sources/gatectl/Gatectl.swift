@@ -15,6 +15,7 @@ struct Gatectl: AsyncParsableCommand {
               gatectl catalog import Examples/kubernetes-catalog.yaml
               gatectl features list --component kubelet
               gatectl enable InPlacePodVerticalScaling --component kubelet --reason "canary"
+              gatectl unset InPlacePodVerticalScaling --component kubelet --reason "canary over"
               gatectl set kube-apiserver --feature-gates=A=true,B=false \\
                   --runtime-config=api/alpha=true,batch/v1beta1=false
               gatectl explain kubelet --instance node-17
@@ -38,6 +39,7 @@ struct Gatectl: AsyncParsableCommand {
             Enable.self,
             Disable.self,
             SetFlags.self,
+            Unset.self,
             Explain.self,
             History.self,
             Catalog.self,
