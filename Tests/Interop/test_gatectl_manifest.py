@@ -86,10 +86,10 @@ def test_apply_diff_export_round_trip(fresh, tmp_path):
     assert result.returncode == 1, result
     assert result.stdout.splitlines() == [
         "+ feature ContextualLogging at global: true",
+        "+ api batch/v1beta1 at component kube-apiserver: true",
         "+ feature GracefulNodeShutdown at component kubelet: true {shutdown_grace_period=45s}",
         "+ feature SidecarContainers at instance kubelet/node-17: false",
-        "+ api batch/v1beta1 at component kube-apiserver: true",
-    ], result.stdout
+    ], result.stdout  # global first, then components by name, each before its instances
 
     dry = gatectl.json("apply", "-f", str(gates), "--reason", "check", "--dry-run")
     assert dry["dryRun"] is True and dry["revision"] == 1 and len(dry["applied"]) == 4
