@@ -115,4 +115,66 @@ import Testing
         }
         #expect(unknownFeature?.message.hasSuffix("did you mean KubeletOnly?") == true, "\(unknownFeature?.message ?? "")")
     }
+
+    /// The server's overrides read back as a manifest, a diff applied as one conditional batch, and
+    /// the batch refused when the state moved after it was read.
+    @Test func theManifestRoundTripsThroughTheServer() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let running = try await GatehouseServerTests.Running.start(dataDirectory: directory)
+        let fixture = try await ComponentFixture.start(running, directory: directory)
+        _ = try await fixture.importCatalog()
+        try await fixture.set("SchedulerOnly", true, component: "kube-scheduler", params: ["weight": 7])
+        try await fixture.set("KubeletOnly", false, component: "kubelet", instance: "node-1")
+        let apiBeta: Gatehouse_V1_Change = .with {
+            $0.api = .with { $0.stage = .beta }
+            $0.enabled = true
+            $0.scope = .with { $0.global = .init() }
+        }
+        let r3 = try await Self.set(fixture, [apiBeta]).revision
+
+        let read = try await fixture.admin.serverManifest()
+        #expect(read.revision == r3)
+        let scheduler = Scope.component("kube-scheduler")
+        let replica = Scope.instance(component: "kubelet", id: "node-1")
+        #expect(read.manifest == GateManifest(
+            features: [
+                FeatureOverrideKey(feature: "SchedulerOnly", scope: scheduler): FeatureSetting(enabled: true, parameters: ["weight": .int(7)]),
+                FeatureOverrideKey(feature: "KubeletOnly", scope: replica): FeatureSetting(enabled: false),
+            ],
+            apis: [APIOverrideKey(selector: .stage(.beta), scope: .global): true]
+        ))
+        let exported = read.manifest.yaml()
+        let reparsed = try GateManifest.parse(yaml: exported, file: "export", features: read.features)
+        #expect(ManifestDiff(from: read.manifest, to: reparsed, prune: true).isEmpty, "export | apply changes nothing")
+
+        // Edit: a new component override, the instance one pruned, the weight changed.
+        var desired = read.manifest
+        desired.features[FeatureOverrideKey(feature: "Everywhere", scope: .component("kubelet"))] = FeatureSetting(enabled: true)
+        desired.features[FeatureOverrideKey(feature: "KubeletOnly", scope: replica)] = nil
+        desired.features[FeatureOverrideKey(feature: "SchedulerOnly", scope: scheduler)]?.parameters["weight"] = .int(9)
+        let diff = ManifestDiff(from: read.manifest, to: desired, prune: true)
+        #expect(diff.entries.count == 3)
+        let request = ChangeBatch(changes: diff.changes, expectedRevision: Revision(read.revision), reason: "apply", actor: "").wireSetRequest
+        let applied: Gatehouse_V1_SetResponse = try await fixture.admin.connection.unary("/gatehouse.v1.Features/Set", request)
+        #expect(applied.revision == r3 + 1, "one batch, one revision")
+        let after = try await fixture.admin.serverManifest()
+        #expect(after.manifest == desired)
+        #expect(after.revision == r3 + 1)
+
+        // Read at N, someone else writes, the batch conditioned on N is refused whole.
+        let stale = try await fixture.admin.serverManifest()
+        try await fixture.set("Everywhere", false, component: "kubelet")
+        var again = desired
+        again.apis[APIOverrideKey(selector: .stage(.beta), scope: .global)] = false
+        let conditioned = ChangeBatch(
+            changes: ManifestDiff(from: stale.manifest, to: again, prune: false).changes,
+            expectedRevision: Revision(stale.revision), reason: "apply", actor: ""
+        ).wireSetRequest
+        let refusal = await #expect(throws: RPCError.self) {
+            let _: Gatehouse_V1_SetResponse = try await fixture.admin.connection.unary("/gatehouse.v1.Features/Set", conditioned)
+        }
+        #expect(refusal?.code == .aborted)
+        #expect(try await fixture.admin.serverManifest().manifest.apis[APIOverrideKey(selector: .stage(.beta), scope: .global)] == true)
+    }
 }
