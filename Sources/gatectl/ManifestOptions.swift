@@ -11,12 +11,14 @@ struct ManifestOptions: ParsableArguments {
     @Flag(name: .long, help: "Also remove every override the server holds that the file does not list (without it, those are left alone).")
     var prune = false
 
-    /// Reads the server's overrides, then the file (typed by the server's catalog), and compares them.
+    /// How refusals name the file.
+    var displayName: String { self.file == "-" ? "<stdin>" : self.file }
+
+    /// Reads the file, then the server's overrides, and compares them (what apply would send).
     func diff(client: GatehouseClient) async throws -> (server: ServerManifest, diff: ManifestDiff) {
         let text = try Self.read(self.file)
-        let server = try await client.serverManifest()
-        let desired = try GateManifest.parse(yaml: text, file: self.file == "-" ? "<stdin>" : self.file, features: server.features)
-        return (server, ManifestDiff(from: server.manifest, to: desired, prune: self.prune))
+        let plan = try await client.planApply(yaml: text, file: self.displayName, prune: self.prune, reason: "")
+        return (plan.server, plan.diff)
     }
 
     static func read(_ file: String) throws -> String {
@@ -185,22 +187,17 @@ struct Apply: AsyncParsableCommand {
 
     func run() async throws {
         try await ExitStatus.run {
+            let text = try ManifestOptions.read(self.manifest.file)
             let (response, diff) = try await self.global.withClient { client -> (Gatehouse_V1_SetResponse, ManifestDiff) in
-                let (server, diff) = try await self.manifest.diff(client: client)
-                guard !diff.isEmpty else {
-                    return (.with { $0.revision = server.revision; $0.unchanged = true; $0.dryRun = self.dryRun }, diff)
-                }
-                var request = ChangeBatch(changes: diff.changes, expectedRevision: Revision(server.revision), reason: self.reason, actor: "").wireSetRequest
-                request.dryRun = self.dryRun
-                request.allowUnknownComponent = self.force
-                do {
-                    return (try await client.set(request), diff)
-                } catch let error as RPCError where error.code == .aborted {
-                    throw RPCError(
-                        .aborted,
-                        "the gate state changed since it was read at revision \(server.revision), so nothing was applied; run gatectl apply again to compare with the new state (\(error.message))"
-                    )
-                }
+                let plan = try await client.planApply(
+                    yaml: text,
+                    file: self.manifest.displayName,
+                    prune: self.manifest.prune,
+                    reason: self.reason,
+                    dryRun: self.dryRun,
+                    allowUnknownComponents: self.force
+                )
+                return (try await client.apply(plan), plan.diff)
             }
             try Printer.print(response, as: self.global.output) {
                 let lines = diff.entries.map { ControlCharacters.escaped($0.line) + "\n" }.joined()

@@ -162,19 +162,21 @@ import Testing
         #expect(after.manifest == desired)
         #expect(after.revision == r3 + 1)
 
-        // Read at N, someone else writes, the batch conditioned on N is refused whole.
-        let stale = try await fixture.admin.serverManifest()
-        try await fixture.set("Everywhere", false, component: "kubelet")
+        // An apply of what is there sends nothing and says so.
+        let same = try await fixture.admin.planApply(yaml: after.manifest.yaml(), file: "gates.yaml", prune: true, reason: "no-op")
+        let unchanged = try await fixture.admin.apply(same)
+        #expect(unchanged.unchanged && unchanged.revision == after.revision)
+        #expect(try await fixture.admin.serverManifest().revision == after.revision)
+
+        // Planned at N, someone else writes, the batch conditioned on N is refused whole.
         var again = desired
         again.apis[APIOverrideKey(selector: .stage(.beta), scope: .global)] = false
-        let conditioned = ChangeBatch(
-            changes: ManifestDiff(from: stale.manifest, to: again, prune: false).changes,
-            expectedRevision: Revision(stale.revision), reason: "apply", actor: ""
-        ).wireSetRequest
-        let refusal = await #expect(throws: RPCError.self) {
-            let _: Gatehouse_V1_SetResponse = try await fixture.admin.connection.unary("/gatehouse.v1.Features/Set", conditioned)
-        }
+        let plan = try await fixture.admin.planApply(yaml: again.yaml(), file: "gates.yaml", prune: false, reason: "apply")
+        #expect(plan.request.expectedRevision == after.revision)
+        try await fixture.set("Everywhere", false, component: "kubelet")
+        let refusal = await #expect(throws: RPCError.self) { _ = try await fixture.admin.apply(plan) }
         #expect(refusal?.code == .aborted)
+        #expect(refusal?.message.contains("run apply again") == true, "\(refusal?.message ?? "")")
         #expect(try await fixture.admin.serverManifest().manifest.apis[APIOverrideKey(selector: .stage(.beta), scope: .global)] == true)
     }
 }
