@@ -50,6 +50,11 @@ def test_unknown_components_are_refused_with_a_suggestion_unless_forced(fresh):
     assert current_revision(gatectl) == 1
     err = gatectl.fails(EX_NOINPUT, "enable", "InPlacePodVerticalScalng", "--component", "kubelet", "--reason", "typo")
     assert "did you mean InPlacePodVerticalScaling?" in err
+    # With --param the feature is read first (Features/Get): its NOT_FOUND suggests too.
+    err = gatectl.fails(EX_NOINPUT, "enable", "GracefulNodeShutdwn", "--component", "kubelet", "--param",
+                        "shutdown_grace_period=45s", "--reason", "typo")
+    assert "did you mean GracefulNodeShutdown?" in err
+    assert "did you mean" in gatectl.fails(EX_NOINPUT, "features", "get", "ContextualLoging")
     out = gatectl.ok("disable", "ContextualLogging", "--component", "kube-future", "--reason", "ahead", "--force")
     assert out.startswith("applied at revision 2")
 
