@@ -158,3 +158,11 @@ def test_manifest_commands_have_help_with_the_format(fresh):
     for command in ("apply", "diff", "export"):
         out = gatectl.ok(command, "--help")
         assert "apiVersion: gatehouse/v1" in out and "Examples:" in out, out
+    # The help's example is a real manifest for the example catalog: diff reads it from stdin, apply applies it.
+    lines = gatectl.ok("apply", "--help").splitlines()
+    start = lines.index("  apiVersion: gatehouse/v1")
+    end = lines.index("", start)
+    example = "\n".join(line[2:] for line in lines[start:end]) + "\n"
+    assert gatectl("diff", "-f", "-", stdin=example).returncode == 1
+    assert gatectl.ok("apply", "-f", "-", "--reason", "help example", stdin=example).startswith("applied at revision 2")
+    assert yaml.safe_load(gatectl.ok("export")) == yaml.safe_load(example)
