@@ -362,7 +362,8 @@ struct Work {
             self.namedFeatures.append(name)
             // Writing what is already in effect changes nothing: no restamp, no revision, no audit noise.
             if let current, current.enabled == override.enabled, current.parameters == override.parameters {
-                self.unchanged.append(change)
+                // Reported only when the batch had not already written it (then the write is what counts).
+                if !self.touched.contains(.featureOverride(key)) { self.unchanged.append(change) }
                 break
             }
             self.writtenScopes.append((change, scope))
@@ -377,7 +378,7 @@ struct Work {
             let key = FeatureOverrideKey(feature: name, scope: scope)
             if self.next.setFeatureOverride(nil, forKey: key) != nil || self.state.featureOverrides[key] != nil {
                 self.touched.insert(.featureOverride(key))
-            } else {
+            } else if !self.touched.contains(.featureOverride(key)) {
                 // Removing what is not there is already in effect: unchanged, not an error.
                 self.unchanged.append(change)
             }
@@ -388,7 +389,7 @@ struct Work {
             try Self.checkScope(scope, change: change)
             let key = APIOverrideKey(selector: selector, scope: scope)
             if self.next.apiOverrides[key]?.enabled == enabled {
-                self.unchanged.append(change)
+                if !self.touched.contains(.apiOverride(key)) { self.unchanged.append(change) }
                 break
             }
             self.writtenScopes.append((change, scope))
@@ -399,7 +400,7 @@ struct Work {
             let key = APIOverrideKey(selector: selector, scope: scope)
             if self.next.setAPIOverride(nil, forKey: key) != nil || self.state.apiOverrides[key] != nil {
                 self.touched.insert(.apiOverride(key))
-            } else {
+            } else if !self.touched.contains(.apiOverride(key)) {
                 self.unchanged.append(change)
             }
         case .defineFeature(let definition):

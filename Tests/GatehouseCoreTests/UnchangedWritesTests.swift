@@ -35,6 +35,12 @@ struct UnchangedWritesTests {
         #expect(mixed.state.featureOverrides[FeatureOverrideKey(feature: "B", scope: kubelet)]?.stamp.revision == 2)
     }
 
+    @Test func aRepeatWithinOneBatchIsNotReportedUnchanged() throws {
+        let applied = try self.apply([.setFeature("B", scope: kubelet, enabled: true), .setFeature("B", scope: kubelet, enabled: true)], to: Fixtures.state)
+        #expect(applied.summary.changes.count == 1)
+        #expect(applied.summary.unchanged.isEmpty, "the batch wrote it: that is what its caller is told")
+    }
+
     @Test func aDifferentParameterValueIsAChange() throws {
         let state = try Fixtures.apply([.setFeature("D", scope: kubelet, enabled: true, parameters: ["n": .int(3)])], to: Fixtures.state)
         let changed = try self.apply([.setFeature("D", scope: kubelet, enabled: true, parameters: ["n": .int(4)])], to: state)
