@@ -35,7 +35,9 @@ enum Writers {
                     .setFeature(feature, scope: .instance(component: "bench-preload", id: "p\($0)"), enabled: true)
                 },
                 reason: "load generator preload",
-                actor: ""
+                actor: "",
+                // No catalog names the benchmark's components and none registers.
+                allowsUnknownComponents: true
             )
             let _: Gatehouse_V1_SetResponse = try await client.connection.unary("/gatehouse.v1.Features/Set", batch.wireSetRequest)
         }
@@ -47,7 +49,9 @@ enum Writers {
         let batch = ChangeBatch(
             changes: features.map { .setFeature($0, scope: .instance(component: component, id: instance), enabled: enabled) },
             reason: reason,
-            actor: ""
+            actor: "",
+            // No catalog names the benchmark's components and none registers.
+            allowsUnknownComponents: true
         )
         return batch.wireSetRequest
     }

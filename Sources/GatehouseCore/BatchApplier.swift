@@ -93,6 +93,9 @@ public struct BatchApplier: Sendable {
         }
         try work.removeOrphanedAPIOverrides()
         try work.checkNames()
+        if !batch.allowsUnknownComponents {
+            try work.checkComponents(live: live)
+        }
         if work.catalogChanged {
             try work.next.catalog.validate()
         }
@@ -108,7 +111,7 @@ public struct BatchApplier: Sendable {
             let after = work.next.object(key)
             return before == after ? nil : ObjectChange(key: key, before: before, after: after)
         }
-        return AppliedBatch(state: work.next, summary: BatchSummary(revision: work.next.revision, changes: changes))
+        return AppliedBatch(state: work.next, summary: BatchSummary(revision: work.next.revision, changes: changes, unchanged: work.unchanged))
     }
 
     // MARK: - Dependencies and version skew
@@ -311,6 +314,10 @@ struct Work {
     var startedRollouts: [String] = []
     /// Whether the batch puts any rollout (then finished ones may need pruning).
     var putRollout = false
+    /// Override changes that were already in effect (a set of the stored value, a clear of nothing), in batch order.
+    var unchanged: [Change] = []
+    /// The scopes overrides were written at, with the change that wrote each: their components must be known.
+    var writtenScopes: [(change: Change, scope: Scope)] = []
 
     /// Features the batch turns on, by override or by rollout: what a dependency refusal calls "enable".
     var enabling: Set<String> { self.enabledByBatch.union(self.enabledByRollout) }
@@ -348,14 +355,21 @@ struct Work {
                 )
             }
             let key = FeatureOverrideKey(feature: name, scope: scope)
-            var override = self.next.featureOverrides[key]
-                ?? FeatureOverride(feature: name, scope: scope, enabled: nil, stamp: self.stamp)
+            let current = self.next.featureOverrides[key]
+            var override = current ?? FeatureOverride(feature: name, scope: scope, enabled: nil, stamp: self.stamp)
             if let enabled { override.enabled = enabled }
             override.parameters.merge(parameters) { $1 }
+            self.namedFeatures.append(name)
+            // Writing what is already in effect changes nothing: no restamp, no revision, no audit noise.
+            if let current, current.enabled == override.enabled, current.parameters == override.parameters {
+                // Reported only when the batch had not already written it (then the write is what counts).
+                if !self.touched.contains(.featureOverride(key)) { self.unchanged.append(change) }
+                break
+            }
+            self.writtenScopes.append((change, scope))
             override.stamp = self.stamp
             self.next.setFeatureOverride(override, forKey: key)
             self.touched.insert(.featureOverride(key))
-            self.namedFeatures.append(name)
             self.featureTargets.insert(name)
             if enabled == true { self.enabledByBatch.insert(name) }
             self.featureScopes.append(scope)
@@ -364,6 +378,9 @@ struct Work {
             let key = FeatureOverrideKey(feature: name, scope: scope)
             if self.next.setFeatureOverride(nil, forKey: key) != nil || self.state.featureOverrides[key] != nil {
                 self.touched.insert(.featureOverride(key))
+            } else if !self.touched.contains(.featureOverride(key)) {
+                // Removing what is not there is already in effect: unchanged, not an error.
+                self.unchanged.append(change)
             }
             self.namedFeatures.append(name)
             self.featureTargets.insert(name)
@@ -371,6 +388,11 @@ struct Work {
         case .setAPI(let selector, let scope, let enabled):
             try Self.checkScope(scope, change: change)
             let key = APIOverrideKey(selector: selector, scope: scope)
+            if self.next.apiOverrides[key]?.enabled == enabled {
+                if !self.touched.contains(.apiOverride(key)) { self.unchanged.append(change) }
+                break
+            }
+            self.writtenScopes.append((change, scope))
             self.next.setAPIOverride(APIOverride(selector: selector, scope: scope, enabled: enabled, stamp: self.stamp), forKey: key)
             self.touched.insert(.apiOverride(key))
         case .clearAPI(let selector, let scope):
@@ -378,6 +400,8 @@ struct Work {
             let key = APIOverrideKey(selector: selector, scope: scope)
             if self.next.setAPIOverride(nil, forKey: key) != nil || self.state.apiOverrides[key] != nil {
                 self.touched.insert(.apiOverride(key))
+            } else if !self.touched.contains(.apiOverride(key)) {
+                self.unchanged.append(change)
             }
         case .defineFeature(let definition):
             // Defining what is already there changes nothing: no new revision, no audit noise.
@@ -468,10 +492,31 @@ struct Work {
 
     func checkNames() throws(GateError) {
         for name in self.namedFeatures where self.next.features[name] == nil {
+            let suggestion = ClosestName.suggestion(for: name, among: self.next.features.keys).map { "; did you mean \($0)?" } ?? ""
             throw GateError(
-                "unknown feature \(name): no feature of that name is defined (names are case-sensitive)",
+                "unknown feature \(name): no feature of that name is defined (names are case-sensitive)\(suggestion)",
                 reason: .unknownFeature,
                 metadata: ["feature": name]
+            )
+        }
+    }
+
+    /// Every component an override is written for must be one the server knows
+    /// (``GateState/knowsComponent(_:countingOverrides:)``, or one with a replica
+    /// connected): a typo such as `kube-schedular` would otherwise store an
+    /// override nothing ever reads.
+    func checkComponents(live: LiveReplicas) throws(GateError) {
+        for (change, scope) in self.writtenScopes {
+            guard let component = scope.component, !live.has(component: component), !self.state.knowsComponent(component),
+                !self.next.knowsComponent(component, countingOverrides: false)
+            else {
+                continue
+            }
+            let suggestion = ClosestName.suggestion(for: component, among: self.next.knownComponents).map { " (did you mean \($0)?)" } ?? ""
+            throw GateError(
+                "\(change): unknown component \(component)\(suggestion): no feature or API names it and no instance of it has registered; pass --force (allow_unknown_component) to write it for a component that has not registered yet",
+                reason: .unknownComponent,
+                metadata: ["component": component, "scope": scope.key]
             )
         }
     }

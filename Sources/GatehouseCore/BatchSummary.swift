@@ -4,10 +4,14 @@ public struct BatchSummary: Hashable, Sendable {
     public var revision: Revision
     /// One entry per stored object written or deleted, in a stable order.
     public var changes: [ObjectChange]
+    /// The batch's override changes that were already in effect and wrote nothing, in batch order:
+    /// a caller is told "unchanged" for them rather than silence.
+    public var unchanged: [Change]
 
-    public init(revision: Revision, changes: [ObjectChange]) {
+    public init(revision: Revision, changes: [ObjectChange], unchanged: [Change] = []) {
         self.revision = revision
         self.changes = changes
+        self.unchanged = unchanged
     }
 }
 

@@ -11,12 +11,16 @@ public struct ChangeBatch: Hashable, Sendable {
     public var reason: String
     /// Who: the caller's identity (client certificate CN).
     public var actor: String
+    /// Whether overrides may be written for a component no feature or API names and no
+    /// instance has registered (`gatectl --force`): false refuses them as `UNKNOWN_COMPONENT`.
+    public var allowsUnknownComponents: Bool
 
-    public init(changes: [Change], expectedRevision: Revision? = nil, reason: String = "", actor: String) {
+    public init(changes: [Change], expectedRevision: Revision? = nil, reason: String = "", actor: String, allowsUnknownComponents: Bool = false) {
         self.changes = changes
         self.expectedRevision = expectedRevision
         self.reason = reason
         self.actor = actor
+        self.allowsUnknownComponents = allowsUnknownComponents
     }
 
     /// A batch that defines every feature and API of `catalog` (creating or replacing them).

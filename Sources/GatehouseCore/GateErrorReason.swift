@@ -21,6 +21,7 @@ extension GateError {
         case unknownParameter = "UNKNOWN_PARAMETER"
         case unknownFeature = "UNKNOWN_FEATURE"
         case unknownAPI = "UNKNOWN_API"
+        case unknownComponent = "UNKNOWN_COMPONENT"
         case lockedGate = "LOCKED_GATE"
         case unmetDependency = "UNMET_DEPENDENCY"
         case dependentsEnabled = "DEPENDENTS_ENABLED"
@@ -55,7 +56,7 @@ extension GateError {
                 .invalidArgument
             case .tooManyInstances:
                 .resourceExhausted
-            case .unknownFeature, .unknownAPI, .rolloutNotFound:
+            case .unknownFeature, .unknownAPI, .unknownComponent, .rolloutNotFound:
                 .notFound
             case .lockedGate, .unmetDependency, .dependentsEnabled, .versionSkew, .rolloutConflict, .rolloutMasked, .rolloutState,
                 .activationInProgress:
@@ -74,6 +75,7 @@ extension GateError {
             case .emptyChange, .unknownFeature: ["feature"]
             case .invalidAPI: ["api"]
             case .unknownAPI: ["api", "scope"]
+            case .unknownComponent: ["component", "scope"]
             case .invalidCatalog: ["problems", "first_problem"]
             case .invalidField: ["field"]
             case .invalidParameter: ["feature", "parameter", "value"]

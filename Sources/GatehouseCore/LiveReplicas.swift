@@ -27,6 +27,11 @@ public struct LiveReplicas: Sendable {
         self.byComponent[component]?[id]
     }
 
+    /// Whether any replica of `component` is connected.
+    public func has(component: String) -> Bool {
+        self.byComponent[component] != nil
+    }
+
     /// The live replicas a change at any of `scopes` can affect, each once.
     func covered(by scopes: [Scope]) -> [InstanceRef] {
         if scopes.contains(.global) { return self.all }

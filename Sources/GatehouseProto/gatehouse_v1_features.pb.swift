@@ -938,6 +938,12 @@ public nonisolated struct Gatehouse_V1_SetRequest: Sendable {
   /// When true, run every check and report, but commit nothing.
   public var dryRun: Bool = false
 
+  /// When true, overrides may be written for a component that no feature or
+  /// API names and no instance has registered (e.g. one about to be deployed).
+  /// When false such a change is refused: NOT_FOUND, UNKNOWN_COMPONENT, with
+  /// the closest known component name suggested (`gatectl --force` sets it).
+  public var allowUnknownComponent: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// Commit only if the current revision is still this one (else ABORTED).
@@ -955,11 +961,23 @@ public nonisolated struct Gatehouse_V1_SetResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Revision the batch committed at (for dry_run: the current revision).
+  /// Revision the batch committed at (for dry_run, and when unchanged: the
+  /// current revision).
   public var revision: UInt64 = 0
 
-  /// What the batch did, one line per change.
+  /// What the batch did, one line per stored object written or removed (e.g.
+  /// "updated feature_override Foo@component/kubelet"), then one line
+  /// "unchanged: <change>" per change that was already in effect.
   public var applied: [String] = []
+
+  /// True when every change was already in effect (a set of the stored value,
+  /// a removal of an override that does not exist): nothing was committed, no
+  /// revision taken, no audit entry written, nothing pushed.
+  public var unchanged: Bool = false
+
+  /// Echoes the request's dry_run: true when nothing was committed because
+  /// the caller asked only for the checks.
+  public var dryRun: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2858,7 +2876,7 @@ nonisolated extension Gatehouse_V1_Change: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Gatehouse_V1_SetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{3}expected_revision\0\u{1}reason\0\u{3}dry_run\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}changes\0\u{3}expected_revision\0\u{1}reason\0\u{3}dry_run\0\u{3}allow_unknown_component\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2877,6 +2895,7 @@ nonisolated extension Gatehouse_V1_SetRequest: SwiftProtobuf.Message, SwiftProto
       }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.dryRun) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.allowUnknownComponent) }()
       default: break
       }
     }
@@ -2899,6 +2918,9 @@ nonisolated extension Gatehouse_V1_SetRequest: SwiftProtobuf.Message, SwiftProto
     if self.dryRun != false {
       try visitor.visitSingularBoolField(value: self.dryRun, fieldNumber: 4)
     }
+    if self.allowUnknownComponent != false {
+      try visitor.visitSingularBoolField(value: self.allowUnknownComponent, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2907,6 +2929,7 @@ nonisolated extension Gatehouse_V1_SetRequest: SwiftProtobuf.Message, SwiftProto
     if lhs.expectedRevisionPresent != rhs.expectedRevisionPresent {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.dryRun != rhs.dryRun {return false}
+    if lhs.allowUnknownComponent != rhs.allowUnknownComponent {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2914,7 +2937,7 @@ nonisolated extension Gatehouse_V1_SetRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Gatehouse_V1_SetResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}applied\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}revision\0\u{1}applied\0\u{1}unchanged\0\u{3}dry_run\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2924,6 +2947,8 @@ nonisolated extension Gatehouse_V1_SetResponse: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.applied) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.unchanged) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.dryRun) }()
       default: break
       }
     }
@@ -2936,12 +2961,20 @@ nonisolated extension Gatehouse_V1_SetResponse: SwiftProtobuf.Message, SwiftProt
     if !self.applied.isEmpty {
       try visitor.visitRepeatedStringField(value: self.applied, fieldNumber: 2)
     }
+    if self.unchanged != false {
+      try visitor.visitSingularBoolField(value: self.unchanged, fieldNumber: 3)
+    }
+    if self.dryRun != false {
+      try visitor.visitSingularBoolField(value: self.dryRun, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Gatehouse_V1_SetResponse, rhs: Gatehouse_V1_SetResponse) -> Bool {
     if lhs.revision != rhs.revision {return false}
     if lhs.applied != rhs.applied {return false}
+    if lhs.unchanged != rhs.unchanged {return false}
+    if lhs.dryRun != rhs.dryRun {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

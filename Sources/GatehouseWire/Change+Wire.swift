@@ -62,7 +62,7 @@ extension ChangeBatch {
             changes.append(try Change(wire: change, field: "changes[\(index)]"))
         }
         let expected: Revision? = wire.expectedRevisionPresent.map { switch $0 { case .expectedRevision(let value): Revision(value) } }
-        self.init(changes: changes, expectedRevision: expected, reason: wire.reason, actor: actor)
+        self.init(changes: changes, expectedRevision: expected, reason: wire.reason, actor: actor, allowsUnknownComponents: wire.allowUnknownComponent)
     }
 
     /// The Set request for the override changes of this batch.
@@ -71,6 +71,7 @@ extension ChangeBatch {
             request.changes = self.changes.compactMap(\.wire)
             request.reason = self.reason
             if let expected = self.expectedRevision { request.expectedRevision = expected.rawValue }
+            request.allowUnknownComponent = self.allowsUnknownComponents
         }
     }
 }

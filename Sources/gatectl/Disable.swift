@@ -14,6 +14,12 @@ struct Disable: AsyncParsableCommand {
             a bad --param value, a stale --expected-revision. An unknown feature exits
             66, a caller without the operator role 77.
 
+            Disabling what is already so commits nothing: it prints "unchanged" and
+            exits 0. An override for a component that no feature or API names and no
+            instance has registered is refused as a likely typo (exit 66, suggesting
+            the closest known name); --force writes it anyway. `gatectl unset` removes
+            an override.
+
             Examples:
               gatectl disable InPlacePodVerticalScaling --component kubelet \\
                   --reason "rollback: OOMs"

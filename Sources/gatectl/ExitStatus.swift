@@ -10,7 +10,7 @@ import GatehouseWire
 /// | code | meaning | from |
 /// |---|---|---|
 /// | 64 | bad usage | argument parsing, `ValidationError` |
-/// | 65 | refused: invalid or unsafe change | INVALID_ARGUMENT, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, ALREADY_EXISTS |
+/// | 65 | refused: invalid or unsafe change | INVALID_ARGUMENT, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, ALREADY_EXISTS; a manifest that cannot be parsed |
 /// | 66 | not found | NOT_FOUND; an input file that cannot be read |
 /// | 69 | server unreachable or timed out | UNAVAILABLE, DEADLINE_EXCEEDED |
 /// | 70 | server or protocol error | anything else |
@@ -35,6 +35,8 @@ enum ExitStatus {
             return 78
         case is InputFileError:
             return 66
+        case is ManifestError:
+            return 65
         case is ValidationError:
             return 64
         default:
@@ -53,6 +55,8 @@ enum ExitStatus {
             return "CONFIG: \(error)"
         case let error as InputFileError:
             return "NO_INPUT: \(error.message)"
+        case let error as ManifestError:
+            return "INVALID_MANIFEST: \(error)"
         case let error as ValidationError:
             return "USAGE: \(error.message)"
         default:

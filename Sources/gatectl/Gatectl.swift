@@ -15,8 +15,11 @@ struct Gatectl: AsyncParsableCommand {
               gatectl catalog import Examples/kubernetes-catalog.yaml
               gatectl features list --component kubelet
               gatectl enable InPlacePodVerticalScaling --component kubelet --reason "canary"
+              gatectl unset InPlacePodVerticalScaling --component kubelet --reason "canary over"
               gatectl set kube-apiserver --feature-gates=A=true,B=false \\
-                  --runtime-config=api/alpha=true,batch/v1beta1=false
+                  --runtime-config=api/alpha=true,batch/v1beta1=false --reason "alpha APIs"
+              gatectl export > gates.yaml; gatectl diff -f gates.yaml
+              gatectl apply -f gates.yaml --reason "declared state"
               gatectl explain kubelet --instance node-17
               gatectl history InPlacePodVerticalScaling
               gatectl components kubelet
@@ -38,6 +41,10 @@ struct Gatectl: AsyncParsableCommand {
             Enable.self,
             Disable.self,
             SetFlags.self,
+            Unset.self,
+            Apply.self,
+            Diff.self,
+            Export.self,
             Explain.self,
             History.self,
             Catalog.self,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GatehouseClient
 import GatehouseCore
 import GatehouseWire
@@ -20,6 +21,11 @@ struct SetFlags: AsyncParsableCommand {
             together at one revision, or nothing does. Checks see the state after the whole
             batch, so enabling a feature and the one it needs together is accepted.
 
+            A batch whose every entry is already in effect commits nothing and prints
+            "unchanged" (exit 0). A component no feature or API names and no instance has
+            registered is refused as a likely typo (exit 66, with the closest known name);
+            --force writes it anyway.
+
             Exit codes: 65 refused (malformed flag, locked gate, unmet dependency, stale
             --expected-revision), 66 unknown feature or API, 77 not an operator.
 
@@ -32,7 +38,7 @@ struct SetFlags: AsyncParsableCommand {
               gatectl set kubelet --instance node-17 \\
                   --feature-gates=KubeletTracing=false --reason "noisy node"
               gatectl set kube-apiserver --feature-gates=MutatingAdmissionPolicy=true \\
-                  --runtime-config=batch/v1beta1=true --dry-run
+                  --runtime-config=batch/v1beta1=true --reason "check" --dry-run -o json
             """
     )
 
@@ -48,14 +54,17 @@ struct SetFlags: AsyncParsableCommand {
     @Option(name: .customLong("runtime-config"), help: ArgumentHelp("APIs, as Kubernetes writes them: api/alpha=true,batch/v1beta1=false.", valueName: "config"))
     var runtimeConfig: String?
 
-    @Option(name: .long, help: "Why, recorded on every override and in the audit trail.")
-    var reason: String = ""
+    @Option(name: .long, help: "Why, recorded on every override and in the audit trail (required).")
+    var reason: String
 
     @OptionGroup var write: WriteOptions
 
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
+        guard !self.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("--reason must say why; it is recorded in the audit trail")
+        }
         guard self.featureGates != nil || self.runtimeConfig != nil else {
             throw ValidationError("nothing to set: give --feature-gates and/or --runtime-config")
         }

@@ -10,10 +10,17 @@ struct WriteOptions: ParsableArguments {
     @Flag(name: .long, help: "Run every check and show what would change, but commit nothing.")
     var dryRun = false
 
-    /// A Set request's condition and dry-run flag, set from these options.
+    @Flag(
+        name: .long,
+        help: "Write overrides for a component that no feature or API names and no instance has registered yet (else refused as a likely typo, exit 66)."
+    )
+    var force = false
+
+    /// A Set request's condition, dry-run and force flags, set from these options.
     func apply(to request: inout Gatehouse_V1_SetRequest, reason: String) {
         request.reason = reason
         if let expectedRevision { request.expectedRevision = expectedRevision }
         request.dryRun = self.dryRun
+        request.allowUnknownComponent = self.force
     }
 }

@@ -112,7 +112,7 @@ struct BatchApplierTests {
     }
 
     @Test func enablingWithoutTheDependencyIsRefusedNamingWhere() throws {
-        let error = Fixtures.refusal([.setFeature("A", scope: .component(Fixtures.controllerManager), enabled: true)], to: state)
+        let error = Fixtures.refusal([.setFeature("A", scope: .component(Fixtures.controllerManager), enabled: true)], to: Fixtures.registeredState)
         #expect(error?.code == .failedPrecondition)
         #expect(error?.reason == .unmetDependency)
         #expect(error?.message.hasPrefix("cannot enable A on kube-controller-manager: it needs B, which is disabled there") == true)
@@ -120,7 +120,7 @@ struct BatchApplierTests {
         _ = try Fixtures.apply([
             .setFeature("A", scope: .component(Fixtures.controllerManager), enabled: true),
             .setFeature("B", scope: .global, enabled: true),
-        ], to: state)
+        ], to: Fixtures.registeredState)
     }
 
     @Test func enablingChecksEveryLiveInstanceTheScopeCovers() throws {
@@ -214,7 +214,7 @@ struct BatchApplierTests {
         let bad = Fixtures.refusal([.setFeature("B", scope: .component("kube let"), enabled: true)], to: state)
         #expect(bad?.code == .invalidArgument)
         #expect(bad?.reason == .invalidScope)
-        let elsewhere = Fixtures.refusal([.setFeature("K", scope: .component(Fixtures.controllerManager), enabled: true)], to: state)
+        let elsewhere = Fixtures.refusal([.setFeature("K", scope: .component(Fixtures.controllerManager), enabled: true)], to: Fixtures.registeredState)
         #expect(elsewhere?.code == .invalidArgument)
         #expect(elsewhere?.message == "feature K does not apply to kube-controller-manager (it applies to kubelet)")
     }

@@ -43,9 +43,20 @@ enum Fixtures {
 
     static let time = UnixMilliseconds(1_700_000_000_000)
 
+    /// Components the tests write overrides for besides kubelet (which `K` names): registered,
+    /// so the applier knows them (an override for a component it does not know is refused).
+    static let registeredComponents = [controllerManager, "kube-apiserver", "kube-proxy", "kube-scheduler", "anything"]
+
     /// The fixture catalog imported at revision 1.
     static var state: GateState {
         try! BatchApplier().apply(.importing(catalog, actor: "admin"), to: GateState(), at: time, liveInstances: []).state
+    }
+
+    /// ``state`` with a build of each of `registeredComponents` recorded in the same batch (still revision 1).
+    static var registeredState: GateState {
+        var batch = ChangeBatch.importing(catalog, actor: "admin")
+        batch.changes += registeredComponents.map { .recordBuild(ComponentBuild(component: $0, version: "1.31.0", features: [], apis: [])) }
+        return try! BatchApplier().apply(batch, to: GateState(), at: time, liveInstances: []).state
     }
 
     static func node(_ id: String, _ version: Version? = Version(1, 31, 2), component: String = kubelet) -> InstanceRef {

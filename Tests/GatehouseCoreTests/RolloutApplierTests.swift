@@ -167,7 +167,7 @@ import Testing
             #expect(error?.metadata == ["rollout": "r7", "scope": scope.key, "target": "B"])
             #expect(error?.message.contains("clear that override first") == true)
         }
-        let elsewhere = try Fixtures.apply([.setFeature("B", scope: .component("kube-proxy"), enabled: false)], to: Fixtures.state)
+        let elsewhere = try Fixtures.apply([.setFeature("B", scope: .component("kube-proxy"), enabled: false)], to: Fixtures.registeredState)
         #expect(Self.refusal([.putRollout(Self.spec())], to: elsewhere) == nil)
         let parametersOnly = try Fixtures.apply([.setFeature("D", scope: .global, enabled: nil, parameters: ["n": .int(1)])], to: Fixtures.state)
         #expect(Self.refusal([.putRollout(Self.spec(.feature("D")))], to: parametersOnly) == nil, "an override without a value decides no value")
@@ -178,7 +178,7 @@ import Testing
     }
 
     @Test func aSetThatWouldMaskARunningOrPausedRolloutIsRefused() throws {
-        let running = try Self.started()
+        let running = try Self.started(on: Fixtures.registeredState)
         for scope in [Scope.global, .component(Fixtures.kubelet), .instance(component: Fixtures.kubelet, id: "node-4")] {
             let error = Self.refusal([.setFeature("B", scope: scope, enabled: true)], to: running)
             #expect(error?.reason == .rolloutMasked, "\(scope)")

@@ -121,6 +121,8 @@ import Testing
         func set(_ count: Int, enabled: Bool = true, reason: String) -> Gatehouse_V1_SetRequest {
             .with { request in
                 request.reason = reason
+                // The longest component name, which no catalog names.
+                request.allowUnknownComponent = true
                 request.changes = (0..<count).map { index in
                     .with {
                         $0.feature = feature

@@ -121,7 +121,9 @@ import Testing
                     return .setFeature(feature, scope: .instance(component: component, id: instance), enabled: enabled)
                 },
                 reason: reason,
-                actor: actor
+                actor: actor,
+                // A component no catalog names: its longest name is the point here.
+                allowsUnknownComponents: true
             )
         }
         state = try BatchApplier().apply(set(true), to: state, at: UnixMilliseconds(Int64.max / 2), liveInstances: []).state

@@ -120,7 +120,8 @@ def test_a_chain_at_the_limit_is_accepted(server_and_admin, tmp_path):
     # The whole chain on at a component, in two Sets (at most 32 changes each), the needed half
     # first (L0 needs L1 … needs L63): the second one's checks and resolution walk all 64.
     for half in (range(32, 64), range(32)):
-        gatectl.ok("set", "kubelet", "--feature-gates", ",".join(f"L{i}=true" for i in half), "--reason", "all on")
+        gatectl.ok("set", "kubelet", "--feature-gates", ",".join(f"L{i}=true" for i in half), "--reason", "all on",
+                   "--force")  # the chain catalog names no component
     out = gatectl.ok("explain", "kubelet", "--feature", "L0")
     assert row_for(out, "L0")[1] == "on", out
 

@@ -328,7 +328,7 @@ def test_set_applies_feature_gates_and_runtime_config_as_one_batch(fresh):
                         "--reason", "x")
     assert err.startswith("gatectl: FAILED_PRECONDITION: ") and "ProcMountType" in err
     out = gatectl.ok("set", "kube-apiserver", "--feature-gates=ProcMountType=false,UserNamespacesSupport=false",
-                     "--dry-run")
+                     "--dry-run", "--reason", "check")
     assert out.startswith("dry run at revision 2")
 
     # Half of a batch that cannot apply is not applied: nothing commits.
@@ -339,11 +339,13 @@ def test_set_applies_feature_gates_and_runtime_config_as_one_batch(fresh):
     assert row_for(gatectl.ok("explain", "kube-apiserver"), "batch/v1beta1")[1] == "off"
 
     # Malformed flags are refused before anything is sent, in Kubernetes' terms.
-    err = gatectl.fails(EX_DATAERR, "set", "kube-apiserver", "--feature-gates=ProcMountType=maybe")
+    err = gatectl.fails(EX_DATAERR, "set", "kube-apiserver", "--feature-gates=ProcMountType=maybe", "--reason", "x")
     assert err.startswith("gatectl: INVALID_ARGUMENT: --feature-gates:") and "maybe" in err
-    err = gatectl.fails(EX_DATAERR, "set", "kube-apiserver", "--runtime-config=batch=true")
+    err = gatectl.fails(EX_DATAERR, "set", "kube-apiserver", "--runtime-config=batch=true", "--reason", "x")
     assert "--runtime-config" in err
-    assert "nothing to set" in gatectl.fails(EX_USAGE, "set", "kube-apiserver")
+    assert "nothing to set" in gatectl.fails(EX_USAGE, "set", "kube-apiserver", "--reason", "x")
+    # A reason is required, as for enable and disable.
+    assert "--reason" in gatectl.fails(EX_USAGE, "set", "kube-apiserver", "--feature-gates=ProcMountType=true")
 
 
 def test_history_lists_entries_and_filters_by_feature(fresh):
@@ -447,7 +449,7 @@ def test_stale_expected_revision_is_refused(admin):
                       "--expected-revision", str(now + 5))
     assert err.startswith("gatectl: ABORTED: ") and f"not r{now + 5}" in err
     err = admin.fails(EX_DATAERR, "set", "kubelet", "--feature-gates=PodLevelResources=true",
-                      "--expected-revision", "0")
+                      "--expected-revision", "0", "--reason", "cas")
     assert err.startswith("gatectl: ABORTED: ")
     assert current_revision(admin) == now
 
@@ -469,7 +471,7 @@ def test_denied_for_viewer_operator_and_unknown_identities(shared, gatehouse_bin
     viewer.ok("history", "--limit", "1")
     err = viewer.fails(EX_NOPERM, "enable", "PodLevelResources", "--component", "kubelet", "--reason", "x")
     assert err.startswith("gatectl: PERMISSION_DENIED: ") and "vera" in err
-    err = viewer.fails(EX_NOPERM, "set", "kubelet", "--feature-gates=PodLevelResources=true")
+    err = viewer.fails(EX_NOPERM, "set", "kubelet", "--feature-gates=PodLevelResources=true", "--reason", "x")
     assert "PERMISSION_DENIED" in err
 
     operator = Gatectl(admin.binary, issue_client_config(gatehouse_bin, srv, tmp_path / "op", "otto", "operator"),

@@ -59,7 +59,8 @@ extension GateService {
         let paging = try self.paging(request.pageToken, method: "Features/Get", filters: filters, scope: scope)
         let listing = try paging.listing { state -> FeatureListing in
             guard let feature = state.features[request.name] else {
-                throw RPCError(.notFound, "no feature named \"\(request.name)\"; `gatectl features list` shows them")
+                let suggestion = ClosestName.suggestion(for: request.name, among: state.features.keys).map { "did you mean \($0)? " } ?? ""
+                throw RPCError(.notFound, "no feature named \"\(request.name)\"; \(suggestion)`gatectl features list` shows them")
             }
             if let own = scope.component, !feature.value.applies(to: own) {
                 throw scope.refusal("feature \(request.name), which does not apply to it")

@@ -103,10 +103,9 @@ public final class GateService: Sendable {
                 promise.completeWith(
                     Result {
                         let applied = try Self.mapping { try BatchApplier().apply(batch, to: state, at: time, live: live) }
-                        return .with {
-                            $0.revision = state.revision.rawValue
-                            $0.applied = applied.summary.changes.map(Self.describe)
-                        }
+                        var response = Self.setResponse(applied.summary, revision: state.revision)
+                        response.dryRun = true
+                        return response
                     }
                 )
             }
@@ -118,12 +117,7 @@ public final class GateService: Sendable {
             // which every toggle waits for; one hop and one future per call.
             eventLoop.execute {
                 promise.completeWith(
-                    result.map { committed in
-                        .with {
-                            $0.revision = committed.revision.rawValue
-                            $0.applied = committed.value.changes.map(Self.describe)
-                        }
-                    }
+                    result.map { committed in Self.setResponse(committed.value, revision: committed.revision) }
                 )
             }
         }
@@ -359,6 +353,17 @@ public final class GateService: Sendable {
 
     private static func insertComponent(of scope: Scope, into subjects: inout Set<String>) {
         if let component = scope.component { subjects.insert("component:\(component)") }
+    }
+
+    /// A Set's answer: what it wrote, then what was already in effect.
+    ///
+    /// - Parameter revision: the committed revision, or the current one when nothing was written.
+    static func setResponse(_ summary: BatchSummary, revision: Revision) -> Gatehouse_V1_SetResponse {
+        .with {
+            $0.revision = revision.rawValue
+            $0.applied = summary.changes.map(Self.describe) + summary.unchanged.map { "unchanged: \($0)" }
+            $0.unchanged = summary.changes.isEmpty
+        }
     }
 
     /// One line per changed object, for responses and the history view.
