@@ -251,11 +251,12 @@ final class InstanceRegistry: Sendable {
         }
     }
 
-    /// A subscription resumed after `revision` (its `since_revision`, accepted):
-    /// the instance says it holds the state as of that revision, which counts as
-    /// having applied it. After a server restart this is how an instance's applied
-    /// revision is known again without a push to ack.
-    func resumed(_ key: Key, after revision: Revision) {
+    /// A subscription resumed (its `since_revision` accepted): the instance holds
+    /// the state as of `revision`, which counts as having applied it. That is its
+    /// `since_revision`, or the server's revision when the batches it missed changed
+    /// nothing for it. After a server restart or a reconnect this is how an
+    /// instance's applied revision is known again without a push to ack.
+    func resumed(_ key: Key, holding revision: Revision) {
         self.modify(key) { record, _ in record.appliedRevision = max(record.appliedRevision, revision) }
     }
 
