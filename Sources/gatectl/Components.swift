@@ -9,7 +9,9 @@ struct Components: AsyncParsableCommand {
             An instance is CONNECTED while its subscription is open: that is its liveness.
             PUSHED is the last revision the server sent it, APPLIED the last one it acked.
             NACK shows the latest rejected revision and its reason; `-o json` has all of them.
-            The list is kept in memory: after a server restart it fills again as instances reconnect.
+            A single server over SQLite keeps the list across restarts: after one, the instances known
+            before are listed as not connected, with when they were last seen, until they reconnect;
+            one disconnected longer than `gatehouse serve --instance-retention` (a day) is forgotten.
             With several servers over etcd the list is the whole fleet, and SERVER names the server
             each instance is connected to (or was last); a server's instances leave the list when it
             stops, at once on a clean shutdown, after the etcd lease TTL (10 s) when it dies.
