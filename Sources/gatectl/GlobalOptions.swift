@@ -13,7 +13,7 @@ struct GlobalOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "How long to wait for the server: seconds, or with a unit (500ms, 30s, 2m); default 10s. With --two-phase, how long the replicas have to prepare (default 30s).",
+            "How long to wait for the server, to connect (TCP and TLS handshake) and for each call: seconds, or with a unit (500ms, 30s, 2m); default 10s. With --two-phase, how long the replicas have to prepare (default 30s).",
             valueName: "time"
         )
     )
@@ -29,9 +29,12 @@ struct GlobalOptions: ParsableArguments {
     ///
     /// Problems with the config itself (no file, a bad address, a certificate or
     /// key that cannot be read or used) are `GatehouseClientError.configuration`
-    /// (exit 78); a server that cannot be reached is UNAVAILABLE (exit 69).
+    /// (exit 78); a connection that cannot be set up is a ``ConnectionFailure``
+    /// naming the config and server used and the likely fix (exit 69 when the
+    /// server cannot be reached or does not answer in time, 78 when the certificates do not fit).
     func connect() async throws -> GatehouseClient {
-        var config = try ClientConfigLoader.load(explicit: self.config)
+        let path = try ClientConfigLoader.resolvePath(explicit: self.config)
+        var config = try ClientConfigLoader.load(path: path)
         if let server { config.server = server }
         do {
             _ = try config.hostAndPort()
@@ -43,9 +46,18 @@ struct GlobalOptions: ParsableArguments {
             throw GatehouseClientError.configuration("cannot read the \(what) file \(path) named in the client config")
         }
         do {
-            return try await GatehouseClient.connect(config: config, defaultTimeout: self.callTimeout)
+            // --timeout bounds connecting, the TLS handshake and the server's HELLO too.
+            return try await GatehouseClient.connect(config: config, defaultTimeout: self.callTimeout, connectTimeout: self.callTimeout)
         } catch let error as RPCError {
-            throw error
+            throw ConnectionFailure(
+                problem: ConnectionProblem(error),
+                server: config.server,
+                serverFromFlag: self.server != nil,
+                configPath: path,
+                config: config,
+                timeout: self.callTimeout,
+                underlying: error
+            )
         } catch {
             // Not a call status: the TLS context could not be built from the config's files.
             throw GatehouseClientError.configuration("cannot use the client certificate and key: \(error)")

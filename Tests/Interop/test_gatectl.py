@@ -505,7 +505,34 @@ def test_unreachable_server(admin):
     assert err.startswith("gatectl: UNAVAILABLE: ") and f"127.0.0.1:{port}" in err
     err = admin.fails(EX_UNAVAILABLE, "enable", "PodLevelResources", "--component", "kubelet", "--reason", "x",
                       "--server", f"127.0.0.1:{port}")
-    assert "cannot connect" in err
+    # The problem, the server and config used, and what to check; no socket error dump.
+    assert f"connection refused by 127.0.0.1:{port}" in err and "from --server" in err and str(admin.config) in err
+    assert "gatehouse serve" in err and "NIO" not in err
+
+
+def test_timeout_bounds_the_tls_handshake(admin):
+    """A TCP listener that accepts and never answers: --timeout ends the handshake, with the limit named."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # the kernel completes the TCP handshake; nothing ever answers the TLS one
+        port = listener.getsockname()[1]
+        # The subprocess timeout only guards the suite: without the fix gatectl waited 10 s, not 1.
+        err = admin.fails(EX_UNAVAILABLE, "status", "--server", f"127.0.0.1:{port}", "--timeout", "1s", timeout=9)
+    assert err.startswith("gatectl: UNAVAILABLE: no answer from ") and "within 1s" in err, err
+    assert "TLS handshake" in err and "--timeout" in err
+
+
+def test_version_works_without_a_server(admin, tmp_path):
+    out = admin.ok("version", "--client", config=None)
+    assert out.startswith("Client: gatectl ")
+    both = admin.ok("version")
+    assert both.startswith("Client: gatectl ") and "Server: gatehouse " in both
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = admin("version", "--server", f"127.0.0.1:{port}")
+    assert result.returncode == EX_UNAVAILABLE and result.stdout.startswith("Client: gatectl ")
+    assert json.loads(admin.ok("version", "-o", "json"))["server"]["version"]
 
 
 def test_missing_or_bad_config(admin, tmp_path):
