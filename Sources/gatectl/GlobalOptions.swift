@@ -22,7 +22,7 @@ struct GlobalOptions: ParsableArguments {
     /// The calls' timeout: `--timeout`, or 10 s.
     var callTimeout: Duration { self.timeout?.duration ?? .seconds(10) }
 
-    @Option(name: [.short, .customLong("output")], help: "Output format: table, json or yaml.")
+    @Option(name: [.short, .customLong("output")], help: "Output format: table, wide (a table with more columns, where a command has them), json or yaml.")
     var output: OutputFormat = .table
 
     /// Connects with the resolved config.
@@ -80,5 +80,10 @@ struct GlobalOptions: ParsableArguments {
 
 /// How results are printed: for people, or for pipes.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case table, json, yaml
+    /// `wide` is a table with more columns (`components`, `status`, `features list`);
+    /// elsewhere it is the table.
+    case table, wide, json, yaml
+
+    /// Whether it is a table, plain or wide.
+    var isTable: Bool { self == .table || self == .wide }
 }

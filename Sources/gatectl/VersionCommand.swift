@@ -45,7 +45,7 @@ struct VersionCommand: AsyncParsableCommand {
 
     private func print(server info: Gatehouse_V1_InfoResponse?) throws {
         switch self.global.output {
-        case .table:
+        case .table, .wide:
             Swift.print(Self.table(server: info), terminator: "")
         case .json, .yaml:
             var object: [String: Any] = ["client": ["version": BuildVersion.current]]
