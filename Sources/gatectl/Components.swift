@@ -23,7 +23,7 @@ struct Components: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "Only instances of this component.")
+    @Argument(help: "Only instances of this component.", completion: Completions.components)
     var component: String?
 
     @Flag(name: .long, help: "Only instances with an open subscription.")

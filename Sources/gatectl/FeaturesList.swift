@@ -14,7 +14,7 @@ struct FeaturesList: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Only features that apply to this component.")
+    @Option(name: .long, help: "Only features that apply to this component.", completion: Completions.components)
     var component: String?
 
     @Option(name: .long, help: "Only features at this stage: alpha, beta, ga or deprecated.")

@@ -19,10 +19,10 @@ struct Status: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "Only the convergence of this feature.")
+    @Argument(help: "Only the convergence of this feature.", completion: Completions.features)
     var feature: String?
 
-    @Option(name: .long, help: ArgumentHelp("Only this component.", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("Only this component.", valueName: "name"), completion: Completions.components)
     var component: String?
 
     @OptionGroup var global: GlobalOptions

@@ -23,7 +23,7 @@ struct Watch: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The component, e.g. kubelet.")
+    @Argument(help: "The component, e.g. kubelet.", completion: Completions.components)
     var component: String
 
     @Option(name: .long, help: ArgumentHelp("Watch as this instance (its own overrides apply).", valueName: "id"))
