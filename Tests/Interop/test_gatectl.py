@@ -510,6 +510,28 @@ def test_unreachable_server(admin):
     assert "gatehouse serve" in err and "NIO" not in err
 
 
+def test_certs_client_writes_a_client_config_gatectl_uses(shared, gatehouse_bin, tmp_path):
+    srv, admin = shared
+    out = tmp_path / "ops"
+    result = subprocess.run([str(gatehouse_bin), "certs", "client", "--ca-dir", str(srv.data_dir / "pki"),
+                             "--out-dir", str(out), "--name", "ops", "--role", "operator", "--server", srv.address],
+                            check=True, capture_output=True, text=True)
+    config = out / "ops.conf"
+    assert f"wrote {config}" in result.stdout and f"gatectl --config {config}" in result.stdout
+    written = yaml.safe_load(config.read_text())
+    assert written == {"server": srv.address, "ca": str(srv.data_dir / "pki" / "ca.crt"),
+                       "certificate": "ops.crt", "key": "ops.key"}
+    # Relative to the config's own directory: the out dir may move as a whole.
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(out), str(moved))
+    ops = Gatectl(admin.binary, moved / "ops.conf", tmp_path)
+    assert "SchedulerQueueingHints" in ops.ok("features", "list")
+    # Issued again without --force: refused before anything is written.
+    again = subprocess.run([str(gatehouse_bin), "certs", "client", "--ca-dir", str(srv.data_dir / "pki"),
+                            "--out-dir", str(moved), "--name", "ops", "--role", "operator"], capture_output=True, text=True)
+    assert again.returncode != 0 and "exists; pass --force" in again.stderr
+
+
 def test_timeout_bounds_the_tls_handshake(admin):
     """A TCP listener that accepts and never answers: --timeout ends the handshake, with the limit named."""
     with socket.socket() as listener:
