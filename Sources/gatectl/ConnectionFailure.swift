@@ -31,8 +31,9 @@ struct ConnectionFailure: Error, CustomStringConvertible {
     }
 
     var description: String {
-        let source = self.serverFromFlag ? "--server" : "`server:` in \(self.configPath)"
-        let used = "(server \(self.server) from \(source); config \(self.configPath))"
+        let used = self.serverFromFlag
+            ? "(server \(self.server) from --server; config \(self.configPath))"
+            : "(server \(self.server) from config \(self.configPath))"
         switch self.problem {
         case .refused:
             return "connection refused by \(self.server) \(used). Is `gatehouse serve` running there, on that port? Fix the address with --server HOST:PORT or in the config."
