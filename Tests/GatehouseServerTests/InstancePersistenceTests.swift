@@ -86,6 +86,23 @@ import Testing
         await store.close()
     }
 
+    @Test func manyChangesAreWrittenInShortTransactionsAndAllKept() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteGateStore<GateState>(path: "\(directory)/gatehouse.db") { try GateRecords.state(from: $0) }
+        let many = (0..<(2 * InstanceTable.changesPerTransaction + 88)).map { index in
+            StoredInstance.Change.put(StoredInstance(component: "kubelet", instanceID: "node-\(index)", value: [UInt8(index % 256)], lastSeenUnixMilliseconds: Int64(index)))
+        }
+        try await store.writeInstances(many)
+        let kept = try await store.loadInstances()
+        #expect(kept.count == many.count)
+        #expect(kept.first { $0.instanceID == "node-599" }?.lastSeenUnixMilliseconds == 599)
+        try await store.writeInstances([.delete(component: "kubelet", instanceID: "node-0")])
+        #expect(try await store.loadInstances().count == many.count - 1)
+        #expect(store.snapshot.revision == .zero)
+        await store.close()
+    }
+
     @Test func restoreForgetsWhatIsPastTheRetentionAndKeepsALiveRecord() async throws {
         let directory = try GatehouseServerTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

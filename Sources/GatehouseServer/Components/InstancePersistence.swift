@@ -10,14 +10,15 @@ import Synchronization
 /// (``SQLiteGateStore/writeInstances(_:)``), which bumps no revision and
 /// writes no audit entry. Coalesced like ``SharedInstances``: pushes, acks,
 /// NACKs, health reports and (dis)connections only mark an instance changed
-/// in the registry; every ``flushInterval`` (2 s) the changed ones are written
-/// in one transaction, and once more at shutdown, after the subscriptions
-/// ended, so the list kept says every instance is disconnected.
+/// in the registry; every ``flushInterval`` (2 s) the changed ones are written,
+/// in transactions of at most 256 (the gate state's group commit waits while
+/// one holds SQLite's write lock), and once more at shutdown, after the
+/// subscriptions ended, so the list kept says every instance is disconnected.
 ///
 /// Forgotten after ``retentionMilliseconds`` (24 h by default,
 /// `serve --instance-retention`): an instance disconnected (or, never
 /// connected, last seen) longer ago leaves the list and the table, at start
-/// and at each flush. Kept instances are never connected ones: the version-skew
+/// and about once a minute. Kept instances are never connected ones: the version-skew
 /// guard counts only connected instances, as before, so a kept record of an
 /// old build that never comes back does not hold back a change.
 ///
@@ -84,18 +85,27 @@ final class InstancePersistence: Sendable {
         await self.flush()
     }
 
-    /// Forgets instances past the retention and writes changes every ``flushInterval`` until cancelled.
+    /// Writes changes every ``flushInterval`` until cancelled, and forgets instances
+    /// past the retention every ``pruneEvery`` flushes (a scan of every record, so not each time).
     func run() async {
+        var flushes = 0
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: self.flushInterval)
             } catch {
                 return
             }
-            self.registry.forget(disconnectedLongerThan: self.retentionMilliseconds)
+            flushes += 1
+            if flushes % Self.pruneEvery == 0 {
+                self.registry.forget(disconnectedLongerThan: self.retentionMilliseconds)
+            }
             await self.flush()
         }
     }
+
+    /// Flushes between two looks for instances past the retention: with the default
+    /// interval about once a minute, fine-grained enough for a retention counted in hours.
+    static let pruneEvery = 30
 
     /// Writes the instances changed since the last flush; on failure they stay changed for the next one.
     /// - Returns: how many changes were written.

@@ -34,8 +34,21 @@ package final class InstanceTable {
         return rows
     }
 
-    /// Applies `changes` in one transaction.
+    /// Changes written per transaction: SQLite has one writer, and the gate state's
+    /// group commit waits while this connection holds it, so it holds it briefly.
+    package static let changesPerTransaction = 256
+
+    /// Applies `changes`, in transactions of at most ``changesPerTransaction``.
     package func write(_ changes: [StoredInstance.Change]) throws(StoreError) {
+        var start = changes.startIndex
+        while start < changes.endIndex {
+            let end = min(start + Self.changesPerTransaction, changes.endIndex)
+            try self.writeOne(changes[start..<end])
+            start = end
+        }
+    }
+
+    private func writeOne(_ changes: ArraySlice<StoredInstance.Change>) throws(StoreError) {
         guard let connection, !changes.isEmpty else { return }
         try connection.execute("BEGIN IMMEDIATE")
         do throws(StoreError) {
