@@ -90,4 +90,11 @@ public enum ConnectionProblem: Sendable, Hashable {
             return .other
         }
     }
+
+    /// What a client TLS context could not be built from, in words (`TLSError`'s own
+    /// text names the file or option); nil when `error` is not such a failure.
+    public static func configurationDetail(_ error: any Error) -> String? {
+        guard let tls = error as? TLSError, case .configuration(let detail) = tls.kind else { return nil }
+        return detail
+    }
 }

@@ -41,9 +41,14 @@ struct GlobalOptions: ParsableArguments {
         } catch {
             throw GatehouseClientError.configuration("bad server address: \(error.message)")
         }
-        for (what, path) in [("CA", config.ca), ("certificate", config.certificate), ("key", config.key)]
-        where !FileManager.default.isReadableFile(atPath: path) {
-            throw GatehouseClientError.configuration("cannot read the \(what) file \(path) named in the client config")
+        let fixes = [
+            "CA": "it is the server's CA certificate (gatehouse serve writes <data-dir>/pki/ca.crt)",
+            "certificate": "issue one with `gatehouse certs client`, which writes the certificate, its key and a config",
+            "key": "issue one with `gatehouse certs client`, which writes the certificate, its key and a config",
+        ]
+        for (what, file) in [("CA", config.ca), ("certificate", config.certificate), ("key", config.key)]
+        where !FileManager.default.isReadableFile(atPath: file) {
+            throw GatehouseClientError.configuration("cannot read the \(what) file \(file) named in \(path): \(fixes[what] ?? "")")
         }
         do {
             // --timeout bounds connecting, the TLS handshake and the server's HELLO too.
@@ -60,7 +65,10 @@ struct GlobalOptions: ParsableArguments {
             )
         } catch {
             // Not a call status: the TLS context could not be built from the config's files.
-            throw GatehouseClientError.configuration("cannot use the client certificate and key: \(error)")
+            let detail = ConnectionProblem.configurationDetail(error) ?? "\(error)"
+            throw GatehouseClientError.configuration(
+                "cannot use the CA \(config.ca), certificate \(config.certificate) and key \(config.key) named in \(path): \(detail). They must be PEM, the key the certificate's, as `gatehouse certs client` writes them"
+            )
         }
     }
 

@@ -156,6 +156,35 @@ struct ConnectionErrorTests {
         try await running.stop()
     }
 
+    @Test("a missing client certificate, and a key that is not the certificate's, name the config and the fix")
+    func clientFiles() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let missing = try Self.writeConfig(
+            in: pki.directory, name: "missing", server: "127.0.0.1:7443",
+            ca: pki.caCertificatePath, certificate: "\(pki.directory)/nobody.crt", key: pki.admin.keyPath
+        )
+        do {
+            _ = try await GlobalOptions.parse(["--config", missing]).connect()
+            Issue.record("connected without a certificate file")
+        } catch let error as GatehouseClientError {
+            #expect("\(error)" == "cannot read the certificate file \(pki.directory)/nobody.crt named in \(missing): issue one with `gatehouse certs client`, which writes the certificate, its key and a config")
+            #expect(ExitStatus.exitCode(for: error) == 78)
+        }
+        let mismatched = try Self.writeConfig(
+            in: pki.directory, name: "mismatched", server: "127.0.0.1:7443",
+            ca: pki.caCertificatePath, certificate: pki.admin.certificatePath, key: pki.foreignClient.keyPath
+        )
+        do {
+            _ = try await GlobalOptions.parse(["--config", mismatched]).connect()
+            Issue.record("connected with another certificate's key")
+        } catch let error as GatehouseClientError {
+            let text = "\(error)"
+            #expect(text.contains("named in \(mismatched)") && text.contains("the key the certificate's"), "\(text)")
+            #expect(!text.contains("error:"), "no OpenSSL error queue: \(text)")
+        }
+    }
+
     /// Accepts TCP connections and never says a word: a TLS handshake with it never ends.
     final class Silent: ChannelInboundHandler, Sendable {
         typealias InboundIn = ByteBuffer
