@@ -1,5 +1,7 @@
 import ArgumentParser
+import Dispatch
 import GatehouseClient
+import Synchronization
 
 /// Shell completion of feature and component names, asked of the server.
 ///
@@ -17,8 +19,33 @@ enum Completions {
     /// How long a completion may wait for the server.
     static let timeout: Duration = .seconds(2)
 
-    static let features = CompletionKind.custom { words, _, prefix in await Self.names(.features, words: words, prefix: prefix) }
-    static let components = CompletionKind.custom { words, _, prefix in await Self.names(.components, words: words, prefix: prefix) }
+    static let features = CompletionKind.custom { words, _, prefix in Self.waiting(for: .features, words: words, prefix: prefix) }
+    static let components = CompletionKind.custom { words, _, prefix in Self.waiting(for: .components, words: words, prefix: prefix) }
+
+    /// ``names(_:words:prefix:)`` from a synchronous completion closure.
+    ///
+    /// Synchronous on purpose: a command with an asynchronous completion may no longer
+    /// be parsed with the synchronous `parse`, which tests (and debug builds) use
+    /// everywhere. The calls run in a task of their own; waiting for it is bounded
+    /// (``timeout`` and a little), so a runtime with a single cooperative thread
+    /// gets no names rather than a hung TAB.
+    static func waiting(for kind: Kind, words: [String], prefix: String) -> [String] {
+        let result = ResultBox()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            result.set(await Self.names(kind, words: words, prefix: prefix))
+            done.signal()
+        }
+        guard done.wait(timeout: .now() + .milliseconds(2_500)) == .success else { return [] }
+        return result.value
+    }
+
+    /// The names a completion task found, handed to the waiting thread.
+    private final class ResultBox: Sendable {
+        private let names = Mutex<[String]>([])
+        var value: [String] { self.names.withLock { $0 } }
+        func set(_ names: [String]) { self.names.withLock { $0 = names } }
+    }
 
     /// The names of `kind` that start with `prefix`, sorted; empty when the server cannot be asked.
     static func names(_ kind: Kind, words: [String], prefix: String) async -> [String] {

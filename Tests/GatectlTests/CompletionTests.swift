@@ -37,6 +37,9 @@ struct CompletionTests {
             #expect(await Completions.names(.features, words: words, prefix: "") .count == 3)
             let quoted = ["gatectl", "status", "--config='\(running.adminConfig)'", "--component", "kube"]
             #expect(await Completions.names(.components, words: quoted, prefix: "kube") == ["kube-apiserver", "kube-scheduler", "kubelet"])
+            // As the shell's completion run calls it: synchronously.
+            let synchronous = await Task.detached { Completions.waiting(for: .features, words: words, prefix: "Side") }.value
+            #expect(synchronous == ["SidecarContainers"])
         } catch {
             try await running.stop()
             throw error
@@ -48,6 +51,12 @@ struct CompletionTests {
     func silentOnFailure() async throws {
         let words = ["gatectl", "enable", "--config", "/nonexistent/gatectl.conf", "In"]
         #expect(await Completions.names(.features, words: words, prefix: "In").isEmpty)
+    }
+
+    @Test("commands with completions still parse synchronously (tests and scripts do)")
+    func synchronousParse() throws {
+        #expect(try Status.parse(["SidecarContainers"]).feature == "SidecarContainers")
+        _ = try Gatectl.parseAsRoot(["enable", "X", "--component", "kubelet", "--reason", "r"])
     }
 
     @Test("the completion script asks gatectl for feature and component names")
