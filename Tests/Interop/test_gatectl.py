@@ -538,8 +538,9 @@ def test_timeout_bounds_the_tls_handshake(admin):
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # the kernel completes the TCP handshake; nothing ever answers the TLS one
         port = listener.getsockname()[1]
-        # The subprocess timeout only guards the suite: without the fix gatectl waited 10 s, not 1.
-        err = admin.fails(EX_UNAVAILABLE, "status", "--server", f"127.0.0.1:{port}", "--timeout", "1s", timeout=9)
+        # No duration asserted (a loaded machine may be slow): that the connection was given --timeout
+        # is checked by GatectlTests' handshakeTimeout, from the RPC layer's own message.
+        err = admin.fails(EX_UNAVAILABLE, "status", "--server", f"127.0.0.1:{port}", "--timeout", "1s", timeout=60)
     assert err.startswith("gatectl: UNAVAILABLE: no answer from ") and "within 1s" in err, err
     assert "TLS handshake" in err and "--timeout" in err
 
