@@ -146,6 +146,15 @@ struct ConnectionErrorTests {
             #expect(refused.description.contains("gatehouse certs client"))
             #expect(ExitStatus.exitCode(for: refused) == 78)
 
+            // The right CA and client, a name the server's certificate does not list.
+            let otherName = "\(pki.directory)/other-name.conf"
+            try "server: \(admin.server)\nserver_name: gatehouse.other.example\nca: \(admin.ca)\ncertificate: \(admin.certificate)\nkey: \(admin.key)\n"
+                .write(toFile: otherName, atomically: true, encoding: .utf8)
+            let mismatch = try await Self.failure(config: otherName)
+            #expect(mismatch.problem == .nameMismatch, "\(mismatch)")
+            #expect(mismatch.description.contains("server_name"))
+            #expect(ExitStatus.exitCode(for: mismatch) == 78)
+
             // And the admin config works.
             let client = try await GlobalOptions.parse(["--config", running.adminConfig]).connect()
             await client.close()
@@ -183,6 +192,30 @@ struct ConnectionErrorTests {
             #expect(text.contains("named in \(mismatched)") && text.contains("the key the certificate's"), "\(text)")
             #expect(!text.contains("error:"), "no OpenSSL error queue: \(text)")
         }
+    }
+
+    /// Accepts TCP connections and closes them at once, as a service that is not TLS might.
+    final class Hangup: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        func channelActive(context: ChannelHandlerContext) { context.close(promise: nil) }
+    }
+
+    @Test("a peer that hangs up during the handshake: asked whether it is a Gatehouse server")
+    func hangup() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Hangup()) } }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let config = try Self.writeConfig(
+            in: pki.directory, name: "hangup", server: "127.0.0.1:\(listener.localAddress!.port!)",
+            ca: pki.caCertificatePath, certificate: pki.admin.certificatePath, key: pki.admin.keyPath
+        )
+        let failure = try await Self.failure(config: config)
+        #expect(failure.problem == .closedDuringHandshake, "\(failure)")
+        #expect(failure.description.contains("Is it a Gatehouse server"))
+        #expect(ExitStatus.exitCode(for: failure) == 69)
+        try await listener.close()
     }
 
     /// Accepts TCP connections and never says a word: a TLS handshake with it never ends.
