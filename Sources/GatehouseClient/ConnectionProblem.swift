@@ -62,10 +62,18 @@ public enum ConnectionProblem: Sendable, Hashable {
             if problems.contains(.timedOut) { return .timedOut }
             return problems.first ?? .other
         case let channel as ChannelError:
-            if case .connectTimeout = channel { return .timedOut }
-            return .other
+            switch channel {
+            case .connectTimeout: return .timedOut
+            case .eof, .ioOnClosedChannel, .alreadyClosed, .outputClosed, .inputClosed: return .closedDuringHandshake
+            default: return .other
+            }
         case let io as IOError:
-            return io.errnoCode == ECONNREFUSED ? .refused : .other
+            switch io.errnoCode {
+            case ECONNREFUSED: return .refused
+            // The peer reset or closed the connection before the HELLO: the same hang-up, seen by a read or a write.
+            case ECONNRESET, EPIPE: return .closedDuringHandshake
+            default: return .other
+            }
         case is SocketAddressError:
             return .unresolvable
         default:
