@@ -320,6 +320,13 @@ let package = Package(
                 "GatehouseClient",
                 "GatehouseProto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // Connection errors against a real server, another CA, and a listener that never answers.
+                "GatehouseServer",
+                "GatehouseTestUtils",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

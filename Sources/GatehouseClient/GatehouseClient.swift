@@ -23,11 +23,16 @@ public final class GatehouseClient: Sendable {
 
     /// Connects with a client config (server address, CA, certificate, key).
     ///
-    /// - Parameter maxFrameSize: the largest frame payload this client accepts (its HELLO's
-    ///   MAX_FRAME_SIZE); the server fills listing pages up to it.
+    /// - Parameters:
+    ///   - maxFrameSize: the largest frame payload this client accepts (its HELLO's
+    ///     MAX_FRAME_SIZE); the server fills listing pages up to it.
+    ///   - connectTimeout: how long the TCP connection, the TLS handshake and the
+    ///     server's HELLO may take together; `defaultTimeout` when nil. A failure is an
+    ///     `RPCError` whose ``ConnectionProblem`` says what to fix.
     public static func connect(
         config: ClientConfig,
         defaultTimeout: Duration = .seconds(10),
+        connectTimeout: Duration? = nil,
         maxFrameSize: UInt32 = 1_048_576,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "gatehouse.client")
@@ -42,10 +47,16 @@ public final class GatehouseClient: Sendable {
             tls: tls,
             serverHostname: config.serverName ?? host,
             maxFrameSize: maxFrameSize,
+            connectTimeout: .nanoseconds(Int64(clamping: Self.nanoseconds(connectTimeout ?? defaultTimeout))),
             group: group,
             logger: logger
         )
         return GatehouseClient(connection: connection, defaultTimeout: defaultTimeout)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds.multipliedReportingOverflow(by: 1_000_000_000).overflow ? .max : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     /// `Server.Info`: version, protocol versions, methods, limits, and who the server thinks we are.

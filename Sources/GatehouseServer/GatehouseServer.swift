@@ -45,7 +45,14 @@ public final class GatehouseServer: Service, Sendable {
         case .sqlite:
             // The store's lock first: a second server on a directory in use must stop
             // before it writes anything there (admin.conf, certificates, the policy).
-            try await self.serving(try self.openStore(data), peers: .none)
+            let store = try self.openStore(data)
+            let peers = Peers.alone(
+                keepingInstancesIn: store,
+                retention: self.configuration.instanceRetention,
+                flushInterval: self.configuration.instanceFlushInterval,
+                logger: self.logger
+            )
+            try await self.serving(store, peers: peers)
         case .etcd(let settings):
             try await self.runOverEtcd(settings)
         }
@@ -107,7 +114,8 @@ public final class GatehouseServer: Service, Sendable {
         let registry = InstanceRegistry(
             now: now,
             capacity: .init(maxPerComponent: limits.maxInstancesPerComponent, evictAfterMilliseconds: limits.evictDisconnectedAfterMilliseconds),
-            server: peers.serverID
+            server: peers.serverID,
+            persisted: peers.persistsInstances
         )
         let gates = GateService(
             store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, registeredInstance: registry.registered(component:instanceID:),

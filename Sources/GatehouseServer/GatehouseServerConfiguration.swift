@@ -29,6 +29,11 @@ public struct GatehouseServerConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(10)
     /// How often running rollouts are looked at (widened, completed or rolled back).
     public var rolloutTickInterval: Duration = .milliseconds(500)
+    /// Over SQLite, how long an instance disconnected (or, never connected, last seen)
+    /// is still listed, across restarts, before it is forgotten (``InstancePersistence``).
+    public var instanceRetention: Duration = .seconds(24 * 3600)
+    /// Over SQLite, how often changed instance records are written to the store.
+    public var instanceFlushInterval: Duration = .seconds(2)
     /// Bounds on what one request may make the server keep or record; its
     /// audit-entry bound follows `limits.maxFrameSize` (see ``requestLimitsInEffect``).
     public var requestLimits = RequestLimits()

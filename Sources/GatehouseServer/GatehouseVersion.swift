@@ -1,4 +1,6 @@
-/// The version of this build of Gatehouse.
+import GatehouseCore
+
+/// The version of this build of Gatehouse (``BuildVersion``), as the server reports it in `Server/Info`.
 public enum GatehouseVersion {
-    public static let current = "0.1.0"
+    public static let current = BuildVersion.current
 }

@@ -23,6 +23,8 @@ public final class SQLiteGateStore<State: Sendable>: GateStore {
     public let path: String
     private let writer: GroupCommitWriter<State>
     private let reader: QueueConfined<HistoryReader>
+    /// The kept component instances, on a connection and queue of their own (not gate state).
+    private let instances: QueueConfined<InstanceTable>
     private let lock: FileLock
 
     /// Opens (creating if needed) the database at `path` and rebuilds the state from it.
@@ -47,12 +49,19 @@ public final class SQLiteGateStore<State: Sendable>: GateStore {
         let loaded: LoadedRecords
         let state: State
         let reader: HistoryReader
+        let instances: InstanceTable
         do {
             database = try StoreDatabase(path: path, configuration: configuration)
             do {
                 loaded = try database.load()
                 state = try initialState(loaded)
                 reader = try HistoryReader(path: path, configuration: configuration)
+                do {
+                    instances = try InstanceTable(path: path, configuration: configuration)
+                } catch {
+                    reader.close()
+                    throw error
+                }
             } catch {
                 database.close()
                 throw error
@@ -71,6 +80,7 @@ public final class SQLiteGateStore<State: Sendable>: GateStore {
             logger: logger
         )
         self.reader = QueueConfined(reader, on: DispatchQueue(label: "gatehouse.store.reader"))
+        self.instances = QueueConfined(instances, on: DispatchQueue(label: "gatehouse.store.instances"))
         logger.info(
             "store opened",
             metadata: ["path": "\(path)", "revision": "\(loaded.revision)", "records": "\(loaded.count)"]
@@ -105,8 +115,33 @@ public final class SQLiteGateStore<State: Sendable>: GateStore {
         }
     }
 
+    /// The component instances kept by ``writeInstances(_:)``, in (component, instance id) order.
+    public func loadInstances() async throws -> [StoredInstance] {
+        try await self.onInstanceQueue { table throws(StoreError) in try table.load() }
+    }
+
+    /// Keeps or forgets component instances, in one transaction of their own:
+    /// no revision, no audit entry, no fsync (see ``InstanceTable``).
+    public func writeInstances(_ changes: [StoredInstance.Change]) async throws {
+        try await self.onInstanceQueue { table throws(StoreError) in try table.write(changes) }
+    }
+
+    private func onInstanceQueue<Value: Sendable>(_ body: @escaping @Sendable (InstanceTable) throws(StoreError) -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            self.instances.queue.async {
+                continuation.resume(with: Result { () throws(StoreError) -> Value in try self.instances.withValue(body) })
+            }
+        }
+    }
+
     public func close() async {
         await self.writer.close()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            self.instances.queue.async {
+                self.instances.withValue { $0.close() }
+                continuation.resume()
+            }
+        }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             self.reader.queue.async {
                 self.reader.withValue { $0.close() }

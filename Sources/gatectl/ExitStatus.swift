@@ -12,10 +12,10 @@ import GatehouseWire
 /// | 64 | bad usage | argument parsing, `ValidationError` |
 /// | 65 | refused: invalid or unsafe change | INVALID_ARGUMENT, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE, ALREADY_EXISTS; a manifest that cannot be parsed |
 /// | 66 | not found | NOT_FOUND; an input file that cannot be read |
-/// | 69 | server unreachable or timed out | UNAVAILABLE, DEADLINE_EXCEEDED |
+/// | 69 | server unreachable or timed out | UNAVAILABLE, DEADLINE_EXCEEDED; a connection refused, unresolvable or not answered in time |
 /// | 70 | server or protocol error | anything else |
 /// | 77 | permission denied | PERMISSION_DENIED, UNAUTHENTICATED |
-/// | 78 | bad client config | a missing or unusable config, certificate or key |
+/// | 78 | bad client config | a missing or unusable config, certificate or key; a server certificate the CA does not sign, a client certificate the server refuses |
 enum ExitStatus {
     static func exitCode(for error: any Error) -> Int32 {
         switch error {
@@ -31,6 +31,8 @@ enum ExitStatus {
             // Refused before any call (a bad --param, a malformed --feature-gates), by the same
             // domain rules the server applies: the same code as if the server had refused it.
             return Self.exitCode(for: error.rpcError)
+        case let error as ConnectionFailure:
+            return error.exitCode
         case is GatehouseClientError:
             return 78
         case is InputFileError:
@@ -51,6 +53,8 @@ enum ExitStatus {
             return "\(error.code): \(error.message)"
         case let error as GateError:
             return "\(error.rpcError.code): \(error.message)"
+        case let error as ConnectionFailure:
+            return "\(error.code): \(error)"
         case let error as GatehouseClientError:
             return "CONFIG: \(error)"
         case let error as InputFileError:

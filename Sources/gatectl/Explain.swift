@@ -25,7 +25,7 @@ struct Explain: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The component, e.g. kubelet.")
+    @Argument(help: "The component, e.g. kubelet.", completion: Completions.components)
     var component: String
 
     @Option(name: .long, help: ArgumentHelp("Resolve for this instance of the component.", valueName: "id"))

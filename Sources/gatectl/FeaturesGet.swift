@@ -16,7 +16,7 @@ struct FeaturesGet: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The feature's name, e.g. InPlacePodVerticalScaling.")
+    @Argument(help: "The feature's name, e.g. InPlacePodVerticalScaling.", completion: Completions.features)
     var name: String
 
     @OptionGroup var global: GlobalOptions

@@ -14,7 +14,7 @@ struct FeaturesList: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "Only features that apply to this component.")
+    @Option(name: .long, help: "Only features that apply to this component.", completion: Completions.components)
     var component: String?
 
     @Option(name: .long, help: "Only features at this stage: alpha, beta, ga or deprecated.")
@@ -33,21 +33,35 @@ struct FeaturesList: AsyncParsableCommand {
                 request.namePrefix = self.prefix ?? ""
             }
             let response = try await self.global.withClient { try await $0.listFeatures(request) }
-            try Printer.print(response, as: self.global.output) { Self.table(response) }
+            try Printer.print(response, as: self.global.output) { Self.table(response, wide: self.global.output == .wide) }
         }
     }
 
-    static func table(_ response: Gatehouse_V1_ListFeaturesResponse) -> String {
-        Format.table(
-            header: ["NAME", "STAGE", "DEFAULT", "LOCKED", "COMPONENTS"],
+    /// - Parameter wide: `-o wide` adds what the definition needs (DEPENDS ON), takes
+    ///   (PARAMETERS), the skew guard's MIN VERSIONS and the REVISION that last changed it.
+    static func table(_ response: Gatehouse_V1_ListFeaturesResponse, wide: Bool = false) -> String {
+        var header = ["NAME", "STAGE", "DEFAULT", "LOCKED", "COMPONENTS"]
+        if wide { header += ["DEPENDS ON", "PARAMETERS", "MIN VERSIONS", "REVISION"] }
+        return Format.table(
+            header: header,
             rows: response.features.map { feature in
-                [
+                var row = [
                     feature.name,
                     Format.stage(feature.stage),
                     Format.enabled(feature.defaultEnabled),
                     feature.lockedToDefault ? "locked" : "-",
                     Format.components(feature.components),
                 ]
+                if wide {
+                    row += [
+                        feature.dependencies.isEmpty ? "-" : feature.dependencies.joined(separator: ","),
+                        feature.parameters.isEmpty ? "-" : feature.parameters.map(\.name).joined(separator: ","),
+                        feature.minComponentVersions.isEmpty
+                            ? "-" : feature.minComponentVersions.sorted { $0.key < $1.key }.map { "\($0.key)>=\($0.value)" }.joined(separator: ","),
+                        "r\(feature.revision)",
+                    ]
+                }
+                return row
             },
             empty: "no features match (revision \(response.revision)); `gatectl catalog import FILE` defines them"
         )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GatehouseCore
 
 /// `gatectl`: the admin command line.
 @main
@@ -28,13 +29,20 @@ struct Gatectl: AsyncParsableCommand {
               gatectl rollout start InPlacePodVerticalScaling --component kubelet \\
                   --steps 1%,10%,50%,100% --bake 5m --reason "canary"
               gatectl rollout status r42 --watch
+              gatectl version
+
+            Shell completion, feature and component names included (asked of the server):
+              gatectl --generate-completion-script bash|zsh|fish   (README: where each goes)
 
             Errors are printed on stderr as `gatectl: CODE: message`.
             Exit codes: 0 success; 64 bad usage; 65 refused (invalid or unsafe change);
             66 not found; 69 server unreachable or timed out; 70 server or protocol error;
-            77 permission denied; 78 bad client config.
+            77 permission denied; 78 bad client config (or certificates the server or its
+            CA do not accept).
             """,
+        version: BuildVersion.current,
         subcommands: [
+            VersionCommand.self,
             Info.self,
             Features.self,
             Apis.self,

@@ -19,10 +19,10 @@ struct History: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "Only batches that touched this feature (its definition or its overrides).")
+    @Argument(help: "Only batches that touched this feature (its definition or its overrides).", completion: Completions.features)
     var feature: String?
 
-    @Option(name: .long, help: "Only batches that touched this component's overrides or its instances'.")
+    @Option(name: .long, help: "Only batches that touched this component's overrides or its instances'.", completion: Completions.components)
     var component: String?
 
     @Option(name: .long, help: "Only batches made by this identity (certificate CN).")

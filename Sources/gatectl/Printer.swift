@@ -15,7 +15,7 @@ import Yams
 enum Printer {
     static func print<M: SwiftProtobuf.Message>(_ message: M, as format: OutputFormat, table: () -> String) throws {
         switch format {
-        case .table:
+        case .table, .wide:
             Swift.print(ControlCharacters.escapedKeepingNewlines(table()), terminator: "")
         case .json:
             Swift.print(String(decoding: try Self.prettyJSON(message), as: UTF8.self))
@@ -32,7 +32,7 @@ enum Printer {
         var options = JSONEncodingOptions()
         options.alwaysPrintInt64sAsNumbers = true
         switch format {
-        case .table:
+        case .table, .wide:
             preconditionFailure("tables are drawn by the command")
         case .json:
             Swift.print(try message.jsonString(options: options))

@@ -33,13 +33,13 @@ struct RolloutStart: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The feature's name (or use --api).")
+    @Argument(help: "The feature's name (or use --api).", completion: Completions.features)
     var feature: String?
 
     @Option(name: .long, help: ArgumentHelp("Roll out this API instead of a feature, e.g. batch/v1beta1.", valueName: "group/version"))
     var api: String?
 
-    @Option(name: .long, help: ArgumentHelp("The component whose instances it covers (required).", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("The component whose instances it covers (required).", valueName: "name"), completion: Completions.components)
     var component: String
 
     @Flag(name: .long, help: "Roll out turning it off (default: on).")

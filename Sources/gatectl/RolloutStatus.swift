@@ -90,7 +90,7 @@ struct RolloutStatus: AsyncParsableCommand {
                 throw error
             }
             switch self.global.output {
-            case .table:
+            case .table, .wide:
                 if let frame = screen.frame(RolloutView.progress(response, nowUnixMs: Self.nowUnixMs()), change: WatchScreen.key(response)) {
                     print(frame)
                 }

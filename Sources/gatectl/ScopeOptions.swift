@@ -7,7 +7,7 @@ import GatehouseCore
 /// silent default: leaving out `--component` is an error unless `--global`
 /// says so on purpose.
 struct ScopeOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Apply to every instance of this component, e.g. kubelet.", valueName: "component"))
+    @Option(name: .long, help: ArgumentHelp("Apply to every instance of this component, e.g. kubelet.", valueName: "component"), completion: Completions.components)
     var component: String?
 
     @Option(name: .long, help: ArgumentHelp("Apply to this one instance of --component only, e.g. node-17.", valueName: "id"))

@@ -42,7 +42,7 @@ struct SetFlags: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The component the flags are for, e.g. kube-apiserver.")
+    @Argument(help: "The component the flags are for, e.g. kube-apiserver.", completion: Completions.components)
     var component: String
 
     @Option(name: .long, help: ArgumentHelp("Only this instance of the component, e.g. node-17.", valueName: "id"))

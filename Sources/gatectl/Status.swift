@@ -19,10 +19,10 @@ struct Status: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "Only the convergence of this feature.")
+    @Argument(help: "Only the convergence of this feature.", completion: Completions.features)
     var feature: String?
 
-    @Option(name: .long, help: ArgumentHelp("Only this component.", valueName: "name"))
+    @Option(name: .long, help: ArgumentHelp("Only this component.", valueName: "name"), completion: Completions.components)
     var component: String?
 
     @OptionGroup var global: GlobalOptions
@@ -34,14 +34,17 @@ struct Status: AsyncParsableCommand {
                 $0.feature = self.feature ?? ""
             }
             let response = try await self.global.withClient { try await $0.convergence(request) }
-            try Printer.print(response, as: self.global.output) { self.table(response) }
+            try Printer.print(response, as: self.global.output) { self.table(response, wide: self.global.output == .wide) }
         }
     }
 
-    func table(_ response: Gatehouse_V1_ConvergenceResponse) -> String {
+    /// - Parameter wide: `-o wide` adds INSTANCES (connected or not), TARGET (the
+    ///   revision the instances must have applied) and MIN APPLIED (the furthest behind).
+    func table(_ response: Gatehouse_V1_ConvergenceResponse, wide: Bool = false) -> String {
         var header = ["COMPONENT"]
         if self.feature != nil { header.append("ENABLED") }
         header += ["CONVERGED", "NACKED", "DISCONNECTED", "LAGGING"]
+        if wide { header += ["INSTANCES", "TARGET", "MIN APPLIED"] }
         let rows = response.components.map { entry -> [String] in
             var row = [entry.component]
             if self.feature != nil { row.append("\(entry.enabled)/\(entry.connected)") }
@@ -52,6 +55,13 @@ struct Status: AsyncParsableCommand {
                 "\(entry.instances - entry.connected)",
                 entry.laggingInstanceIds.isEmpty ? "-" : entry.laggingInstanceIds.joined(separator: ","),
             ]
+            if wide {
+                row += [
+                    "\(entry.instances)",
+                    entry.targetRevision == 0 ? "-" : "r\(entry.targetRevision)",
+                    entry.connected == 0 ? "-" : "r\(entry.minAppliedRevision)",
+                ]
+            }
             return row
         }
         let subject = self.feature.map { "feature \($0)" } ?? "any state"

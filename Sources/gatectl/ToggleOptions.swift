@@ -3,7 +3,7 @@ import GatehouseClient
 
 /// What `enable` and `disable` share: the feature, where, its parameters, why.
 struct ToggleOptions: ParsableArguments {
-    @Argument(help: "The feature's name, e.g. InPlacePodVerticalScaling (case-sensitive); or none, with --api.")
+    @Argument(help: "The feature's name, e.g. InPlacePodVerticalScaling (case-sensitive); or none, with --api.", completion: Completions.features)
     var feature: String?
 
     @OptionGroup var activation: ApiActivationOptions

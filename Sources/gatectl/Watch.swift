@@ -23,7 +23,7 @@ struct Watch: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The component, e.g. kubelet.")
+    @Argument(help: "The component, e.g. kubelet.", completion: Completions.components)
     var component: String
 
     @Option(name: .long, help: ArgumentHelp("Watch as this instance (its own overrides apply).", valueName: "id"))
@@ -62,7 +62,7 @@ struct Watch: AsyncParsableCommand {
             var options = JSONEncodingOptions()
             options.alwaysPrintInt64sAsNumbers = true
             Swift.print(try message.jsonString(options: options))
-        case .table:
+        case .table, .wide:
             for line in Self.lines(message) { Swift.print(ControlCharacters.escaped(line)) }
         }
         // Lines reach a pipe as they happen, not when a buffer fills.

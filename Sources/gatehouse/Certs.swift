@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatehouseServer
 import GatehouseTLS
 
 /// `gatehouse certs`: issue a CA and certificates in-process, through OpenSSL.
@@ -15,6 +16,8 @@ struct Certs: ParsableCommand {
               gatehouse certs ca --out-dir pki
               gatehouse certs server --ca-dir pki --out-dir pki --name gatehouse --dns gatehouse.example --ip 10.0.0.5
               gatehouse certs client --ca-dir pki --out-dir pki --name kubelet --role component
+              gatehouse certs client --ca-dir gatehouse-data/pki --out-dir alice --name alice --role operator \
+                  --server gatehouse.example:7443
             """,
         subcommands: [CA.self, Server.self, Client.self]
     )
@@ -33,7 +36,9 @@ struct Certs: ParsableCommand {
         @Option(help: "Validity in days.")
         var days = 365
 
-        func issue(_ kind: LeafKind, name: String, subject: CertificateSubject, alternativeNames: [SubjectAlternativeName]) throws {
+        /// - Returns: the certificate's and key's paths.
+        @discardableResult
+        func issue(_ kind: LeafKind, name: String, subject: CertificateSubject, alternativeNames: [SubjectAlternativeName]) throws -> (certificate: String, key: String) {
             let ca = try CertificateAuthority(certificatePath: "\(self.caDir)/ca.crt", privateKeyPath: "\(self.caDir)/ca.key")
             try FileManager.default.createDirectory(atPath: self.outDir, withIntermediateDirectories: true)
             let issued = try ca.issue(kind, subject: subject, alternativeNames: alternativeNames, validityDays: self.days)
@@ -42,6 +47,7 @@ struct Certs: ParsableCommand {
             try issued.write(certificateTo: certificate, keyTo: key, overwrite: self.force)
             print("wrote \(certificate) and \(key)")
             print("subject: \(issued.certificate.subject)")
+            return (certificate, key)
         }
     }
 
@@ -89,7 +95,16 @@ struct Certs: ParsableCommand {
     }
 
     struct Client: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Issue a client certificate (clientAuth): identity in CN, role in O.")
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a client certificate (clientAuth): identity in CN, role in O; and a client config for it.",
+            discussion: """
+                Besides NAME.crt and NAME.key it writes NAME.conf, the client config gatectl
+                (--config, or $GATEHOUSE_CONFIG) and the SDK read: the server address
+                (--server), the CA (ca.crt of --ca-dir), the certificate and the key. The
+                certificate and key are named relative to the config, so the out dir can move
+                as a whole; the CA by its absolute path unless it is in the out dir too.
+                """
+        )
 
         @OptionGroup var locations: Locations
 
@@ -105,6 +120,9 @@ struct Certs: ParsableCommand {
         @Option(help: "A SAN URI (repeatable), e.g. spiffe://cluster/ns/kube-system/sa/kubelet.")
         var uri: [String] = []
 
+        @Option(help: "The server address written into NAME.conf, HOST:PORT.")
+        var server = "127.0.0.1:7443"
+
         func validate() throws {
             guard ["admin", "operator", "viewer", "component"].contains(self.role) else {
                 throw ValidationError("--role must be admin, operator, viewer or component, not \"\(self.role)\"")
@@ -112,8 +130,26 @@ struct Certs: ParsableCommand {
         }
 
         func run() throws {
+            let config = "\(self.locations.outDir)/\(self.name).conf"
+            // Refused before anything is issued: a run that fails leaves no half.
+            if !self.locations.force, FileManager.default.fileExists(atPath: config) {
+                throw ValidationError("\(config) exists; pass --force to replace it")
+            }
             let subject = CertificateSubject(commonName: self.name, organizations: [self.role], organizationalUnits: self.ou)
             try self.locations.issue(.client, name: self.name, subject: subject, alternativeNames: self.uri.map(SubjectAlternativeName.uri))
+            let outDir = URL(fileURLWithPath: self.locations.outDir).standardizedFileURL.path
+            let caDir = URL(fileURLWithPath: self.locations.caDir).standardizedFileURL.path
+            try ClientConfigFile.write(
+                server: self.server,
+                ca: caDir == outDir ? "ca.crt" : "\(caDir)/ca.crt",
+                certificate: "\(self.name).crt",
+                key: "\(self.name).key",
+                to: config,
+                overwrite: self.locations.force,
+                comment: "Written by gatehouse certs client: \(self.name) (role \(self.role)) at \(self.server)."
+            )
+            print("wrote \(config): the client config for it (server \(self.server))")
+            print("use it: gatectl --config \(config) info    (or export GATEHOUSE_CONFIG=\(config))")
         }
     }
 }

@@ -173,6 +173,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an instance must have been disconnected before a new instance of a full component may replace it.")
     var instanceEvictionAfter = 3600.0
 
+    @Option(help: "Over SQLite, which keeps the instance list across restarts: seconds a disconnected instance stays listed before it is forgotten (86400: a day). Over etcd an instance leaves with its server's lease.")
+    var instanceRetention = 86_400.0
+
     @Option(help: "Changes one Features/Set may carry (INVALID_ARGUMENT past it); audit entries are measured and bounded whatever this is.")
     var maxChangesPerSet = RequestLimits().maxChangesPerSet
 
@@ -198,6 +201,7 @@ struct Serve: AsyncParsableCommand {
         }
         guard self.heartbeatInterval > 0 else { throw ValidationError("--heartbeat-interval must be positive") }
         guard self.rolloutTick > 0 else { throw ValidationError("--rollout-tick must be positive") }
+        guard self.instanceRetention > 0 else { throw ValidationError("--instance-retention must be positive") }
         guard self.subscriptionHistory >= 0 else { throw ValidationError("--subscription-history must be 0 or more") }
         guard self.subscriberQueue > 0, self.subscriberCutoff >= self.subscriberQueue else {
             throw ValidationError("--subscriber-queue must be positive and --subscriber-cutoff at least as large")
@@ -291,6 +295,7 @@ struct Serve: AsyncParsableCommand {
         configuration.subscriberQueue = self.subscriberQueue
         configuration.subscriberCutoff = self.subscriberCutoff
         configuration.heartbeatInterval = .milliseconds(Int64(self.heartbeatInterval * 1000))
+        configuration.instanceRetention = .milliseconds(Int64(self.instanceRetention * 1000))
         configuration.rolloutTickInterval = .milliseconds(Int64(self.rolloutTick * 1000))
         configuration.requestLimits.maxInstancesPerComponent = self.maxInstancesPerComponent
         configuration.requestLimits.evictDisconnectedAfterMilliseconds = Int64(self.instanceEvictionAfter * 1000)

@@ -127,9 +127,9 @@ import Testing
         #expect(ComponentService.wire(registry.record(key)!).health.message == health.message)
 
         // A resumed subscription says which revision it holds: an ack, never a step back.
-        registry.resumed(key, after: Revision(7))
+        registry.resumed(key, holding: Revision(7))
         #expect(registry.record(key)?.appliedRevision == Revision(7))
-        registry.resumed(key, after: Revision(5))
+        registry.resumed(key, holding: Revision(5))
         #expect(registry.record(key)?.appliedRevision == Revision(7))
     }
 }

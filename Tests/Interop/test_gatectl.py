@@ -507,7 +507,57 @@ def test_unreachable_server(admin):
     assert err.startswith("gatectl: UNAVAILABLE: ") and f"127.0.0.1:{port}" in err
     err = admin.fails(EX_UNAVAILABLE, "enable", "PodLevelResources", "--component", "kubelet", "--reason", "x",
                       "--server", f"127.0.0.1:{port}")
-    assert "cannot connect" in err
+    # The problem, the server and config used, and what to check; no socket error dump.
+    assert f"connection refused by 127.0.0.1:{port}" in err and "from --server" in err and str(admin.config) in err
+    assert "gatehouse serve" in err and "NIO" not in err
+
+
+def test_certs_client_writes_a_client_config_gatectl_uses(shared, gatehouse_bin, tmp_path):
+    srv, admin = shared
+    out = tmp_path / "ops"
+    result = subprocess.run([str(gatehouse_bin), "certs", "client", "--ca-dir", str(srv.data_dir / "pki"),
+                             "--out-dir", str(out), "--name", "ops", "--role", "operator", "--server", srv.address],
+                            check=True, capture_output=True, text=True)
+    config = out / "ops.conf"
+    assert f"wrote {config}" in result.stdout and f"gatectl --config {config}" in result.stdout
+    written = yaml.safe_load(config.read_text())
+    assert written == {"server": srv.address, "ca": str(srv.data_dir / "pki" / "ca.crt"),
+                       "certificate": "ops.crt", "key": "ops.key"}
+    # Relative to the config's own directory: the out dir may move as a whole.
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(out), str(moved))
+    ops = Gatectl(admin.binary, moved / "ops.conf", tmp_path)
+    assert "SchedulerQueueingHints" in ops.ok("features", "list")
+    # Issued again without --force: refused before anything is written.
+    again = subprocess.run([str(gatehouse_bin), "certs", "client", "--ca-dir", str(srv.data_dir / "pki"),
+                            "--out-dir", str(moved), "--name", "ops", "--role", "operator"], capture_output=True, text=True)
+    assert again.returncode != 0 and "exists; pass --force" in again.stderr
+
+
+def test_timeout_bounds_the_tls_handshake(admin):
+    """A TCP listener that accepts and never answers: --timeout ends the handshake, with the limit named."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # the kernel completes the TCP handshake; nothing ever answers the TLS one
+        port = listener.getsockname()[1]
+        # No duration asserted (a loaded machine may be slow): that the connection was given --timeout
+        # is checked by GatectlTests' handshakeTimeout, from the RPC layer's own message.
+        err = admin.fails(EX_UNAVAILABLE, "status", "--server", f"127.0.0.1:{port}", "--timeout", "1s", timeout=60)
+    assert err.startswith("gatectl: UNAVAILABLE: no answer from ") and "within 1s" in err, err
+    assert "TLS handshake" in err and "--timeout" in err
+
+
+def test_version_works_without_a_server(admin, tmp_path):
+    out = admin.ok("version", "--client", config=None)
+    assert out.startswith("Client: gatectl ")
+    both = admin.ok("version")
+    assert both.startswith("Client: gatectl ") and "Server: gatehouse " in both
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = admin("version", "--server", f"127.0.0.1:{port}")
+    assert result.returncode == EX_UNAVAILABLE and result.stdout.startswith("Client: gatectl ")
+    assert json.loads(admin.ok("version", "-o", "json"))["server"]["version"]
 
 
 def test_missing_or_bad_config(admin, tmp_path):

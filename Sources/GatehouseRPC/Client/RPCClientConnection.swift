@@ -31,6 +31,8 @@ public final class RPCClientConnection: Sendable {
         logger: Logger = Logger(label: "gatehouse.rpc.client")
     ) async throws -> RPCClientConnection {
         let eventLoop = group.next()
+        // One deadline for all of it: TCP connect, the TLS handshake and the server's HELLO.
+        let deadline = NIODeadline.now() + connectTimeout
         let ready = eventLoop.makePromise(of: Frame.Hello.self)
         let channel: any Channel
         do {
@@ -51,10 +53,10 @@ public final class RPCClientConnection: Sendable {
                 .get()
         } catch {
             ready.fail(error)
-            throw RPCError(.unavailable, "cannot connect to \(host):\(port): \(error)")
+            throw RPCError(.unavailable, "cannot connect to \(host):\(port): \(error)", cause: error)
         }
-        let timeout = eventLoop.scheduleTask(in: connectTimeout) {
-            ready.fail(RPCError(.deadlineExceeded, "no HELLO from \(host):\(port) within \(connectTimeout.nanoseconds / 1_000_000) ms"))
+        let timeout = eventLoop.scheduleTask(deadline: deadline) {
+            ready.fail(RPCError(.deadlineExceeded, "no TLS handshake and HELLO from \(host):\(port) within \(connectTimeout.nanoseconds / 1_000_000) ms"))
         }
         do {
             let hello = try await ready.futureResult.get()

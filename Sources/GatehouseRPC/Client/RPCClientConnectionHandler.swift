@@ -86,11 +86,11 @@ final class RPCClientConnectionHandler: ChannelInboundHandler {
         if self.closeReason == nil {
             switch error {
             case let tlsError as TLSError:
-                self.closeReason = RPCError(.unavailable, "TLS failed: \(tlsError)")
+                self.closeReason = RPCError(.unavailable, "TLS failed: \(tlsError)", cause: tlsError)
             case let frameError as FrameError:
                 self.closeReason = RPCError(.internal, "bad frame from the server: \(frameError)")
             default:
-                self.closeReason = RPCError(.unavailable, "connection failed: \(error)")
+                self.closeReason = RPCError(.unavailable, "connection failed: \(error)", cause: error)
             }
         }
         // A TLS failure is closed by the TLS handler once its alert is out; fail the calls now.

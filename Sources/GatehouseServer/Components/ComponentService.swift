@@ -191,7 +191,11 @@ final class ComponentService: Sendable {
             if !watchOnly { self.registry.unsubscribed(key) }
             throw error
         }
-        if !watchOnly, join.resumed, let since { self.registry.resumed(key, after: since) }
+        // A resumed instance's applied revision is known at once, not at its next ack after a change
+        // (PROTOCOL.md 6.1, "Applied revision"): replayed nothing, it holds the hub's state already;
+        // replayed deltas, it holds `since` until it acks the last of them, which brings it to the hub's.
+        let catchUp = !watchOnly && join.resumed ? join.lastReplayed.map { CatchUp(ack: $0, holds: join.revision) } : nil
+        if !watchOnly, join.resumed, let since { self.registry.resumed(key, holding: join.lastReplayed == nil ? join.revision : since) }
         // No logger is kept per subscription (thousands idle): one is built when there is something to log.
         if context.logLevel <= .debug {
             Self.logger(for: call, instance).debug(
@@ -212,7 +216,7 @@ final class ComponentService: Sendable {
         }
         return RPCLoopCall.Handlers(
             message: { payload in
-                try self.receiveAck(payload, key: key, watchOnly: watchOnly) { Self.logger(for: call, instance) }
+                try self.receiveAck(payload, key: key, watchOnly: watchOnly, catchUp: catchUp) { Self.logger(for: call, instance) }
             },
             ended: { reason in
                 outlet.finish(reason)
@@ -237,15 +241,22 @@ final class ComponentService: Sendable {
         return try GateService.mapping { try InstanceRef(validating: start.component, instanceID: start.instanceID, version: start.version) }
     }
 
+    /// What the ack of a resumed subscription's last replayed delta means: the instance
+    /// holds the state of the hub's revision at the join (no batch after `ack` changed it).
+    struct CatchUp: Sendable, Hashable {
+        var ack: Revision
+        var holds: Revision
+    }
+
     /// Records one client message after the start: an ack, a NACK, a health report or a prepare ack.
-    private func receiveAck(_ payload: ByteBuffer, key: InstanceRegistry.Key, watchOnly: Bool, logger: () -> Logger) throws {
+    private func receiveAck(_ payload: ByteBuffer, key: InstanceRegistry.Key, watchOnly: Bool, catchUp: CatchUp?, logger: () -> Logger) throws {
         let message = try ProtobufCoding.decode(Gatehouse_V1_SubscribeRequest.self, from: payload, what: "client message")
         switch message.message {
         case .ack(let ack):
             guard !watchOnly else {
                 throw RPCError(.invalidArgument, "a watch-only subscription sends no acks")
             }
-            try self.record(ack, key: key, logger: logger)
+            try self.record(ack, key: key, catchUp: catchUp, logger: logger)
         case .health(let report):
             guard !watchOnly else {
                 throw RPCError(.invalidArgument, "a watch-only subscription sends no health reports: it is not the instance's liveness")
@@ -263,7 +274,7 @@ final class ComponentService: Sendable {
         }
     }
 
-    private func record(_ ack: Gatehouse_V1_Ack, key: InstanceRegistry.Key, logger: () -> Logger) throws {
+    private func record(_ ack: Gatehouse_V1_Ack, key: InstanceRegistry.Key, catchUp: CatchUp?, logger: () -> Logger) throws {
         let revision = Revision(ack.revision)
         let current = self.hub.revision
         guard revision <= current else {
@@ -279,7 +290,7 @@ final class ComponentService: Sendable {
                 .init(revision: revision, reason: error.reason, message: error.message, entries: error.entries, timeUnixMilliseconds: 0)
             )
         } else {
-            self.registry.acked(key, revision: revision)
+            self.registry.acked(key, revision: catchUp.map { $0.ack == revision ? $0.holds : revision } ?? revision)
         }
     }
 

@@ -4,11 +4,12 @@ import Synchronization
 /// Every instance that registered or subscribed since the server started:
 /// who it is, whether it is connected, which revision it was pushed and applied.
 ///
-/// Kept in memory: an instance's open subscription is its liveness, so after
-/// a restart the registry fills again as instances reconnect (the SDK
-/// retries within its backoff). The catalog part of a registration, which
-/// features a binary knows, is what outlives a restart; it is kept once per
-/// build there, not once per instance here.
+/// Kept in memory, and over SQLite also in the store (``InstancePersistence``):
+/// after a restart the instances known before are listed again, disconnected,
+/// until they reconnect (an instance's open subscription is its liveness; the
+/// SDK retries within its backoff). The catalog part of a registration, which
+/// features a binary knows, is kept once per build in the gate state, not
+/// once per instance here.
 ///
 /// Bounded: at most ``Capacity/maxPerComponent`` instances per component. A
 /// component at its bound makes room by forgetting the instance disconnected
@@ -164,14 +165,20 @@ final class InstanceRegistry: Sendable {
     let capacity: Capacity
     /// This server's id when its instances are shared with other servers over etcd; nil on a single server.
     let server: String?
+    /// Whether changes of own records are tracked for ``takeChanges()``: when they are
+    /// shared (``server``) or kept in the store (``InstancePersistence``).
+    let tracksChanges: Bool
 
-    /// - Parameter server: this server's id when its instances are shared
-    ///   (``SharedInstances``): records are stamped with it and their changes
-    ///   tracked for writing. Nil (a single server): neither.
-    init(now: @escaping @Sendable () -> Int64, capacity: Capacity = Capacity(), server: String? = nil) {
+    /// - Parameters:
+    ///   - server: this server's id when its instances are shared
+    ///     (``SharedInstances``): records are stamped with it and their changes
+    ///     tracked for writing. Nil (a single server): neither.
+    ///   - persisted: track changes for writing to the store (``InstancePersistence``) without a server id.
+    init(now: @escaping @Sendable () -> Int64, capacity: Capacity = Capacity(), server: String? = nil, persisted: Bool = false) {
         self.now = now
         self.capacity = capacity
         self.server = server
+        self.tracksChanges = server != nil || persisted
     }
 
     /// Records or refreshes a registration: version and labels (what its
@@ -251,11 +258,12 @@ final class InstanceRegistry: Sendable {
         }
     }
 
-    /// A subscription resumed after `revision` (its `since_revision`, accepted):
-    /// the instance says it holds the state as of that revision, which counts as
-    /// having applied it. After a server restart this is how an instance's applied
-    /// revision is known again without a push to ack.
-    func resumed(_ key: Key, after revision: Revision) {
+    /// A subscription resumed (its `since_revision` accepted): the instance holds
+    /// the state as of `revision`, which counts as having applied it. That is its
+    /// `since_revision`, or the server's revision when the batches it missed changed
+    /// nothing for it. After a server restart or a reconnect this is how an
+    /// instance's applied revision is known again without a push to ack.
+    func resumed(_ key: Key, holding revision: Revision) {
         self.modify(key) { record, _ in record.appliedRevision = max(record.appliedRevision, revision) }
     }
 
@@ -313,6 +321,50 @@ final class InstanceRegistry: Sendable {
         return Set(state.records.keys).union(state.foreign.keys).compactMap(state.effective)
     }
 
+    // MARK: - Kept across a restart
+
+    /// Takes back the records kept before a restart (``InstancePersistence``), each as
+    /// disconnected since it was last seen: nothing is connected to a server that just
+    /// started. An instance already known (it reconnected first) keeps its live record,
+    /// and a component at its capacity takes no more. Not taken as changed: the store holds them.
+    /// - Returns: how many were taken.
+    @discardableResult
+    func restore(_ kept: [Record]) -> Int {
+        self.state.withLock { state in
+            var taken = 0
+            for var record in kept where state.records[record.key] == nil {
+                guard (state.counts[record.key.component] ?? 0) < self.capacity.maxPerComponent else { continue }
+                record.subscriptions = 0
+                record.disconnectedAtUnixMilliseconds = record.disconnectedAtUnixMilliseconds ?? record.lastSeenUnixMilliseconds
+                record.server = self.server ?? ""
+                state.records[record.key] = record
+                state.counts[record.key.component, default: 0] += 1
+                taken += 1
+            }
+            return taken
+        }
+    }
+
+    /// Forgets own records of instances disconnected (or, never connected, last seen)
+    /// longer than `retentionMilliseconds` ago; a forgotten one is taken as changed (deleted).
+    /// - Returns: the keys forgotten.
+    @discardableResult
+    func forget(disconnectedLongerThan retentionMilliseconds: Int64) -> [Key] {
+        let now = self.now()
+        return self.state.withLock { state in
+            let old = state.records.values.filter { record in
+                !record.connected && now - (record.disconnectedAtUnixMilliseconds ?? record.lastSeenUnixMilliseconds) > retentionMilliseconds
+            }.map(\.key)
+            for key in old {
+                state.records[key] = nil
+                state.counts[key.component, default: 1] -= 1
+                if state.counts[key.component] == 0 { state.counts[key.component] = nil }
+                if self.tracksChanges { state.dirty.insert(key) }
+            }
+            return old.sorted()
+        }
+    }
+
     // MARK: - Sharing with other servers
 
     /// A change of this server's own records, to be written to the shared directory.
@@ -351,7 +403,7 @@ final class InstanceRegistry: Sendable {
 
     /// Takes `keys` as changed again (their write failed): the next ``takeChanges()`` has them.
     func markChanged(_ keys: some Sequence<Key>) {
-        guard self.server != nil else { return }
+        guard self.tracksChanges else { return }
         self.state.withLock { state in
             state.dirty.formUnion(keys)
         }
@@ -359,7 +411,7 @@ final class InstanceRegistry: Sendable {
 
     /// Takes every own record as changed: after a new lease, all must be put again under it.
     func markAllChanged() {
-        guard self.server != nil else { return }
+        guard self.tracksChanges else { return }
         self.state.withLock { state in
             state.dirty.formUnion(state.records.keys)
         }
@@ -442,7 +494,7 @@ final class InstanceRegistry: Sendable {
             body(&record)
             if previous?.connected != record.connected || previous?.parsedVersion != record.parsedVersion { state.live = nil }
             state.records[key] = record
-            if self.server != nil { state.dirty.insert(key) }
+            if self.tracksChanges { state.dirty.insert(key) }
         }
     }
 
@@ -466,7 +518,7 @@ final class InstanceRegistry: Sendable {
         }
         state.records[oldest.key] = nil
         state.counts[component, default: 1] -= 1
-        if self.server != nil { state.dirty.insert(oldest.key) }
+        if self.tracksChanges { state.dirty.insert(oldest.key) }
     }
 
     private func modify(_ key: Key, _ body: (inout Record, Int64) -> Void) {
@@ -477,7 +529,7 @@ final class InstanceRegistry: Sendable {
             let wasConnected = state.records.values[index].connected
             body(&state.records.values[index], now)
             if state.records.values[index].connected != wasConnected { state.live = nil }
-            if self.server != nil { state.dirty.insert(key) }
+            if self.tracksChanges { state.dirty.insert(key) }
         }
     }
 }

@@ -2,7 +2,8 @@ import GatehouseCore
 import GatehouseProto
 import SwiftProtobuf
 
-/// How one instance is kept in the shared directory:
+/// How one instance is kept in the shared directory (and, over SQLite, in the
+/// store's `instances` table, ``InstancePersistence``):
 /// `<prefix>instances/<component>/<instanceID>` holds a serialized
 /// `gatehouse.v1.ComponentInstance` (what Components/List answers), with
 /// `server` set to the server it is connected to.
@@ -31,7 +32,9 @@ enum SharedInstancesCodec {
     }
 
     /// The record `value` holds, checked against the key it was found under.
-    static func decode(key: String, _ value: [UInt8]) throws(Unreadable) -> InstanceRegistry.Record {
+    /// - Parameter requireServer: whether it must name its server (shared over etcd);
+    ///   records kept by a single server over SQLite name none (``InstancePersistence``).
+    static func decode(key: String, _ value: [UInt8], requireServer: Bool = true) throws(Unreadable) -> InstanceRegistry.Record {
         let wire: Gatehouse_V1_ComponentInstance
         do {
             wire = try Gatehouse_V1_ComponentInstance(serializedBytes: value)
@@ -42,7 +45,7 @@ enum SharedInstancesCodec {
         guard Self.key(recordKey) == key else {
             throw Unreadable(key: key, why: "it holds \(wire.component)/\(wire.instanceID)")
         }
-        guard !wire.server.isEmpty else {
+        guard !requireServer || !wire.server.isEmpty else {
             throw Unreadable(key: key, why: "it names no server")
         }
         let nacks = wire.nacks.map { nack in

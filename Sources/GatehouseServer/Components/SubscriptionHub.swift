@@ -76,6 +76,14 @@ final class SubscriptionHub: Sendable {
         var initial: [ByteBuffer]
         var state: PushState
         var resumed: Bool
+        /// The hub's revision when it joined: the state `initial` brings the subscriber to.
+        var revision: Revision
+        /// For a resumed subscription, the revision of the last delta replayed to it;
+        /// nil when the missed batches changed nothing for it. Either way, once it
+        /// holds that revision's state (it acked this delta, or, when nil, at once:
+        /// its `since_revision` says it holds that state) it holds the state of
+        /// ``revision``: no later batch changed anything for it.
+        var lastReplayed: Revision?
     }
 
     private struct State {
@@ -186,6 +194,7 @@ final class SubscriptionHub: Sendable {
 
             var initial: [ByteBuffer] = []
             var resumed = false
+            var lastReplayed: Revision?
             if let since, state.history.covers(since, currentRevision: state.current.revision) {
                 resumed = true
                 var replayed = state.history.state(at: since, from: state.current)
@@ -196,6 +205,7 @@ final class SubscriptionHub: Sendable {
                     let delta = next.delta(from: sent)
                     if !delta.isEmpty {
                         initial.append(try ProtobufCoding.encode(delta.wire))
+                        lastReplayed = delta.revision
                         sent = next
                     }
                 }
@@ -213,7 +223,7 @@ final class SubscriptionHub: Sendable {
             state.membership[id] = key
             state.byInstance[instance.scope, default: []].insert(id)
             state.byComponent[instance.component, default: []].insert(id)
-            return Join(id: id, initial: initial, state: push, resumed: resumed)
+            return Join(id: id, initial: initial, state: push, resumed: resumed, revision: state.current.revision, lastReplayed: lastReplayed)
         }
     }
 

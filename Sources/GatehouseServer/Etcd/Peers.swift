@@ -1,5 +1,9 @@
+import GatehouseCore
+import GatehouseStore
+import Logging
+
 /// What a server shares with the other servers of its store: nothing over
-/// SQLite; over etcd, their commits (for its subscribers), its instances and
+/// SQLite (where it keeps its own instances, ``alone(keepingInstancesIn:retention:flushInterval:logger:)``); over etcd, their commits (for its subscribers), its instances and
 /// theirs, and the election that picks the one that drives rollouts.
 struct Peers: Sendable {
     /// This server's id among its peers, which its instance registry stamps
@@ -7,6 +11,9 @@ struct Peers: Sendable {
     var serverID: String?
     /// Other servers' commits, for the subscription hub; nil when there are none.
     var foreignCommits: ForeignCommitRelay?
+    /// Whether the instance registry tracks its changes for the store (a single
+    /// server over SQLite keeps its instances across restarts, ``InstancePersistence``).
+    var persistsInstances = false
     /// Joins the others once this server listens at `address` (`host:port`,
     /// the port actually bound) with `registry`: what it then runs and how it leaves.
     var join: @Sendable (_ address: String, _ registry: InstanceRegistry) async throws -> Membership
@@ -14,6 +21,31 @@ struct Peers: Sendable {
     /// A server alone with its store: it always leads, and has no one to tell anything.
     static let none = Peers(serverID: nil, foreignCommits: nil) { _, _ in
         Membership(leadership: SoleServer(), run: {}, leave: {})
+    }
+
+    /// A server alone with its SQLite store, which keeps its instance list: taken
+    /// back when it joins (before it announces it listens), written every
+    /// `flushInterval` while it runs, and once more when it leaves (all disconnected by then).
+    static func alone(
+        keepingInstancesIn store: SQLiteGateStore<GateState>,
+        retention: Duration,
+        flushInterval: Duration,
+        logger: Logger
+    ) -> Peers {
+        let (seconds, attoseconds) = retention.components
+        let retentionMilliseconds = seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+        return Peers(serverID: nil, foreignCommits: nil, persistsInstances: true) { _, registry in
+            let persistence = InstancePersistence(
+                registry: registry,
+                flushInterval: flushInterval,
+                retentionMilliseconds: retentionMilliseconds,
+                logger: logger,
+                load: { try await store.loadInstances() },
+                write: { try await store.writeInstances($0) }
+            )
+            await persistence.restore()
+            return Membership(leadership: SoleServer(), run: { await persistence.run() }, leave: { await persistence.flush() })
+        }
     }
 }
 

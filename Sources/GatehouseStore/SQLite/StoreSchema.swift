@@ -83,7 +83,23 @@ package enum StoreSchema {
                 """,
             backfill: { connection throws(StoreError) in try ChecksumBackfill.run(connection) }
         ),
+        Migration(
+            version: 3,
+            summary: "the component instances the server knew, kept across a restart; not gate state: no revision, no audit",
+            sql: """
+                CREATE TABLE instances (
+                    component TEXT NOT NULL,
+                    instance_id TEXT NOT NULL,
+                    value BLOB NOT NULL,
+                    last_seen_unix_ms INTEGER NOT NULL,
+                    PRIMARY KEY (component, instance_id)
+                ) STRICT, WITHOUT ROWID;
+                """
+        ),
     ]
+
+    /// The first version with the `instances` table (``InstanceTable``).
+    package static let instancesVersion = 3
 
     /// Brings the database to the last of `migrations`, in one `BEGIN IMMEDIATE` transaction.
     ///
