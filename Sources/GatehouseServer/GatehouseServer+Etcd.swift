@@ -16,7 +16,7 @@ extension GatehouseServer {
     /// shutdown it leaves in the reverse order: the driver resigns, the
     /// session's lease is revoked (its instances go at once), the store closes,
     /// and the client last, since every one of those still talks to etcd.
-    func runOverEtcd(_ settings: EtcdBackendSettings) async throws {
+    func runOverEtcd(_ settings: EtcdBackendSettings, metricsAddress: SocketAddress?) async throws {
         let serverID = try self.configuration.serverID(over: settings)
         let logger = {
             var logger = self.logger
@@ -42,7 +42,7 @@ extension GatehouseServer {
             // Before the hub reads the store's state: see ForeignCommitRelay.
             let relay = ForeignCommitRelay(logger: logger)
             store.observeCommits { record, endsGroup in relay.receive(record, endsGroup: endsGroup) }
-            let peers = Peers(serverID: serverID, foreignCommits: relay) { address, registry in
+            var peers = Peers(serverID: serverID, foreignCommits: relay) { address, registry in
                 let session = try await EtcdSession.start(kv: client, prefix: settings.prefix, serverID: serverID, address: address, logger: logger)
                 let election = LeaderElection(session: session, name: "rollouts", logger: logger)
                 let shared = SharedInstances(registry: registry, session: session, logger: logger)
@@ -55,7 +55,16 @@ extension GatehouseServer {
                     }
                 )
             }
-            try await self.serving(store, peers: peers)
+            peers.storeCheck = {
+                do {
+                    try await store.checkReachable()
+                    return nil
+                } catch {
+                    let reason = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+                    return "etcd does not answer, so this server cannot commit: \(reason)"
+                }
+            }
+            try await self.serving(store, peers: peers, metricsAddress: metricsAddress)
         } catch {
             await client.close()
             throw error

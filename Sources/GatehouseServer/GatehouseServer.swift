@@ -18,6 +18,8 @@ public final class GatehouseServer: Service, Sendable {
         public var address: SocketAddress
         /// The development admin's client config, when the development PKI is in use.
         public var adminConfig: String?
+        /// Where `/metrics`, `/healthz` and `/readyz` answer, when the operations listener is on.
+        public var metricsAddress: SocketAddress?
     }
 
     let configuration: GatehouseServerConfiguration
@@ -25,6 +27,14 @@ public final class GatehouseServer: Service, Sendable {
     private let onListening: @Sendable (Listening) -> Void
     let group: any EventLoopGroup
     public let health = HealthService()
+    /// Starting, serving or draining, for `/readyz`.
+    let readiness = ServerReadiness()
+    /// The server's own metrics registry (see ``MetricsBackend``).
+    let metricsBackend: MetricsBackend
+    /// Commit, fan-out, NACK and rollout metrics, recorded by the services.
+    let metrics: ServerMetrics
+    /// The gauges set at scrape time from the server's state.
+    let sampler: ScrapeSampler
 
     public init(
         configuration: GatehouseServerConfiguration,
@@ -36,35 +46,46 @@ public final class GatehouseServer: Service, Sendable {
         self.group = group
         self.logger = logger
         self.onListening = onListening
+        self.metricsBackend = MetricsBackend(enabled: configuration.metricsListener != nil)
+        self.metrics = ServerMetrics(factory: self.metricsBackend.factory)
+        self.sampler = ScrapeSampler(factory: self.metricsBackend.factory, sources: .init())
     }
 
     public func run() async throws {
-        let data = DataDirectory(self.configuration.dataDirectory)
-        try data.prepare()
-        switch self.configuration.store {
-        case .sqlite:
-            // The store's lock first: a second server on a directory in use must stop
-            // before it writes anything there (admin.conf, certificates, the policy).
-            let store = try self.openStore(data)
-            let peers = Peers.alone(
-                keepingInstancesIn: store,
-                retention: self.configuration.instanceRetention,
-                flushInterval: self.configuration.instanceFlushInterval,
-                logger: self.logger
-            )
-            try await self.serving(store, peers: peers)
-        case .etcd(let settings):
-            try await self.runOverEtcd(settings)
+        // First, so probes answer while the store opens: alive, not ready.
+        let probes = try await self.startProbes()
+        do {
+            let data = DataDirectory(self.configuration.dataDirectory)
+            try data.prepare()
+            switch self.configuration.store {
+            case .sqlite:
+                // The store's lock first: a second server on a directory in use must stop
+                // before it writes anything there (admin.conf, certificates, the policy).
+                let store = try self.openStore(data)
+                let peers = Peers.alone(
+                    keepingInstancesIn: store,
+                    retention: self.configuration.instanceRetention,
+                    flushInterval: self.configuration.instanceFlushInterval,
+                    logger: self.logger
+                )
+                try await self.serving(store, peers: peers, metricsAddress: probes?.1)
+            case .etcd(let settings):
+                try await self.runOverEtcd(settings, metricsAddress: probes?.1)
+            }
+        } catch {
+            await probes?.0.close()
+            throw error
         }
+        await probes?.0.close()
     }
 
     /// Serves over `store` and closes it, whether serving ends normally or throws.
     ///
     /// Generic rather than over `any GateStore`: each backend gets its own
     /// specialisation of everything that submits, as the SQLite path had before there were two.
-    func serving<Store: GateStore<GateState>>(_ store: Store, peers: Peers) async throws {
+    func serving<Store: GateStore<GateState>>(_ store: Store, peers: Peers, metricsAddress: SocketAddress?) async throws {
         do {
-            try await self.serve(store, peers: peers)
+            try await self.serve(store, peers: peers, metricsAddress: metricsAddress)
         } catch {
             await store.close()
             throw error
@@ -73,7 +94,7 @@ public final class GatehouseServer: Service, Sendable {
     }
 
     /// Everything after the store is open: certificates, policy, services, listen, serve, drain.
-    private func serve<Store: GateStore<GateState>>(_ store: Store, peers: Peers) async throws {
+    private func serve<Store: GateStore<GateState>>(_ store: Store, peers: Peers, metricsAddress: SocketAddress?) async throws {
         var adminConfig: String?
         let files: GatehouseServerConfiguration.TLSFiles
         let pki = DevelopmentPKI(dataDirectory: self.configuration.dataDirectory)
@@ -119,8 +140,13 @@ public final class GatehouseServer: Service, Sendable {
         )
         let gates = GateService(
             store: store, authorizer: authorizer, liveReplicas: registry.liveReplicas, registeredInstance: registry.registered(component:instanceID:),
-            now: now, limits: limits, committed: hub.publish(_:endsGroup:)
+            now: now, limits: limits, metrics: self.metrics, committed: hub.publish(_:endsGroup:)
         )
+        self.sampler.update { sources in
+            sources.state = { store.snapshot.state }
+            sources.subscribers = { hub.subscriberCount }
+            sources.registeredComponents = { Set(registry.list().map(\.key.component)) }
+        }
         let components = ComponentService(hub: hub, registry: registry, authorizer: authorizer, gates: gates, limits: limits)
         let driver = RolloutDriver(
             gates: gates,
@@ -144,12 +170,19 @@ public final class GatehouseServer: Service, Sendable {
                 limits: self.configuration.limits,
                 router: router,
                 // The reserved connections are for the people who act in an incident.
-                isPrivileged: { authorizer.policy.roles(of: $0).contains { $0 == .admin || $0 == .operator } }
+                isPrivileged: { authorizer.policy.roles(of: $0).contains { $0 == .admin || $0 == .operator } },
+                metrics: RPCServerMetrics(factory: self.metricsBackend.factory, methods: router.descriptors.map(\.path))
             ),
             group: self.group,
             logger: self.logger
         )
         let address = try await server.start()
+        self.sampler.update { sources in
+            sources.connections = {
+                let counts = server.connectionCounts
+                return (counts.handshaking, counts.authenticated)
+            }
+        }
         if adminConfig != nil {
             // Written once bound, so it names the port actually bound (port 0 picks one);
             // a restart on the same address leaves it untouched.
@@ -170,7 +203,9 @@ public final class GatehouseServer: Service, Sendable {
             await server.close()
             throw error
         }
-        self.onListening(Listening(address: address, adminConfig: adminConfig))
+        if let storeCheck = peers.storeCheck { self.readiness.checkStore(with: storeCheck) }
+        self.readiness.moved(to: .serving)
+        self.onListening(Listening(address: address, adminConfig: adminConfig, metricsAddress: metricsAddress))
 
         // Serve until asked to stop; cancellation (a second signal) skips the grace period.
         let pushing = Task { await hub.run() }
@@ -180,10 +215,12 @@ public final class GatehouseServer: Service, Sendable {
         let sharing = Task { await membership.run() }
         do {
             try await gracefulShutdown()
+            self.readiness.moved(to: .draining)
             self.health.setStatus(.notServing)
             hub.close()
             await server.drain()
         } catch {
+            self.readiness.moved(to: .draining)
             hub.close()
             await server.close()
         }

@@ -37,6 +37,21 @@ public struct GatehouseServerConfiguration: Sendable {
     /// Bounds on what one request may make the server keep or record; its
     /// audit-entry bound follows `limits.maxFrameSize` (see ``requestLimitsInEffect``).
     public var requestLimits = RequestLimits()
+    /// The operations listener (Prometheus `/metrics`, `/healthz`, `/readyz`, plain
+    /// HTTP); nil serves none, and the server then records no metrics at all.
+    public var metricsListener: MetricsListener?
+
+    /// Where the operations listener binds.
+    public struct MetricsListener: Sendable, Hashable {
+        public var host: String
+        /// 0 picks a free port, reported in ``GatehouseServer/Listening/metricsAddress``.
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
 
     /// The store behind the server.
     public enum StoreBackend: Sendable, Hashable {

@@ -46,9 +46,21 @@ struct Serve: AsyncParsableCommand {
             certificates (--tls-cert/--tls-key/--client-ca) and --policy. When etcd does
             not answer within --etcd-timeout, writes fail with UNAVAILABLE and etcd's message.
 
+            Metrics and probes: --metrics-address HOST:PORT opens a second, plain-HTTP
+            listener (off unless given; port 0 picks one, printed as "metrics on HOST:PORT"):
+              GET /metrics   Prometheus text format 0.0.4 (gatehouse_feature_enabled, connections,
+                             TLS handshakes, subscribers, commit and fan-out latency, NACKs, rollouts)
+              GET /healthz   200 while the process and its event loops answer (liveness)
+              GET /readyz    200 once the store is open and the RPC listener accepts; 503 with a
+                             one-line reason while starting, draining, or (--store etcd) when etcd
+                             cannot be reached (readiness)
+            It has no TLS and no authorization: bind it to loopback, or to the pod's address
+            when a kubelet and Prometheus must reach it (--metrics-address 0.0.0.0:9090).
+
             Examples:
               gatehouse serve
               gatehouse serve --listen 0.0.0.0:7443 --data-dir /var/lib/gatehouse
+              gatehouse serve --metrics-address 127.0.0.1:9090
               gatehouse serve --tls-cert server.crt --tls-key server.key --client-ca ca.crt
 
             Three servers over a three-member etcd cluster. Scripts/etcd-cluster.sh start DIR
@@ -94,6 +106,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
     var listen = "127.0.0.1:7443"
+
+    @Option(help: "Serve /metrics (Prometheus), /healthz and /readyz over plain HTTP at HOST:PORT (port 0 picks one); off unless given.")
+    var metricsAddress: String?
 
     @Option(help: "Server certificate chain (PEM). Needs --tls-key and --client-ca.")
     var tlsCert: String?
@@ -227,6 +242,13 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw ValidationError("--listen: \(error.message)")
         }
+        if let metricsAddress {
+            do {
+                _ = try ClientConfig.parseAddress(metricsAddress)
+            } catch {
+                throw ValidationError("--metrics-address: \(error.message)")
+            }
+        }
         _ = try self.storeBackend()
     }
 
@@ -277,6 +299,10 @@ struct Serve: AsyncParsableCommand {
             configuration.tls = .init(certificateChain: tlsCert, privateKey: tlsKey, clientCA: clientCA, crl: self.crl)
         }
         configuration.policyPath = self.policy
+        if let metricsAddress {
+            let (host, port) = try ClientConfig.parseAddress(metricsAddress)
+            configuration.metricsListener = .init(host: host, port: port)
+        }
         configuration.limits.maxConnections = self.maxConnections
         configuration.limits.reservedConnections = self.reservedConnections
         configuration.limits.maxHandshakes = self.maxHandshakes
@@ -305,6 +331,9 @@ struct Serve: AsyncParsableCommand {
 
         let server = GatehouseServer(configuration: configuration, logger: logger) { listening in
             var lines = "listening on \(listening.address.hostPort)\n"
+            if let metricsAddress = listening.metricsAddress {
+                lines += "metrics on \(metricsAddress.hostPort)\n"
+            }
             if let adminConfig = listening.adminConfig {
                 lines += "admin config: \(adminConfig)\n"
             }

@@ -124,6 +124,13 @@ public final class EtcdGateStore<State: Sendable>: GateStore {
         self.shared.events.yield(.submitted)
     }
 
+    /// Reads `<prefix>rev` linearizably, which needs a quorum as a commit does:
+    /// throws (etcd's error, naming the endpoint) when the store could not commit now.
+    /// For readiness probes.
+    public func checkReachable() async throws {
+        _ = try await self.reader.readStamp()
+    }
+
     public func history(_ query: AuditQuery) async throws -> [AuditRecord] {
         try await self.reader.history(query)
     }

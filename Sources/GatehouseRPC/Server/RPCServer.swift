@@ -11,7 +11,7 @@ import NIOPosix
 public struct ListenError: Error, CustomStringConvertible, Sendable {
     public var description: String
 
-    init(_ description: String) {
+    public init(_ description: String) {
         self.description = description
     }
 }
@@ -33,6 +33,8 @@ public final class RPCServer: Sendable {
         /// keeps back. The RPC layer knows no roles: the server layer says who must
         /// always get in (its administrators). `nil` reserves nothing.
         public var isPrivileged: (@Sendable (TLSPeerIdentity) -> Bool)?
+        /// Counts connections, handshakes and calls; ``RPCServerMetrics/none`` counts nothing.
+        public var metrics: RPCServerMetrics
 
         public init(
             host: String,
@@ -40,7 +42,8 @@ public final class RPCServer: Sendable {
             tls: TLSContext,
             limits: RPCServerLimits = RPCServerLimits(),
             router: RPCRouter,
-            isPrivileged: (@Sendable (TLSPeerIdentity) -> Bool)? = nil
+            isPrivileged: (@Sendable (TLSPeerIdentity) -> Bool)? = nil,
+            metrics: RPCServerMetrics = .none
         ) {
             self.host = host
             self.port = port
@@ -48,6 +51,7 @@ public final class RPCServer: Sendable {
             self.limits = limits
             self.router = router
             self.isPrivileged = isPrivileged
+            self.metrics = metrics
         }
     }
 
@@ -155,6 +159,7 @@ public final class RPCServer: Sendable {
             case draining
             case admitted(ConnectionAdmission.ID, dropping: (any Channel)?)
         }
+        self.configuration.metrics.accepted.increment()
         let accepted: Accepted = self.state.withLockedValue { state in
             guard !state.draining else { return .draining }
             let id = state.nextID
@@ -191,6 +196,7 @@ public final class RPCServer: Sendable {
         }
         let limits = self.configuration.limits
         let router = self.configuration.router
+        let metrics = self.configuration.metrics
         let tls = self.configuration.tls
         let logger = self.logger
         let address = channel.remoteAddress
@@ -200,10 +206,13 @@ public final class RPCServer: Sendable {
                 TLSHandler(context: tls, logger: logger),
                 RPCServerAuthenticationGate(
                     authenticated: { [self] peer in self.authenticated(id, peer: peer, address: address) },
-                    handshakeFailed: { [self] error in self.refused(.handshakeFailed, address: address, detail: "TLS failed: \(error)") }
+                    handshakeFailed: { [self] error in
+                        self.configuration.metrics.handshakeFailed(error)
+                        self.refused(.handshakeFailed, address: address, detail: "TLS failed: \(error)")
+                    }
                 ),
                 // Parses and encodes frames itself: see its documentation.
-                RPCServerConnectionHandler(router: router, limits: limits, logger: logger)
+                RPCServerConnectionHandler(router: router, limits: limits, logger: logger, metrics: metrics)
             )
         }
     }
@@ -211,6 +220,7 @@ public final class RPCServer: Sendable {
     /// The handshake of connection `id` completed: moves it to the authenticated
     /// stage, or returns why it is refused.
     private func authenticated(_ id: ConnectionAdmission.ID, peer: TLSPeerIdentity?, address: SocketAddress?) -> String? {
+        self.configuration.metrics.handshakesCompleted.increment()
         let privileged = peer.flatMap { peer in self.configuration.isPrivileged?(peer) } ?? false
         let action = self.state.withLockedValue { $0.admission.authenticated(id, privileged: privileged) }
         switch action {
@@ -225,6 +235,7 @@ public final class RPCServer: Sendable {
     /// Logs a refused connection, at most one line per ``refusalLogInterval``
     /// with a count of the refusals not logged.
     private func refused(_ reason: RefusalLogThrottle.Reason, address: SocketAddress?, detail: String, peer: TLSPeerIdentity? = nil) {
+        self.configuration.metrics.refused(reason)
         let decision = self.state.withLockedValue { $0.refusalLog.refused(reason, now: .now()) }
         switch decision {
         case .log(let suppressed):

@@ -66,6 +66,7 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
     private var keepalive: KeepaliveStateMachine?
     private let router: RPCRouter
     private let limits: RPCServerLimits
+    private let metrics: RPCServerMetrics
     private var logger: Logger
     private var context: ChannelHandlerContext?
     private var peer: TLSPeerIdentity?
@@ -83,8 +84,9 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
     /// Set while received frames are handled, against handling them out of order from a nested event.
     private var isProcessing = false
 
-    init(router: RPCRouter, limits: RPCServerLimits, logger: Logger) {
+    init(router: RPCRouter, limits: RPCServerLimits, logger: Logger, metrics: RPCServerMetrics = .none) {
         self.router = router
+        self.metrics = metrics
         self.limits = limits
         self.logger = logger
         self.parser = FrameParser(maxFrameSize: limits.maxFrameSize)
@@ -323,7 +325,7 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
             self.send(frame, flush: true, promise: nil, context: context)
             if case .hello = frame { self.startKeepalive(context: context) }
         case .refuseCall(let path, let trailers):
-            self.logCallFailure(path: path, trailers: trailers)
+            self.callEnded(path: path, trailers: trailers)
             self.send(.trailers(trailers), flush: true, promise: nil, context: context)
         case .openCall(let headers, let descriptor):
             self.openCall(headers, descriptor, context: context)
@@ -337,7 +339,7 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
             if closeConnection { context.close(promise: nil) }
         case .endCall(let trailers, let closeConnection):
             if let path = self.calls[trailers.streamID]?.context.path {
-                self.logCallFailure(path: path, trailers: trailers)
+                self.callEnded(path: path, trailers: trailers)
             }
             // TRAILERS first: stopping a call may end a draining connection.
             self.write(.trailers(trailers), thenClose: closeConnection, context: context)
@@ -396,7 +398,9 @@ final class RPCServerConnectionHandler: ChannelDuplexHandler {
     /// Enough for a unary response and its trailers, the common write.
     private static let frameBufferCapacity = 256
 
-    private func logCallFailure(path: String, trailers: Frame.Trailers) {
+    /// Counts the call's end and logs it when it failed.
+    private func callEnded(path: String, trailers: Frame.Trailers) {
+        self.metrics.callEnded(path: path, code: trailers.status.code)
         guard !trailers.status.isOK else { return }
         self.logger.info(
             "call failed",

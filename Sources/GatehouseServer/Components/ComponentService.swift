@@ -171,7 +171,7 @@ final class ComponentService: Sendable {
         let key = InstanceRegistry.Key(component: instance.component, instanceID: instance.instanceID)
         let registry = self.registry
         let watchOnly = start.watchOnly
-        let outlet = SubscriberOutlet(writer: call.writer, limits: self.hub.configuration.queue, isWatch: watchOnly) { revision in
+        let outlet = SubscriberOutlet(writer: call.writer, limits: self.hub.configuration.queue, isWatch: watchOnly, fanOut: self.gates.metrics.fanOutDuration) { revision in
             if !watchOnly { registry.pushed(key, revision: revision) }
         }
         if !watchOnly {
@@ -289,6 +289,7 @@ final class ComponentService: Sendable {
                 key,
                 .init(revision: revision, reason: error.reason, message: error.message, entries: error.entries, timeUnixMilliseconds: 0)
             )
+            self.gates.metrics.nacked(component: key.component)
         } else {
             self.registry.acked(key, revision: catchUp.map { $0.ack == revision ? $0.holds : revision } ?? revision)
         }

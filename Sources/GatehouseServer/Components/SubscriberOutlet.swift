@@ -1,3 +1,4 @@
+import CoreMetrics
 import GatehouseCore
 import GatehouseRPC
 import GatehouseWire
@@ -29,8 +30,21 @@ final class SubscriberOutlet: @unchecked Sendable {
     let isWatch: Bool
     private var isEnded = false
     private let end: EventLoopPromise<RPCError>
+    /// Commit to push written (``ServerMetrics/fanOutDuration``), nil when not measured.
+    private let fanOut: CoreMetrics.Timer?
+    /// When the oldest change not yet written to this subscriber was committed; nil when none waits.
+    private var waitingSince: UInt64?
+    /// When the newest change delivered was committed: what still waits after a write.
+    private var newestDelivered: UInt64 = 0
 
-    init(writer: RPCLoopWriter, limits: SubscriberQueue.Limits, isWatch: Bool = false, pushed: @escaping @Sendable (Revision) -> Void) {
+    init(
+        writer: RPCLoopWriter,
+        limits: SubscriberQueue.Limits,
+        isWatch: Bool = false,
+        fanOut: CoreMetrics.Timer? = nil,
+        pushed: @escaping @Sendable (Revision) -> Void
+    ) {
+        self.fanOut = fanOut
         self.eventLoop = writer.eventLoop
         self.isWatch = isWatch
         self.writer = writer
@@ -57,9 +71,15 @@ final class SubscriberOutlet: @unchecked Sendable {
         self.pump()
     }
 
-    func deliver(_ push: SubscriberPush) {
+    /// Queues `push` and writes it unless a write is in flight; `committedAt`
+    /// (``ServerMetrics/now()``, 0 when unknown) is when its change was committed.
+    func deliver(_ push: SubscriberPush, committedAt: UInt64 = 0) {
         self.eventLoop.preconditionInEventLoop()
         guard !self.isEnded else { return }
+        if committedAt != 0, self.fanOut != nil {
+            if self.waitingSince == nil { self.waitingSince = committedAt }
+            self.newestDelivered = committedAt
+        }
         if case .cutOff(let error) = self.queue.deliver(push) {
             self.finish(error)
             return
@@ -112,12 +132,22 @@ final class SubscriberOutlet: @unchecked Sendable {
             switch result {
             case .success:
                 self.queue.wrote()
-                if let written { self.pushed(written) }
+                if let written {
+                    self.pushed(written)
+                    self.measureFanOut()
+                }
                 self.pump()
             case .failure(let error):
                 self.finish(error as? RPCError ?? RPCError(.unavailable, "cannot write to the subscriber: \(error)"))
             }
         }
+    }
+
+    /// A change reached the socket: records how long the oldest one waiting took since its commit.
+    private func measureFanOut() {
+        guard let fanOut = self.fanOut, let since = self.waitingSince else { return }
+        fanOut.recordNanoseconds(Int64(truncatingIfNeeded: ServerMetrics.now() &- since))
+        self.waitingSince = self.queue.isEmpty ? nil : self.newestDelivered
     }
 
     /// The next queued push as bytes, and the revision it brings the subscriber to; skips pushes that change nothing for it.

@@ -126,8 +126,15 @@ final class SubscriptionHub: Sendable {
 
     private struct Inbox {
         var batches: [BatchSummary] = []
+        /// When the oldest of `batches` was published (``ServerMetrics/now()``), for the fan-out latency.
+        var since: UInt64 = 0
         /// Whether the hub's task has been woken for what is in `batches`.
         var signalled = false
+    }
+
+    /// Subscriptions open now (watches included), for the metrics.
+    var subscriberCount: Int {
+        self.state.withLock { $0.membership.count }
     }
 
     /// The revision subscribers have been brought to.
@@ -141,7 +148,10 @@ final class SubscriptionHub: Sendable {
     /// a thread switch per toggle where one per group will do.
     func publish(_ summary: BatchSummary?, endsGroup: Bool) {
         let wake = self.inbox.withLock { inbox -> Bool in
-            if let summary { inbox.batches.append(summary) }
+            if let summary {
+                if inbox.batches.isEmpty { inbox.since = ServerMetrics.now() }
+                inbox.batches.append(summary)
+            }
             guard endsGroup, !inbox.batches.isEmpty, !inbox.signalled else { return false }
             inbox.signalled = true
             return true
@@ -154,12 +164,12 @@ final class SubscriptionHub: Sendable {
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await _ in self.signals {
-                    let batches = self.inbox.withLock { inbox -> [BatchSummary] in
+                    let (batches, since) = self.inbox.withLock { inbox -> ([BatchSummary], UInt64) in
                         inbox.signalled = false
                         defer { inbox.batches = [] }
-                        return inbox.batches
+                        return (inbox.batches, inbox.since)
                     }
-                    self.apply(batches)
+                    self.apply(batches, committedAt: since)
                 }
             }
             group.addTask {
@@ -293,8 +303,9 @@ final class SubscriptionHub: Sendable {
 
     /// Applies batches in revision order, holding early ones back, under one
     /// lock and with one send per event loop; `run()` calls it with whatever
-    /// was published since it last ran.
-    func apply(_ summaries: [BatchSummary]) {
+    /// was published since it last ran. `committedAt` (``ServerMetrics/now()``, 0 for
+    /// unknown) is when the oldest of them was committed: outlets measure fan-out from it.
+    func apply(_ summaries: [BatchSummary], committedAt: UInt64 = 0) {
         guard !summaries.isEmpty else { return }
         let deliveries = self.state.withLock { state -> [(SubscriberOutlet, SubscriberPush?)] in
             var deliveries: [(SubscriberOutlet, SubscriberPush?)] = []
@@ -320,7 +331,7 @@ final class SubscriptionHub: Sendable {
             return deliveries
         }
         Self.send(deliveries) { outlet, push in
-            if let push { outlet.deliver(push) }
+            if let push { outlet.deliver(push, committedAt: committedAt) }
         }
     }
 

@@ -17,6 +17,9 @@ struct Peers: Sendable {
     /// Joins the others once this server listens at `address` (`host:port`,
     /// the port actually bound) with `registry`: what it then runs and how it leaves.
     var join: @Sendable (_ address: String, _ registry: InstanceRegistry) async throws -> Membership
+    /// Whether the shared store answers now (nil) or why not, for `/readyz`; nil for a
+    /// local store, which is open for as long as the server serves.
+    var storeCheck: (@Sendable () async -> String?)? = nil
 
     /// A server alone with its store: it always leads, and has no one to tell anything.
     static let none = Peers(serverID: nil, foreignCommits: nil) { _, _ in

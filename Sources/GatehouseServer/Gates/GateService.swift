@@ -41,8 +41,10 @@ public final class GateService: Sendable {
     let limits: RequestLimits
     /// The states paged listings started at, for their later pages.
     let listings = ListingSnapshots()
+    /// Commit latency, group sizes and rollout transitions.
+    let metrics: ServerMetrics
 
-    public init<Store: GateStore<GateState>>(
+    public convenience init<Store: GateStore<GateState>>(
         store: Store,
         authorizer: Authorizer,
         liveReplicas: @escaping @Sendable () -> LiveReplicas = { .none },
@@ -51,7 +53,25 @@ public final class GateService: Sendable {
         limits: RequestLimits = RequestLimits(),
         committed: @escaping @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void = { _, _ in }
     ) {
+        self.init(
+            store: store, authorizer: authorizer, liveReplicas: liveReplicas, registeredInstance: registeredInstance,
+            now: now, limits: limits, metrics: .none, committed: committed
+        )
+    }
+
+    /// As the public initializer, recording commits into `metrics` (the server's own).
+    init<Store: GateStore<GateState>>(
+        store: Store,
+        authorizer: Authorizer,
+        liveReplicas: @escaping @Sendable () -> LiveReplicas,
+        registeredInstance: @escaping @Sendable (_ component: String, _ instanceID: String) -> (version: Version?, labels: [String: String])?,
+        now: @escaping @Sendable () -> Int64,
+        limits: RequestLimits,
+        metrics: ServerMetrics,
+        committed: @escaping @Sendable (_ batch: BatchSummary?, _ endsGroup: Bool) -> Void
+    ) {
         self.limits = limits
+        self.metrics = metrics
         self.store = store
         self.submit = { transform, completion in store.submit(transform, completion: completion) }
         self.authorizer = authorizer
@@ -257,6 +277,8 @@ public final class GateService: Sendable {
         let time = UnixMilliseconds(self.now())
         let live = self.liveReplicas()
         let limits = self.limits
+        let metrics = self.metrics
+        let submitted = ServerMetrics.now()
         self.submit({ state, _ in
             // A call cancelled (or past its deadline) while queued is not committed: no one waits for it.
             guard !isCancelled() else { throw RPCError(.cancelled, "the call was cancelled before its change was applied") }
@@ -282,6 +304,8 @@ public final class GateService: Sendable {
             case .success(let committed):
                 // On the writer, in revision order: subscribers see batches in the order they committed.
                 self.committed(committed.changed ? committed.value : nil, committed.endsGroup)
+                metrics.completed(changed: committed.changed, endsGroup: committed.endsGroup, since: submitted)
+                if committed.changed { metrics.committed(committed.value) }
                 if logLevel <= .debug {
                     logger().debug(
                         "batch committed",
