@@ -34,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ -z "$MODE" ]; then
-    if ! python3 -c 'import google.protobuf, pytest, yaml; import sys; sys.exit(0 if google.protobuf.__version__.startswith("4.") else 1)' 2>/dev/null; then
+    if ! python3 -c 'import google.protobuf, pytest, yaml, prometheus_client; import sys; sys.exit(0 if google.protobuf.__version__.startswith("4.") else 1)' 2>/dev/null; then
         echo "install-deps: installing Python packages of Tests/Interop" >&2
         python3 -m pip install -q --disable-pip-version-check -r "$ROOT/Tests/Interop/requirements.txt"
     fi
