@@ -46,16 +46,17 @@ struct Serve: AsyncParsableCommand {
             certificates (--tls-cert/--tls-key/--client-ca) and --policy. When etcd does
             not answer within --etcd-timeout, writes fail with UNAVAILABLE and etcd's message.
 
-            Metrics and probes: --metrics-address HOST:PORT opens a second, plain-HTTP
-            listener (off unless given; port 0 picks one, printed as "metrics on HOST:PORT"):
-              GET /metrics   Prometheus text format 0.0.4 (gatehouse_feature_enabled, connections,
-                             TLS handshakes, subscribers, commit and fan-out latency, NACKs, rollouts)
-              GET /healthz   200 while the process and its event loops answer (liveness)
-              GET /readyz    200 once the store is open and the RPC listener accepts; 503 with a
-                             one-line reason while starting, draining, or (--store etcd) when etcd
-                             cannot be reached (readiness)
-            It has no TLS and no authorization: bind it to loopback, or to the pod's address
-            when a kubelet and Prometheus must reach it (--metrics-address 0.0.0.0:9090).
+            Metrics and probes: --metrics-address HOST:PORT opens a second listener,
+            plain HTTP (off unless given; port 0 picks one, printed as "metrics on ..."):
+              GET /metrics  Prometheus text format 0.0.4: gatehouse_feature_enabled,
+                            connections, TLS handshakes, subscribers, commit and
+                            fan-out latency, NACKs, rollouts (README: Operations)
+              GET /healthz  200 while the process and its event loops answer (liveness)
+              GET /readyz   200 once the store is open and the RPC listener accepts;
+                            503 and a one-line reason while starting or draining,
+                            and (--store etcd) while etcd cannot be reached (readiness)
+            It has no TLS and no authorization: bind it to loopback, or to the pod's
+            address when a kubelet and Prometheus must reach it (0.0.0.0:9090).
 
             Examples:
               gatehouse serve

@@ -178,3 +178,24 @@ def test_metrics_parse_and_follow_a_change_a_subscriber_and_a_nack(metered, gate
         assert sample(families, "gatehouse_feature_enabled", feature="InPlacePodVerticalScaling", component="kubelet") == 0
         call.cancel()
     wait_for("no subscriber", lambda: sample(scrape(address), "gatehouse_subscribers") == 0)
+
+
+def test_a_metrics_address_in_use_or_malformed_stops_the_server_naming_the_flag(gatehouse_bin, tmp_path):
+    import socket
+    import subprocess
+
+    def serve(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(gatehouse_bin), "serve", "--data-dir", str(tmp_path / "data"),
+                               "--listen", "127.0.0.1:0", *args], capture_output=True, text=True, timeout=60)
+
+    malformed = serve("--metrics-address", "localhost")
+    assert malformed.returncode != 0 and "--metrics-address" in malformed.stderr, malformed.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        in_use = serve("--metrics-address", f"127.0.0.1:{port}")
+    assert in_use.returncode != 0
+    assert "listening on" not in in_use.stdout
+    assert f"cannot listen for metrics on 127.0.0.1:{port}: the address is already in use; pass another --metrics-address" \
+        in in_use.stderr, in_use.stderr
