@@ -22,8 +22,9 @@ final class ServerMetrics: Sendable {
     let commitDuration: Timer
     /// Batches per store group (one transaction or etcd Txn): how well writes group.
     let commitGroupSize: Recorder
-    /// From a change's commit to the push carrying it written to a subscriber's socket.
-    let fanOutDuration: Timer
+    /// From a change's commit to the push carrying it written to a subscriber's socket;
+    /// nil when nothing records it, so that outlets do not read the clock per push for nothing.
+    let fanOutDuration: Timer?
     private let factory: any MetricsFactory
     /// Changed batches completed since the last end of a group; touched only by the store's writer.
     private let groupBatches = Atomic<Int>(0)
@@ -32,7 +33,7 @@ final class ServerMetrics: Sendable {
         self.factory = factory
         self.commitDuration = Timer(label: Self.commitDuration, factory: factory)
         self.commitGroupSize = Recorder(label: Self.commitGroupSize, aggregate: true, factory: factory)
-        self.fanOutDuration = Timer(label: Self.fanOutDuration, factory: factory)
+        self.fanOutDuration = factory is NOOPMetricsHandler ? nil : Timer(label: Self.fanOutDuration, factory: factory)
     }
 
     /// Records nothing: for services built without a server (tests).
