@@ -110,6 +110,27 @@ import Testing
         #expect(Self.value(text, "gatehouse_connections_open", ["stage": "authenticated"]) >= 1)
         #expect(Self.value(text, "gatehouse_subscribers") == 0)
 
+        // Refused calls are counted under their code; a path the server does not serve, as `unknown`.
+        var refusedCode = ""
+        do {
+            try await fixture.set("NoSuchFeature", true)
+            Issue.record("a Set of an unknown feature was applied")
+        } catch let error as RPCError {
+            refusedCode = error.code.description
+        }
+        do {
+            let _: Gatehouse_V1_ListComponentsResponse = try await fixture.admin.connection.unary(
+                "/gatehouse.v1.Nothing/Here", Gatehouse_V1_ListComponentsRequest())
+            Issue.record("a call to an unknown method succeeded")
+        } catch let error as RPCError {
+            #expect(error.code == .unimplemented)
+        }
+        text = try await Self.scrape(metricsPort)
+        #expect(Self.value(text, "gatehouse_rpc_calls_total", ["method": "/gatehouse.v1.Features/Set", "code": refusedCode]) == 1)
+        #expect(Self.value(text, "gatehouse_rpc_calls_total", ["method": "/gatehouse.v1.Features/Set", "code": "OK"]) == 1)
+        #expect(Self.value(text, "gatehouse_rpc_calls_total", ["method": "unknown", "code": "UNIMPLEMENTED"]) == 1)
+        #expect(!text.contains("/gatehouse.v1.Nothing/Here"), "a made-up path adds no series")
+
         // A component subscribes: one subscriber; a change pushed to it is a fan-out.
         let refuse = SDKLiveTests.Switch()
         let component = try SDKLiveTests.component(fixture, port: running.listening.address.port!, refuseEverywhereOff: refuse)
