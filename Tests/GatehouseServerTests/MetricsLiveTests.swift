@@ -46,11 +46,19 @@ import Testing
         static func get(_ path: String, port: Int, method: String = "GET") async throws -> Answer {
             let loop = MultiThreadedEventLoopGroup.singleton.next()
             let done = loop.makePromise(of: String.self)
-            let channel = try await ClientBootstrap(group: loop)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) }
-                }
-                .connect(host: "127.0.0.1", port: port).get()
+            let channel: any Channel
+            do {
+                channel = try await ClientBootstrap(group: loop)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) }
+                    }
+                    .connect(host: "127.0.0.1", port: port).get()
+            } catch {
+                // A refused connect (a listener not up yet) never reaches the handler: the promise
+                // must still be completed, or NIO traps on the leak.
+                done.fail(error)
+                throw error
+            }
             let request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
             try await channel.writeAndFlush(ByteBuffer(string: request)).get()
             let text = try await done.futureResult.get()
