@@ -34,7 +34,7 @@ struct CatalogImport: AsyncParsableCommand {
 
     func run() async throws {
         try await ExitStatus.run {
-            let yaml = try Self.read(self.file)
+            let yaml = try InputFile.read(self.file, as: "the catalog file")
             let request = Gatehouse_V1_ImportCatalogRequest.with { request in
                 request.yaml = yaml
                 request.reason = self.reason ?? ""
@@ -47,19 +47,4 @@ struct CatalogImport: AsyncParsableCommand {
         }
     }
 
-    static func read(_ file: String) throws -> String {
-        let data: Data
-        if file == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let contents = FileManager.default.contents(atPath: file) else {
-                throw InputFileError(message: "cannot read the catalog file \(file)")
-            }
-            data = contents
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw InputFileError(message: "the catalog file \(file) is not UTF-8 text")
-        }
-        return text
-    }
 }

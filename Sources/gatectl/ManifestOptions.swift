@@ -16,25 +16,9 @@ struct ManifestOptions: ParsableArguments {
 
     /// Reads the file, then the server's overrides, and compares them (what apply would send).
     func diff(client: GatehouseClient) async throws -> (server: ServerManifest, diff: ManifestDiff) {
-        let text = try Self.read(self.file)
+        let text = try InputFile.read(self.file, as: "the manifest")
         let plan = try await client.planApply(yaml: text, file: self.displayName, prune: self.prune, reason: "")
         return (plan.server, plan.diff)
-    }
-
-    static func read(_ file: String) throws -> String {
-        let data: Data
-        if file == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let contents = FileManager.default.contents(atPath: file) else {
-                throw InputFileError(message: "cannot read the manifest \(file)")
-            }
-            data = contents
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw InputFileError(message: "the manifest \(file) is not UTF-8 text")
-        }
-        return text
     }
 
     /// The example every manifest command's help shows.
@@ -180,14 +164,12 @@ struct Apply: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard !self.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--reason must say why; it is recorded in the audit trail")
-        }
+        try ReasonArgument.validate(self.reason)
     }
 
     func run() async throws {
         try await ExitStatus.run {
-            let text = try ManifestOptions.read(self.manifest.file)
+            let text = try InputFile.read(self.manifest.file, as: "the manifest")
             let (response, diff) = try await self.global.withClient { client -> (Gatehouse_V1_SetResponse, ManifestDiff) in
                 let plan = try await client.planApply(
                     yaml: text,

@@ -90,9 +90,7 @@ struct RolloutStart: AsyncParsableCommand {
 
     /// The Start request, without parameters (they need the feature's spec); usage errors for bad text.
     func request() throws -> Gatehouse_V1_StartRolloutRequest {
-        guard !self.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--reason must say why; it is recorded in the audit trail")
-        }
+        try ReasonArgument.validate(self.reason)
         let bakeMs = try RolloutArguments.durationMs(self.bake, option: "--bake")
         let spec = try Gatehouse_V1_RolloutSpec.with { spec in
             spec.name = self.name ?? ""

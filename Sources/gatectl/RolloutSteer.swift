@@ -12,9 +12,7 @@ struct RolloutActionOptions: ParsableArguments {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard !self.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--reason must say why; it is recorded in the audit trail")
-        }
+        try ReasonArgument.validate(self.reason)
     }
 
     /// Sends the action and prints the rollout after it.

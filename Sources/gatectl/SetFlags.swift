@@ -62,9 +62,7 @@ struct SetFlags: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard !self.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--reason must say why; it is recorded in the audit trail")
-        }
+        try ReasonArgument.validate(self.reason)
         guard self.featureGates != nil || self.runtimeConfig != nil else {
             throw ValidationError("nothing to set: give --feature-gates and/or --runtime-config")
         }

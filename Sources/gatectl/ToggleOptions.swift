@@ -22,9 +22,7 @@ struct ToggleOptions: ParsableArguments {
     @OptionGroup var write: WriteOptions
 
     func validate() throws {
-        guard !self.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--reason must say why; it is recorded in the audit trail")
-        }
+        try ReasonArgument.validate(self.reason)
         for param in self.params { _ = try ParameterArguments.split(param) }
         try self.activation.validate(feature: self.feature, scope: self.scope, params: self.params, write: self.write)
     }

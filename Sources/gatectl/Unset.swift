@@ -44,9 +44,7 @@ struct Unset: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
-        guard !self.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--reason must say why; it is recorded in the audit trail")
-        }
+        try ReasonArgument.validate(self.reason)
         switch (self.feature, self.api) {
         case (nil, nil): throw ValidationError("name a feature, or an API with --api SELECTOR")
         case (_?, _?): throw ValidationError("name a feature or --api, not both")

@@ -1,6 +1,5 @@
 import GatehouseStore
 import Logging
-import Synchronization
 
 /// Keeps a single server's instance list in its SQLite store, so that after a
 /// restart `gatectl components` lists the instances known before, marked
@@ -32,8 +31,7 @@ final class InstancePersistence: Sendable {
     private let load: @Sendable () async throws -> [StoredInstance]
     private let write: @Sendable ([StoredInstance.Change]) async throws -> Void
     private let logger: Logger
-    /// Whether the last write failed, so a lasting failure is logged once.
-    private let failing = Atomic<Bool>(false)
+    private let flusher: InstanceChangeFlusher
 
     static let defaultFlushInterval: Duration = .seconds(2)
     static let defaultRetentionMilliseconds: Int64 = 24 * 3_600_000
@@ -59,6 +57,10 @@ final class InstancePersistence: Sendable {
         var logger = logger
         logger[metadataKey: "component"] = "instances"
         self.logger = logger
+        self.flusher = InstanceChangeFlusher(
+            registry: registry, logger: logger, destination: "in the store",
+            consequence: "a restart now may list them as they were"
+        )
     }
 
     /// Takes back the kept instances into the registry, forgetting those past the retention.
@@ -111,36 +113,21 @@ final class InstancePersistence: Sendable {
     /// - Returns: how many changes were written.
     @discardableResult
     func flush() async -> Int {
-        let changes = self.registry.takeChanges()
-        guard !changes.isEmpty else { return 0 }
-        let writes = changes.map { change -> StoredInstance.Change in
-            switch change {
-            case .put(let record):
-                .put(StoredInstance(
-                    component: record.key.component,
-                    instanceID: record.key.instanceID,
-                    value: SharedInstancesCodec.encode(record),
-                    lastSeenUnixMilliseconds: record.lastSeenUnixMilliseconds
-                ))
-            case .delete(let key):
-                .delete(component: key.component, instanceID: key.instanceID)
-            }
-        }
-        do {
-            try await self.write(writes)
-            if self.failing.exchange(false, ordering: .relaxed) {
-                self.logger.info("keeping instances in the store works again", metadata: ["instances": "\(writes.count)"])
-            }
-            return writes.count
-        } catch {
-            self.registry.markChanged(changes.map(\.key))
-            let first = !self.failing.exchange(true, ordering: .relaxed)
-            self.logger.log(
-                level: first ? .warning : .debug,
-                "keeping instances in the store failed; a restart now may list them as they were",
-                metadata: ["instances": "\(writes.count)", "error": "\(error)"]
-            )
-            return 0
-        }
+        await self.flusher.flush(
+            convert: { change -> StoredInstance.Change in
+                switch change {
+                case .put(let record):
+                    .put(StoredInstance(
+                        component: record.key.component,
+                        instanceID: record.key.instanceID,
+                        value: SharedInstancesCodec.encode(record),
+                        lastSeenUnixMilliseconds: record.lastSeenUnixMilliseconds
+                    ))
+                case .delete(let key):
+                    .delete(component: key.component, instanceID: key.instanceID)
+                }
+            },
+            write: self.write
+        )
     }
 }

@@ -1,6 +1,5 @@
 import GatehouseEtcd
 import Logging
-import Synchronization
 
 /// One fleet over several servers: each server writes its own instances to
 /// etcd under its session's lease, and merges every other server's into its
@@ -42,8 +41,7 @@ final class SharedInstances: Sendable {
     /// How often changed instances are written.
     let flushInterval: Duration
     private let logger: Logger
-    /// Whether the last write failed, so a lasting failure is logged once.
-    private let failing = Atomic<Bool>(false)
+    private let flusher: InstanceChangeFlusher
 
     static let defaultFlushInterval: Duration = .milliseconds(250)
 
@@ -59,6 +57,10 @@ final class SharedInstances: Sendable {
         var logger = logger
         logger[metadataKey: "component"] = "shared-instances"
         self.logger = logger
+        self.flusher = InstanceChangeFlusher(
+            registry: registry, logger: logger, destination: "to etcd",
+            consequence: "other servers see them as they were until it works again"
+        )
     }
 
     /// Writes this server's changes and follows the other servers' until cancelled.
@@ -87,30 +89,15 @@ final class SharedInstances: Sendable {
     @discardableResult
     func flush() async -> Int {
         guard let lease = self.session.lease else { return 0 }
-        let changes = self.registry.takeChanges()
-        guard !changes.isEmpty else { return 0 }
-        let writes = changes.map { change -> EtcdDirectory.Change in
-            switch change {
-            case .put(let record): .put(key: SharedInstancesCodec.key(record.key), value: SharedInstancesCodec.encode(record))
-            case .delete(let key): .delete(key: SharedInstancesCodec.key(key))
-            }
-        }
-        do {
-            try await self.directory.write(writes, lease: lease)
-            if self.failing.exchange(false, ordering: .relaxed) {
-                self.logger.info("writing instances to etcd works again", metadata: ["instances": "\(writes.count)"])
-            }
-            return writes.count
-        } catch {
-            self.registry.markChanged(changes.map(\.key))
-            let first = !self.failing.exchange(true, ordering: .relaxed)
-            self.logger.log(
-                level: first ? .warning : .debug,
-                "writing instances to etcd failed; other servers see them as they were until it works again",
-                metadata: ["instances": "\(writes.count)", "error": "\(error)"]
-            )
-            return 0
-        }
+        return await self.flusher.flush(
+            convert: { change -> EtcdDirectory.Change in
+                switch change {
+                case .put(let record): .put(key: SharedInstancesCodec.key(record.key), value: SharedInstancesCodec.encode(record))
+                case .delete(let key): .delete(key: SharedInstancesCodec.key(key))
+                }
+            },
+            write: { try await self.directory.write($0, lease: lease) }
+        )
     }
 
     /// Merges the directory into the registry: everything once, then every change.
