@@ -83,7 +83,9 @@ final class InstancePersistence: Sendable {
         }
         let taken = self.registry.restore(records)
         let forgotten = self.registry.forget(disconnectedLongerThan: self.retentionMilliseconds)
-        self.logger.info("instances kept from before the restart", metadata: ["instances": "\(taken - forgotten.count)", "forgotten": "\(forgotten.count)"])
+        if taken > 0 {  // nothing to say on a first start
+            self.logger.info("instances kept from before the restart", metadata: ["instances": "\(taken - forgotten.count)", "forgotten": "\(forgotten.count)"])
+        }
         await self.flush()
     }
 
