@@ -81,6 +81,13 @@ public nonisolated struct Gatehouse_V1_InfoResponse: @unchecked Sendable {
     set {_uniqueStorage()._startedAtUnixMs = newValue}
   }
 
+  /// The id this server goes by among several sharing one etcd (serve --server-id,
+  /// or its address): the SERVER column of Components/List. Empty for a single server.
+  public var serverID: String {
+    get {_storage._serverID}
+    set {_uniqueStorage()._serverID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -230,7 +237,7 @@ nonisolated extension Gatehouse_V1_InfoRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Gatehouse_V1_InfoResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InfoResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_version\0\u{3}protocol_versions\0\u{1}methods\0\u{1}limits\0\u{1}caller\0\u{3}started_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}server_version\0\u{3}protocol_versions\0\u{1}methods\0\u{1}limits\0\u{1}caller\0\u{3}started_at_unix_ms\0\u{3}server_id\0")
 
   fileprivate class _StorageClass {
     var _serverVersion: String = String()
@@ -239,6 +246,7 @@ nonisolated extension Gatehouse_V1_InfoResponse: SwiftProtobuf.Message, SwiftPro
     var _limits: Gatehouse_V1_Limits? = nil
     var _caller: Gatehouse_V1_PeerIdentity? = nil
     var _startedAtUnixMs: Int64 = 0
+    var _serverID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -255,6 +263,7 @@ nonisolated extension Gatehouse_V1_InfoResponse: SwiftProtobuf.Message, SwiftPro
       _limits = source._limits
       _caller = source._caller
       _startedAtUnixMs = source._startedAtUnixMs
+      _serverID = source._serverID
     }
   }
 
@@ -279,6 +288,7 @@ nonisolated extension Gatehouse_V1_InfoResponse: SwiftProtobuf.Message, SwiftPro
         case 4: try { try decoder.decodeSingularMessageField(value: &_storage._limits) }()
         case 5: try { try decoder.decodeSingularMessageField(value: &_storage._caller) }()
         case 6: try { try decoder.decodeSingularInt64Field(value: &_storage._startedAtUnixMs) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._serverID) }()
         default: break
         }
       }
@@ -309,6 +319,9 @@ nonisolated extension Gatehouse_V1_InfoResponse: SwiftProtobuf.Message, SwiftPro
       if _storage._startedAtUnixMs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._startedAtUnixMs, fieldNumber: 6)
       }
+      if !_storage._serverID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._serverID, fieldNumber: 7)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -324,6 +337,7 @@ nonisolated extension Gatehouse_V1_InfoResponse: SwiftProtobuf.Message, SwiftPro
         if _storage._limits != rhs_storage._limits {return false}
         if _storage._caller != rhs_storage._caller {return false}
         if _storage._startedAtUnixMs != rhs_storage._startedAtUnixMs {return false}
+        if _storage._serverID != rhs_storage._serverID {return false}
         return true
       }
       if !storagesAreEqual {return false}

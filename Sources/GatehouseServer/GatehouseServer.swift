@@ -114,6 +114,7 @@ public final class GatehouseServer: Service, Sendable {
             limits: self.configuration.limits,
             heartbeatInterval: self.configuration.heartbeatInterval,
             startedAtUnixMilliseconds: Int64(Date().timeIntervalSince1970 * 1000),
+            serverID: peers.serverID,
             methods: { methods.withLockedValue { $0 } }
         )
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -30,7 +30,7 @@ struct Info: AsyncParsableCommand {
         let summary = Printer.table(
             header: ["SERVER", "PROTOCOL", "STARTED", "YOU ARE"],
             rows: [[
-                "gatehouse \(info.serverVersion)",
+                "gatehouse \(info.serverVersion)" + (info.serverID.isEmpty ? "" : " (server \(info.serverID))"),
                 info.protocolVersions.map(String.init).joined(separator: ","),
                 ISO8601DateFormatter().string(from: started),
                 "CN=\(caller.commonName) O=\(caller.organizations.joined(separator: ","))",

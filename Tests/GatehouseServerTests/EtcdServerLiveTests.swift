@@ -176,6 +176,7 @@ import Testing
             var kubeletOnB = try fixture.config(for: "kubelet")
             kubeletOnB.server = try cluster.adminConfig("b").server
             let client = try await GatehouseClient.connect(config: kubeletOnB)
+            #expect(try await client.info().serverID == "b", "Info names the server among several")
             let subscriber = try await RecordingSubscriber.subscribe(on: client.connection, component: "kubelet", instanceID: "node-1")
             try await subscriber.wait(for: "a snapshot at the import") { messages in
                 messages.contains { if case .snapshot(let snapshot) = $0.message { snapshot.revision >= imported } else { false } }

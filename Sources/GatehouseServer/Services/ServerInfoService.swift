@@ -11,6 +11,8 @@ struct ServerInfoService: Sendable {
     /// can tell a silent stream from a dead one (PROTOCOL.md 6.1).
     let heartbeatInterval: Duration
     let startedAtUnixMilliseconds: Int64
+    /// This server's id among several over etcd; nil for a single server.
+    let serverID: String?
     /// Filled in after every service is registered, including this one.
     let methods: @Sendable () -> [RPCMethodDescriptor]
 
@@ -27,6 +29,7 @@ struct ServerInfoService: Sendable {
             info.serverVersion = self.version
             info.protocolVersions = RPCProtocol.versions.map(UInt32.init)
             info.startedAtUnixMs = self.startedAtUnixMilliseconds
+            info.serverID = self.serverID ?? ""
             info.methods = self.methods().map { descriptor in
                 .with {
                     $0.path = descriptor.path
