@@ -70,7 +70,10 @@ public final class GatehouseServer: Service, Sendable {
                 )
                 try await self.serving(store, peers: peers, metricsAddress: probes?.1)
             case .etcd(let settings):
+                // No database here: the directory itself is locked, before anything is written in it.
+                let lock = try DirectoryLock(data.path)
                 try await self.runOverEtcd(settings, metricsAddress: probes?.1)
+                withExtendedLifetime(lock) {}
             }
         } catch {
             await probes?.0.close()
@@ -261,7 +264,7 @@ public final class GatehouseServer: Service, Sendable {
                 try GateRecords.state(from: loaded)
             }
         } catch StoreError.alreadyOpen {
-            throw DataDirectoryError.inUse(directory: data.path, database: path)
+            throw DataDirectoryError.inUse(directory: data.path, lockedPath: path)
         } catch let error as StoreError {
             guard case .damaged = error else { throw error }
             throw DataDirectoryError.damaged(directory: data.path, error)

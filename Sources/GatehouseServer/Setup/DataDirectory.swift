@@ -60,8 +60,10 @@ public struct DataDirectory: Sendable {
 
 /// Why the server will not start on a data directory, with what to do about it.
 public enum DataDirectoryError: Error, CustomStringConvertible {
-    /// Another process holds the database's lock.
-    case inUse(directory: String, database: String)
+    /// Another server holds the directory's lock: the database's over SQLite, the directory's own over etcd.
+    case inUse(directory: String, lockedPath: String)
+    /// The directory cannot be opened or locked (not a permission a server may lack silently).
+    case unusable(directory: String, detail: String)
     /// The database is damaged; the store's error lists the first rows.
     case damaged(directory: String, StoreError)
     /// `gatehouse check` was pointed at a directory without a database.
@@ -69,13 +71,15 @@ public enum DataDirectoryError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .inUse(let directory, let database):
-            return "data directory \(directory) is in use: another gatehouse holds the lock on \(database). "
+        case .inUse(let directory, let lockedPath):
+            return "data directory \(directory) is in use: another gatehouse holds the lock on \(lockedPath). "
                 + "Stop it first, or pass a different --data-dir. Nothing in the directory was changed."
         case .damaged(let directory, let error):
             return "\(error)\nRefusing to start rather than serve a state that differs from what was acknowledged. Restore \(directory) "
                 + "from a backup taken before the damage; `gatehouse check --data-dir \(directory)` lists every damaged row "
                 + "without starting the server."
+        case .unusable(let directory, let detail):
+            return "data directory \(directory) cannot be used: \(detail)"
         case .noDatabase(let directory, let database):
             return "no database in \(directory) (\(database) does not exist)"
         }
