@@ -182,6 +182,38 @@ import Testing
         try await running.stop()
     }
 
+    /// Sockets mid-handshake past --max-handshakes: each one dropped to make room counts once, as
+    /// `connections_refused_total{reason="handshake_dropped"}`, not again as a failed handshake
+    /// (the server's close goes through the TLS handler, which then reports no failure).
+    @Test func aDroppedHandshakeCountsOnceAsDropped() async throws {
+        let directory = try GatehouseServerTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let running = try await GatehouseServerTests.Running.start(dataDirectory: directory) { configuration in
+            configuration.limits.maxHandshakes = 2
+            configuration.metricsListener = .init(host: "127.0.0.1", port: 0)
+        }
+        let metricsPort = try #require(running.listening.metricsAddress?.port)
+        let port = running.listening.address.port!
+        var sockets: [any Channel] = []
+        for _ in 0..<6 {
+            let socket = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+            // The start of a TLS record: the server's handshake is under way when it drops the socket.
+            try await socket.writeAndFlush(ByteBuffer(bytes: [0x16, 0x03, 0x01])).get()
+            sockets.append(socket)
+        }
+        // 6 sockets mid-handshake, 2 handshakes at a time: the 4 oldest are dropped. Once each
+        // has seen the server close it, the server has run everything that follows a close.
+        for socket in sockets.prefix(4) { try await socket.closeFuture.get() }
+        let text = try await Self.scrape(metricsPort)
+        #expect(Self.value(text, "gatehouse_connections_refused_total", ["reason": "handshake_dropped"]) == 4)
+        #expect(Self.value(text, "gatehouse_connections_accepted_total") == 6)
+        for reason in ["certificate", "protocol", "timeout", "peer_closed", "other"] {
+            #expect(Self.value(text, "gatehouse_tls_handshakes_failed_total", ["reason": reason]) <= 0, "\(reason)")
+        }
+        for socket in sockets { try? await socket.close() }
+        try await running.stop()
+    }
+
     @Test func noMetricsListenerUnlessConfigured() async throws {
         let directory = try GatehouseServerTests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
