@@ -1,3 +1,4 @@
+import GatehouseCore
 import GatehouseProto
 import GatehouseRPC
 
@@ -18,7 +19,7 @@ extension GatehouseClient {
         reason: String,
         slack: Duration = .seconds(10)
     ) async throws -> Gatehouse_V1_ActivateApiResponse {
-        let milliseconds = timeout.map { Int64($0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000) } ?? 0
+        let milliseconds = timeout?.wholeMilliseconds ?? 0
         let request = Gatehouse_V1_ActivateApiRequest.with {
             $0.api = api
             $0.component = component

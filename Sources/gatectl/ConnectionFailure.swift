@@ -1,4 +1,5 @@
 import GatehouseClient
+import GatehouseCore
 
 /// gatectl could not connect: which server it tried, from which config, what
 /// went wrong in plain words, and the likely fix; never a socket or OpenSSL
@@ -58,8 +59,7 @@ struct ConnectionFailure: Error, CustomStringConvertible {
     }
 
     private static func text(_ duration: Duration) -> String {
-        let (seconds, attoseconds) = duration.components
-        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let milliseconds = duration.wholeMilliseconds
         return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
     }
 }

@@ -39,11 +39,13 @@ public struct ManifestDiff: Hashable, Sendable {
         var entries: [Entry] = []
         var changes: [Change] = []
         let scopes = Set(current.scopes + desired.scopes).sorted(by: Scope.manifestOrder)
+        // Grouped once, not filtered per scope: a fleet's instance scopes are many.
+        var featuresByScope: [Scope: Set<String>] = [:]
+        for key in [current.features.keys, desired.features.keys].joined() { featuresByScope[key.scope, default: []].insert(key.feature) }
+        var apisByScope: [Scope: Set<APISelector>] = [:]
+        for key in [current.apis.keys, desired.apis.keys].joined() { apisByScope[key.scope, default: []].insert(key.selector) }
         for scope in scopes {
-            let featureNames = Set(
-                current.features.keys.filter { $0.scope == scope }.map(\.feature) + desired.features.keys.filter { $0.scope == scope }.map(\.feature)
-            ).sorted()
-            for name in featureNames {
+            for name in (featuresByScope[scope] ?? []).sorted() {
                 let key = FeatureOverrideKey(feature: name, scope: scope)
                 let subject = "feature \(name) at \(scope)"
                 switch (current.features[key], desired.features[key]) {
@@ -67,10 +69,7 @@ public struct ManifestDiff: Hashable, Sendable {
                     changes.append(.setFeature(name, scope: scope, enabled: wanted.enabled, parameters: wanted.parameters))
                 }
             }
-            let selectors = Set(
-                current.apis.keys.filter { $0.scope == scope }.map(\.selector) + desired.apis.keys.filter { $0.scope == scope }.map(\.selector)
-            ).sorted { $0.description < $1.description }
-            for selector in selectors {
+            for selector in (apisByScope[scope] ?? []).sorted(by: { $0.description < $1.description }) {
                 let key = APIOverrideKey(selector: selector, scope: scope)
                 let subject = "api \(selector) at \(scope)"
                 switch (current.apis[key], desired.apis[key]) {

@@ -355,12 +355,7 @@ final class InstanceRegistry: Sendable {
             let old = state.records.values.filter { record in
                 !record.connected && now - (record.disconnectedAtUnixMilliseconds ?? record.lastSeenUnixMilliseconds) > retentionMilliseconds
             }.map(\.key)
-            for key in old {
-                state.records[key] = nil
-                state.counts[key.component, default: 1] -= 1
-                if state.counts[key.component] == 0 { state.counts[key.component] = nil }
-                if self.tracksChanges { state.dirty.insert(key) }
-            }
+            for key in old { self.remove(key, in: &state) }
             return old.sorted()
         }
     }
@@ -516,9 +511,15 @@ final class InstanceRegistry: Sendable {
                 retryAfterMilliseconds: oldest.map { $0.lastSeenUnixMilliseconds + self.capacity.evictAfterMilliseconds + 1 - now }
             )
         }
-        state.records[oldest.key] = nil
-        state.counts[component, default: 1] -= 1
-        if self.tracksChanges { state.dirty.insert(oldest.key) }
+        self.remove(oldest.key, in: &state)
+    }
+
+    /// Forgets one own record (evicted for room, or past the retention): taken as changed, i.e. deleted.
+    private func remove(_ key: Key, in state: inout State) {
+        guard state.records.removeValue(forKey: key) != nil else { return }
+        state.counts[key.component, default: 1] -= 1
+        if state.counts[key.component] == 0 { state.counts[key.component] = nil }
+        if self.tracksChanges { state.dirty.insert(key) }
     }
 
     private func modify(_ key: Key, _ body: (inout Record, Int64) -> Void) {

@@ -35,8 +35,7 @@ struct Peers: Sendable {
         flushInterval: Duration,
         logger: Logger
     ) -> Peers {
-        let (seconds, attoseconds) = retention.components
-        let retentionMilliseconds = seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+        let retentionMilliseconds = retention.wholeMilliseconds
         return Peers(serverID: nil, foreignCommits: nil, persistsInstances: true) { _, registry in
             let persistence = InstancePersistence(
                 registry: registry,

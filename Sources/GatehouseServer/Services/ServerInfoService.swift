@@ -1,3 +1,4 @@
+import GatehouseCore
 import GatehouseProto
 import GatehouseRPC
 import GatehouseTLS
@@ -46,8 +47,7 @@ struct ServerInfoService: Sendable {
                 $0.handshakeTimeoutMs = UInt32(clamping: self.limits.handshakeTimeout.nanoseconds / 1_000_000)
                 $0.idleTimeoutMs = UInt32(clamping: self.limits.idleTimeout.nanoseconds / 1_000_000)
                 $0.keepaliveIntervalMs = UInt32(clamping: self.limits.keepaliveInterval.nanoseconds / 1_000_000)
-                let (seconds, attoseconds) = self.heartbeatInterval.components
-                $0.heartbeatIntervalMs = UInt32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+                $0.heartbeatIntervalMs = UInt32(clamping: self.heartbeatInterval.wholeMilliseconds)
                 $0.defaultPageSize = UInt32(Pager.defaultSize)
                 $0.maxPageSize = UInt32(Pager.maximumSize)
             }

@@ -146,7 +146,9 @@ final class LocalEtcd: Sendable {
                 "--logger", "zap",
                 "--log-outputs", "stderr",
             ]
-            FileManager.default.createFile(atPath: member.logPath, contents: nil)
+            guard FileManager.default.createFile(atPath: member.logPath, contents: nil) else {
+                throw LocalEtcdError(message: "cannot create the member's log file \(member.logPath)", mayBePortClash: false)
+            }
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: member.logPath))
             process.standardOutput = log
             process.standardError = log
