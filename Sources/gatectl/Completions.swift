@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import GatehouseClient
+import GatehouseCore
 import Synchronization
 
 /// Shell completion of feature and component names, asked of the server.
@@ -27,16 +28,18 @@ enum Completions {
     /// Synchronous on purpose: a command with an asynchronous completion may no longer
     /// be parsed with the synchronous `parse`, which tests (and debug builds) use
     /// everywhere. The calls run in a task of their own; waiting for it is bounded
-    /// (``timeout`` and a little), so a runtime with a single cooperative thread
-    /// gets no names rather than a hung TAB.
-    static func waiting(for kind: Kind, words: [String], prefix: String) -> [String] {
+    /// (`timeout`, ``timeout`` unless a test allows a loaded machine more, and a
+    /// little), so a runtime with a single cooperative thread gets no names rather
+    /// than a hung TAB.
+    static func waiting(for kind: Kind, words: [String], prefix: String, timeout: Duration = Self.timeout) -> [String] {
         let result = ResultBox()
         let done = DispatchSemaphore(value: 0)
         Task.detached {
-            result.set(await Self.names(kind, words: words, prefix: prefix))
+            result.set(await Self.names(kind, words: words, prefix: prefix, timeout: timeout))
             done.signal()
         }
-        guard done.wait(timeout: .now() + .milliseconds(2_500)) == .success else { return [] }
+        let milliseconds = Int(clamping: timeout.wholeMilliseconds + 500)
+        guard done.wait(timeout: .now() + .milliseconds(milliseconds)) == .success else { return [] }
         return result.value
     }
 
@@ -48,9 +51,9 @@ enum Completions {
     }
 
     /// The names of `kind` that start with `prefix`, sorted; empty when the server cannot be asked.
-    static func names(_ kind: Kind, words: [String], prefix: String) async -> [String] {
+    static func names(_ kind: Kind, words: [String], prefix: String, timeout: Duration = Self.timeout) async -> [String] {
         let prefix = Self.unquoted(prefix)
-        var arguments = ["--timeout", "2s"]
+        var arguments = ["--timeout", "\(timeout.wholeMilliseconds)ms"]
         for flag in ["--config", "--server"] {
             if let value = Self.value(of: flag, in: words) { arguments += [flag, value] }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GatehouseClient
+import GatehouseTestUtils
 import Testing
 
 @testable import gatectl
@@ -32,13 +33,16 @@ struct CompletionTests {
             _ = try await admin.importCatalog(.with { $0.yaml = Self.catalog; $0.reason = "test" })
             await admin.close()
 
+            // The suite shares two loaded cores with the rest: the 2 s a TAB gets is not the point here.
+            let timeout: Duration = .seconds(30)
             let words = ["gatectl", "enable", "--config", running.adminConfig, "InPlace"]
-            #expect(await Completions.names(.features, words: words, prefix: "InPlace") == ["InPlacePodVerticalScaling", "InPlaceSomethingElse"])
-            #expect(await Completions.names(.features, words: words, prefix: "") .count == 3)
+            #expect(await Completions.names(.features, words: words, prefix: "InPlace", timeout: timeout) == ["InPlacePodVerticalScaling", "InPlaceSomethingElse"])
+            #expect(await Completions.names(.features, words: words, prefix: "", timeout: timeout).count == 3)
             let quoted = ["gatectl", "status", "--config='\(running.adminConfig)'", "--component", "kube"]
-            #expect(await Completions.names(.components, words: quoted, prefix: "kube") == ["kube-apiserver", "kube-scheduler", "kubelet"])
-            // As the shell's completion run calls it: synchronously.
-            let synchronous = await Task.detached { Completions.waiting(for: .features, words: words, prefix: "Side") }.value
+            #expect(await Completions.names(.components, words: quoted, prefix: "kube", timeout: timeout) == ["kube-apiserver", "kube-scheduler", "kubelet"])
+            // As the shell's completion run calls it: synchronously, from a thread of its own
+            // (blocking a cooperative thread here would starve the task it waits for).
+            let synchronous = try await runOffTheCooperativePool { Completions.waiting(for: .features, words: words, prefix: "Side", timeout: timeout) }
             #expect(synchronous == ["SidecarContainers"])
         } catch {
             try await running.stop()
